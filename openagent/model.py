@@ -1,0 +1,101 @@
+"""The few types that cross rooms: label pairs, series, metadata, scrape results.
+
+These types carry data only. The scrape loop builds them; delivery and the
+sinks read them. A `Series` is created once per distinct series of a target
+and reused across scrapes, so that sinks can cache their own encoding of it
+in `Series.encoded` and a sample then costs a timestamp and a float.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+#: Ordered (name, value) label pairs. Never contains ``__name__``.
+Labels = tuple[tuple[str, str], ...]
+
+#: The value Prometheus uses as a staleness marker (a NaN with a set payload).
+STALE_NAN_BITS = 0x7FF0000000000002
+
+
+def series_key(name: str, labels: Labels) -> str:
+    """Return the canonical identity of a series: name plus labels sorted by name.
+
+    Two series with the same key are the same series, whatever their label order.
+    """
+    parts = [name]
+    for k, v in sorted(labels):
+        parts.append(k)
+        parts.append(v)
+    return "\x00".join(parts)
+
+
+class Series:
+    """One output series: metric name and final labels, in wire order.
+
+    The label order is the exposition's order, then target labels, then labels
+    that metric relabelling added. ``encoded`` is a per-sink scratch space for
+    cached encodings, keyed by the sink's name.
+    """
+
+    __slots__ = ("encoded", "key", "labels", "name")
+
+    def __init__(self, name: str, labels: Labels) -> None:
+        self.name = name
+        self.labels = labels
+        self.key = series_key(name, labels)
+        self.encoded: dict[str, object] = {}
+
+    def labels_dict(self) -> dict[str, str]:
+        """The labels as a dict (last one wins, which cannot happen for valid series)."""
+        return dict(self.labels)
+
+    def __repr__(self) -> str:
+        inner = ",".join(f'{k}="{v}"' for k, v in self.labels)
+        return f"Series({self.name}{{{inner}}})"
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    """HELP, TYPE and UNIT of one metric family, as exposed."""
+
+    type: str = "untyped"
+    help: str = ""
+    unit: str = ""
+
+
+@dataclass(slots=True)
+class ScrapeResult:
+    """Everything one scrape of one target produced.
+
+    ``series[i]`` has value ``values[i]``; its timestamp is ``timestamps[i]`` when
+    the exposition carried explicit timestamps (and they are honoured), else
+    ``timestamp_ms``. The synthetic series (``up``, ``scrape_duration_seconds``,
+    ...) are part of ``series``. ``stale`` lists the series that the previous
+    scrape had and this one has not; when ``final`` is true the target went
+    away and ``stale`` lists all of its series. ``metadata`` is keyed by family
+    name and only holds families that kept at least one series.
+    """
+
+    target_id: str
+    job: str
+    instance: str
+    url: str
+    timestamp_ms: int
+    series: list[Series] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    timestamps: list[int] | None = None
+    metadata: Mapping[str, Metadata] = field(default_factory=dict)
+    stale: list[Series] = field(default_factory=list)
+    error: str | None = None
+    final: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the scrape succeeded."""
+        return self.error is None
+
+    def timestamp_of(self, i: int) -> int:
+        """Timestamp in ms of sample ``i``."""
+        ts = self.timestamps
+        return self.timestamp_ms if ts is None else ts[i]
