@@ -106,7 +106,7 @@ class AuthResolver:
         if not username and not password:
             raise _fail("basic_auth sets neither a username nor a password")
         try:
-            header = aiohttp.BasicAuth(username or "", password or "", encoding="utf-8").encode()
+            header = aiohttp.encode_basic_auth(username or "", password or "", encoding="utf-8")
         except ValueError:
             raise _fail("basic_auth username must not contain ':'") from None
         _check_header_safe(header, "basic_auth")

@@ -227,9 +227,9 @@ def _parse_url(url: str) -> URL:
     return parsed
 
 
-def _host_port(url: URL) -> str:
-    host = url.host or ""
-    return f"[{host}]:{url.port}" if ":" in host else f"{host}:{url.port}"
+def _host_port(host: str | None, port: int | None) -> str:
+    host = host or ""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 async def _status_failure(resp: aiohttp.ClientResponse) -> ScrapeFailure:
@@ -265,7 +265,11 @@ def _ssl_error_in(exc: BaseException) -> ssl.SSLError | None:
 
 def _classify(exc: aiohttp.ClientError | OSError, url: URL) -> ScrapeFailure:
     """Map a client or socket error to a failure reason and a short explanation."""
-    where = _host_port(url)
+    # Connector errors name the address actually dialled, which differs after a redirect.
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        where = _host_port(exc.host, exc.port)
+    else:
+        where = _host_port(url.host, url.port)
     # A TLS server that rejects the client certificate (or its absence) may just close or
     # reset the connection; with TLS 1.3 it does so after the client's handshake is done.
     hint = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -143,10 +144,11 @@ async def http_server() -> AsyncIterator[ServerFactory]:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         runners.append(runner)
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        server.port = sock.getsockname()[1]
+        site = web.SockSite(runner, sock, ssl_context=ssl_context)
         await site.start()
-        sockets = site._server.sockets if site._server else ()  # type: ignore[union-attr]
-        server.port = sockets[0].getsockname()[1]
         scheme = "https" if ssl_context is not None else "http"
         server.url = f"{scheme}://127.0.0.1:{server.port}"
         return server
@@ -170,7 +172,7 @@ async def raw_server() -> AsyncIterator[RawFactory]:
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
             assert task is not None
-            tasks.add(task)  # type: ignore[arg-type]
+            tasks.add(task)
             try:
                 await handler(reader, writer)
             except (ConnectionError, asyncio.CancelledError):

@@ -321,6 +321,18 @@ async def test_connection_refused(client: ScrapeClient) -> None:
     assert failure.detail == f"connection refused to 127.0.0.1:{port}"
 
 
+async def test_connection_refused_ipv6(client: ScrapeClient) -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+            port = s.getsockname()[1]
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    failure = await fetch_failure(client, f"http://[::1]:{port}/metrics")
+    assert failure.reason == "connect"
+    assert failure.detail == f"connection refused to [::1]:{port}"
+
+
 async def test_garbage_response_is_a_protocol_failure(
     client: ScrapeClient, raw_server: RawFactory
 ) -> None:
@@ -392,6 +404,22 @@ async def test_redirect_is_followed(client: ScrapeClient, http_server: ServerFac
 
     server = await http_server(handler)
     assert (await client.fetch(server.url + "/old", Endpoint())).body == b"up 1\n"
+
+
+async def test_redirect_to_a_dead_port_names_that_port(
+    client: ScrapeClient, http_server: ServerFactory
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+
+    async def handler(request: web.Request) -> web.Response:
+        raise web.HTTPFound(f"http://127.0.0.1:{dead}/metrics")
+
+    server = await http_server(handler)
+    failure = await fetch_failure(client, server.url + "/metrics")
+    assert failure.reason == "connect"
+    assert failure.detail == f"connection refused to 127.0.0.1:{dead}"
 
 
 @pytest.mark.parametrize(

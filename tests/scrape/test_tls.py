@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 import tempfile
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 import trustme
 
-from openagent.scrape.http import ScrapeClient, ScrapeFailure
+from openagent.scrape.http import NoSecrets, ScrapeClient, ScrapeFailure
+from openagent.scrape.tls import TLSContexts
 from tests.scrape.conftest import (
     DEFAULT_LIMIT,
     TLS,
@@ -300,3 +302,16 @@ async def test_connections_are_reused_per_tls_settings(
         await client.fetch(url, insecure)
     assert len(server.requests) == 6
     assert len(server.peers()) == 2
+
+
+async def test_contexts_are_built_once_per_settings(ca: trustme.CA, tmp_path: Path) -> None:
+    contexts = TLSContexts(NoSecrets())
+    ca_file = write(tmp_path / "ca.pem", ca.cert_pem)
+    same = await asyncio.gather(*(contexts.context(TLS(ca_file=ca_file)) for _ in range(5)))
+    assert all(ctx is same[0] for ctx in same)
+    assert same[0].verify_mode == ssl.CERT_REQUIRED and same[0].check_hostname
+    named = await contexts.context(TLS(ca_file=ca_file, server_name="metrics.example"))
+    insecure = await contexts.context(TLS(insecure_skip_verify=True))
+    assert len({id(same[0]), id(named), id(insecure)}) == 3
+    assert insecure.verify_mode == ssl.CERT_NONE and not insecure.check_hostname
+    assert await contexts.context(None) is await contexts.context(None)
