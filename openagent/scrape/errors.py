@@ -41,6 +41,9 @@ class ScrapeFailure(Exception):
     def __repr__(self) -> str:
         return f"ScrapeFailure(reason={self.reason!r}, detail={self.detail!r})"
 
+    def __reduce__(self) -> tuple[type[ScrapeFailure], tuple[str, str]]:
+        return (ScrapeFailure, (self.reason, self.detail))
+
     def scrubbed(self, secrets: Iterable[str]) -> ScrapeFailure:
         """Return this failure with every occurrence of the given secrets replaced."""
         detail = self.detail

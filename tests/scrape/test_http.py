@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import pickle
 import socket
 import zlib
 
@@ -107,6 +108,31 @@ async def test_keep_alive_connection_is_reused(
         await client.fetch(server.url + "/metrics", Endpoint())
     assert len(server.requests) == 5
     assert len(server.peers()) == 1
+
+
+async def test_stale_keep_alive_connection_is_replaced(
+    client: ScrapeClient, raw_server: RawFactory
+) -> None:
+    """A server that drops a pooled connection just as it is reused costs no scrape."""
+    connections = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        first_connection = connections == 1
+        await read_request_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nup 1\n")
+        await writer.drain()
+        await read_request_head(reader)
+        if first_connection:
+            return  # close without answering the second request
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nup 2\n")
+        await writer.drain()
+
+    url = await raw_server(handler)
+    assert (await client.fetch(url + "/metrics", Endpoint())).body == b"up 1\n"
+    assert (await client.fetch(url + "/metrics", Endpoint())).body == b"up 1\n"
+    assert connections == 2
 
 
 async def test_close_then_fetch_opens_a_new_pool(
@@ -290,7 +316,7 @@ async def test_body_that_stalls_times_out(client: ScrapeClient, raw_server: RawF
         await asyncio.sleep(60)
 
     url = await raw_server(handler)
-    failure = await fetch_failure(client, url + "/metrics", Endpoint(timeout=5), timeout=0.3)
+    failure = await fetch_failure(client, url + "/metrics", Endpoint(timeout=5), timeout=1.0)
     assert failure.reason == "timeout"
     assert "reading the body" in failure.detail
 
@@ -440,6 +466,8 @@ async def test_invalid_urls(client: ScrapeClient, url: str, needle: str) -> None
 
 def test_failure_text_and_repr() -> None:
     failure = ScrapeFailure("http_status", "HTTP 503 Service Unavailable")
+    copy = pickle.loads(pickle.dumps(failure))
+    assert (copy.reason, copy.detail) == (failure.reason, failure.detail)
     assert str(failure) == "http_status: HTTP 503 Service Unavailable"
     assert repr(failure) == (
         "ScrapeFailure(reason='http_status', detail='HTTP 503 Service Unavailable')"
