@@ -1,0 +1,174 @@
+"""Loading ``scrape_config.yaml``: the document root, then the targets."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from openagent.config.models import InertGlobal, InertKeys, ScrapeConfig, model_keys
+from openagent.config.problems import SECTION, Collector, ConfigError, Problem, describe
+from openagent.config.schema import Renames, normalize, unknown_key, validate
+from openagent.config.targets import Defaults, check_targets
+from openagent.config.units import format_duration
+from openagent.config.yamlsrc import load_yaml
+
+_INERT_HINTS = {
+    "scrapingInterval": "set globalInterval, or interval per endpoint",
+    "maxConcurrency": "scrapes are spread over time instead",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedConfig:
+    """A valid configuration, the warnings found on the way, and the sha256 of its bytes."""
+
+    config: ScrapeConfig
+    warnings: list[Problem]
+    digest: str
+
+
+def _section(data: object, sink: Collector) -> dict[object, object] | None:
+    """Find ``features.openAgent``; warn about the keys around it."""
+    if data is None:
+        sink.error("", "the file is empty; expected features.openAgent")
+        return None
+    if not isinstance(data, dict):
+        sink.error("", f"expected a mapping with features.openAgent, got {describe(data)}")
+        return None
+    for key in data:
+        if key not in ("features", "global"):
+            unknown_key(sink, (), key, ["features", "global"])
+    if data.get("global") is not None:
+        renames: Renames = {}
+        block = normalize(data["global"], InertGlobal, ("global",), sink, renames)
+        checked = validate(InertGlobal, block, ("global",), sink, renames)
+        if checked is not None and checked.scrape_interval is not None:
+            sink.warn(
+                ("global", "scrape_interval"),
+                "has no effect (the Go agent ignores it too); set features.openAgent."
+                "globalInterval, or interval per endpoint",
+            )
+    features = data.get("features")
+    if not isinstance(features, dict):
+        got = "is required" if features is None else f"expected a mapping, got {describe(features)}"
+        sink.error(("features",), got)
+        return None
+    for key in features:
+        if key != "openAgent":
+            unknown_key(sink, ("features",), key, ["openAgent"])
+    section = features.get("openAgent")
+    if not isinstance(section, dict):
+        got = "is required" if section is None else f"expected a mapping, got {describe(section)}"
+        sink.error(SECTION, got)
+        return None
+    return section
+
+
+def _inert(section: dict[object, object], sink: Collector, renames: Renames) -> None:
+    """Check and warn about the keys that do nothing."""
+    keys = model_keys(InertKeys)
+    block = {k: v for k, v in section.items() if k in keys}
+    checked = validate(
+        InertKeys, normalize(block, InertKeys, SECTION, sink, renames), SECTION, sink, renames
+    )
+    if checked is None:
+        return
+    for key in sorted(block):
+        if block[key] is not None:
+            sink.warn(
+                (*SECTION, key), f"has no effect (the Go agent ignores it too); {_INERT_HINTS[key]}"
+            )
+
+
+def _document(data: object, sink: Collector) -> ScrapeConfig:
+    section = _section(data, sink)
+    if section is None:
+        return ScrapeConfig()
+    renames: Renames = {}
+    inert = frozenset(model_keys(InertKeys))
+    own = {k: v for k, v in section.items() if k != "targets"}
+    root = validate(
+        ScrapeConfig,
+        normalize(own, ScrapeConfig, SECTION, sink, renames, inert),
+        SECTION,
+        sink,
+        renames,
+    )
+    _inert(section, sink, renames)
+    if section.get("enabled") is not True:
+        state = "not set" if section.get("enabled") is None else "not true"
+        sink.warn(
+            (*SECTION, "enabled"), f"features.openAgent.enabled is {state}: nothing will be scraped"
+        )
+        return root.model_copy(update={"targets": ()}) if root else ScrapeConfig()
+    defaults = Defaults()
+    if root is not None:
+        global_interval = root.global_interval
+        if global_interval is not None and global_interval < root.minimum_interval:
+            minimum = format_duration(root.minimum_interval)
+            sink.warn(
+                (*SECTION, "globalInterval"),
+                f"{format_duration(global_interval)} is below minimumInterval {minimum}; "
+                f"using {minimum}",
+            )
+            global_interval = root.minimum_interval
+        defaults = Defaults(root.minimum_interval, global_interval, root.global_path)
+        root = root.model_copy(update={"global_interval": global_interval})
+    targets = check_targets(section.get("targets"), defaults, sink, renames)
+    return (root or ScrapeConfig()).model_copy(update={"targets": targets})
+
+
+def _parse(text: str, source: str, digest: str) -> LoadedConfig:
+    sink = Collector(source)
+    try:
+        data = load_yaml(text, sink)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems, sink.warnings) from None
+    config = _document(data, sink)
+    if sink.errors:
+        raise ConfigError(sink.errors, sink.warnings)
+    return LoadedConfig(config, sink.warnings, digest)
+
+
+def parse_config(text: str, source: str = "<string>") -> LoadedConfig:
+    """Parse and check YAML text; ``source`` names it in problems.
+
+    Raises ConfigError with every error found. The digest is the sha256 of
+    the text encoded as UTF-8.
+    """
+    return _parse(text, source, hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def parse_config_bytes(data: bytes, source: str) -> LoadedConfig:
+    """Parse and check the bytes of a configuration file (UTF-8, BOM allowed)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [
+                Problem(
+                    source, "", f"is not valid UTF-8 (byte {exc.start} is {data[exc.start]:#04x})"
+                )
+            ]
+        ) from None
+    return _parse(text, source, hashlib.sha256(data).hexdigest())
+
+
+def read_config_bytes(path: Path) -> bytes:
+    """Read a configuration file; raises ConfigError naming the file when it cannot."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        message = "file not found"
+    except IsADirectoryError:
+        message = "is a directory, not a YAML file"
+    except OSError as exc:
+        message = f"cannot be read: {exc.strerror or exc}"
+    raise ConfigError([Problem(str(path), "", message)])
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    """Read and check a configuration file; raises ConfigError (a missing file too)."""
+    p = Path(path)
+    return parse_config_bytes(read_config_bytes(p), str(p))
