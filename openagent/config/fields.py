@@ -86,7 +86,12 @@ def check_path(value: str) -> str:
 
 def one_or_many(value: object) -> object:
     """A single string stands for a list of one."""
-    return (value,) if isinstance(value, str) else value
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list | tuple):
+        hint = " (put it in quotes)" if isinstance(value, int | float) else ""
+        raise ValueError(f"expected a string or a list of strings, got {describe(value)}{hint}")
+    return value
 
 
 def empty_is_none(value: object) -> object:

@@ -223,7 +223,7 @@ class LabelSelectorRequirement(ConfigModel):
 
     key: Name
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
-    values: tuple[StrictStr, ...] = ()
+    values: tuple[StrictStr, ...] = Field(default=(), validate_default=True)
 
     @field_validator("values")
     @classmethod

@@ -63,9 +63,22 @@ def _squash(key: str) -> str:
     return re.sub(r"[_\-\s]", "", key).lower()
 
 
+#: Keys of Prometheus and the Prometheus Operator, and what this schema calls them.
+_FOREIGN = {
+    "scrapetimeout": "timeout",
+    "scrapeinterval": "interval",
+    "metricspath": "path",
+    "jobname": "targetName",
+    "staticconfigs": "endpoints",
+    "bearertokensecret": "authorization",
+}
+
+
 def suggest(key: str, known: list[str]) -> str | None:
     """The known key closest to ``key``, if one is close enough."""
     squashed = _squash(key)
+    if _FOREIGN.get(squashed) in known:
+        return _FOREIGN[squashed]
     for candidate in known:
         if _squash(candidate) == squashed:
             return candidate

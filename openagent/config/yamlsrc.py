@@ -26,6 +26,9 @@ def _syntax_problem(file: str, exc: yaml.YAMLError, text: str) -> Problem:
         mark = exc.problem_mark
         what = exc.problem or "invalid YAML"
         msg = f"line {mark.line + 1}, column {mark.column + 1}: {what}"
+        lines = text.splitlines()
+        if mark.line < len(lines) and lines[mark.line][mark.column : mark.column + 1] == "\t":
+            msg += " (a tab; YAML is indented with spaces)"
         if exc.context and exc.context_mark is not None:
             ctx = exc.context_mark
             msg += f" ({exc.context} at line {ctx.line + 1}, column {ctx.column + 1})"
