@@ -165,6 +165,13 @@ class Settings(BaseSettings):
         parse_listen(value)
         return value.strip()
 
+    @field_validator("remote_write_url")
+    @classmethod
+    def _remote_write_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value
+
     @field_validator("sinks")
     @classmethod
     def _known_sinks(cls, value: list[str]) -> list[str]:

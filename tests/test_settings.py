@@ -208,6 +208,7 @@ def test_errors_name_variable_and_flag(monkeypatch: pytest.MonkeyPatch) -> None:
             reload_interval="0s",
             spool_max_bytes=0,
             label_limit=-5,
+            remote_write_url="localhost:8428/api/v1/write",
         )
     assert info.value.problems == [
         "port (WHATAP_PORT, --port): must be at least 1, got '0'",
@@ -215,6 +216,8 @@ def test_errors_name_variable_and_flag(monkeypatch: pytest.MonkeyPatch) -> None:
         "'127.0.0.1:9401' or '[::1]:9401', got 'nowhere'",
         "sinks (OPENAGENT_SINKS, --sinks): unknown sink 'carrier-pigeon'; known: whatap, "
         "remote_write, jsonl",
+        "remote_write_url (OPENAGENT_REMOTE_WRITE_URL, --remote-write-url): expected an "
+        "http:// or https:// URL, got 'localhost:8428/api/v1/write'",
         "log_level (OPENAGENT_LOG_LEVEL, --log-level): expected one of debug, info, warning, "
         "error, critical, got 'loud'",
         "sample_limit (OPENAGENT_SAMPLE_LIMIT, --sample-limit): expected an integer, got 'lots'",

@@ -12,7 +12,9 @@ The file is the one the Whatap Operator renders for the Go Open Agent
   have no effect (``scrapingInterval``, ``maxConcurrency``,
   ``global.scrape_interval``) are warnings too;
 - ``features.openAgent.enabled`` not true gives a valid configuration with no
-  targets, and a warning.
+  targets (they are not checked), and a warning;
+- problems of a disabled target are warnings and drop that target; a
+  disabled target without problems is kept with ``enabled=False``.
 
 Deliberate differences from the Go agent: integer ports and multipliers are
 accepted; ``globalInterval``/``globalPath`` work; ``/metrics`` is the default

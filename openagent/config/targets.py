@@ -36,29 +36,33 @@ class Defaults:
 
 
 @functools.cache
-def _relabel_checker() -> tuple[Callable[[RelabelConfig], None], type[Exception]] | None:
-    """``openagent.relabel``'s rule check, or None while that module is absent."""
+def _relabel_checker() -> Callable[[RelabelConfig], None] | None:
+    """``openagent.relabel.validate_rule``, or None while that module is absent."""
     try:
         module: Any = importlib.import_module("openagent.relabel")
     except ModuleNotFoundError as exc:
         if exc.name == "openagent.relabel":
             return None
         raise
-    return module.validate_rule, module.RelabelError
+    check: Callable[[RelabelConfig], None] = module.validate_rule
+    return check
 
 
 def _check_rules(
     rules: tuple[RelabelConfig, ...], raw: object, path: YamlPath, sink: Collector
 ) -> None:
-    """Check each rule with ``openagent.relabel``; report at the offending key."""
-    checker = _relabel_checker()
-    if checker is None:
+    """Check each rule with ``openagent.relabel``; report at the offending key.
+
+    The check raises ``RelabelError`` (a ValueError whose ``field`` names the
+    rule's attribute, such as ``regex``); any ValueError is reported the same way.
+    """
+    check = _relabel_checker()
+    if check is None:
         return
-    check, error_type = checker
     for i, rule in enumerate(rules):
         try:
             check(rule)
-        except error_type as exc:
+        except ValueError as exc:
             field = getattr(exc, "field", None)
             where: YamlPath = (*path, i)
             if isinstance(field, str) and field:
