@@ -117,7 +117,7 @@ class Writer:
     def _put(self, st: struct.Struct, v: float, what: str) -> Writer:
         try:
             self._buf += st.pack(v)
-        except struct.error as exc:
+        except (struct.error, OverflowError) as exc:
             raise EncodeError(f"{what} out of range: {v!r}") from exc
         return self
 
@@ -206,49 +206,37 @@ class Writer:
         """i16 byte length and the UTF-8 bytes."""
         return self.short_bytes(text_encode(s))
 
-    def _count(self, items: Sequence[object] | None, what: str) -> int:
-        n = len(items) if items is not None else 0
-        self._put(I16, n, f"{what} count")
-        return n
+    def _numbers(self, code: str, items: Sequence[float] | None, what: str) -> Writer:
+        n = len(items) if items else 0
+        try:
+            self._buf += struct.pack(f">h{n}{code}", n, *(items or ()))
+        except (struct.error, OverflowError) as exc:
+            raise EncodeError(f"{what} count or item out of range ({n} items)") from exc
+        return self
 
     def short_array(self, items: Sequence[int] | None) -> Writer:
         """i16 count and i16 items (``None`` -> ``0000``)."""
-        self._count(items, "short array")
-        for v in items or ():
-            self.short(v)
-        return self
+        return self._numbers("h", items, "short array")
 
     def int_array(self, items: Sequence[int] | None) -> Writer:
         """i16 count and i32 items."""
-        self._count(items, "int array")
-        for v in items or ():
-            self.int32(v)
-        return self
+        return self._numbers("i", items, "int array")
 
     def long_array(self, items: Sequence[int] | None) -> Writer:
         """i16 count and i64 items."""
-        self._count(items, "long array")
-        for v in items or ():
-            self.long(v)
-        return self
+        return self._numbers("q", items, "long array")
 
     def float_array(self, items: Sequence[float] | None) -> Writer:
         """i16 count and binary32 items."""
-        self._count(items, "float array")
-        for v in items or ():
-            self.float32(v)
-        return self
+        return self._numbers("f", items, "float array")
 
     def double_array(self, items: Sequence[float] | None) -> Writer:
         """i16 count and binary64 items."""
-        self._count(items, "double array")
-        for v in items or ():
-            self.double(v)
-        return self
+        return self._numbers("d", items, "double array")
 
     def text_array(self, items: Sequence[str] | None) -> Writer:
         """i16 count and Text items."""
-        self._count(items, "text array")
+        self._put(I16, len(items) if items else 0, "text array count")
         for v in items or ():
             self.text(v)
         return self
@@ -412,25 +400,30 @@ class Reader:
             )
         return n
 
+    def _numbers(self, st: struct.Struct, what: str) -> list[int | float]:
+        n = self.count(what, st.size)
+        pos = self._need(n * st.size, what)
+        return [x for (x,) in st.iter_unpack(self._data[pos : pos + n * st.size])]
+
     def short_array(self) -> list[int]:
         """i16 count and i16 items."""
-        return [self.short() for _ in range(self.count("short array", 2))]
+        return [int(x) for x in self._numbers(I16, "short array")]
 
     def int_array(self) -> list[int]:
         """i16 count and i32 items."""
-        return [self.int32() for _ in range(self.count("int array", 4))]
+        return [int(x) for x in self._numbers(I32, "int array")]
 
     def long_array(self) -> list[int]:
         """i16 count and i64 items."""
-        return [self.long() for _ in range(self.count("long array", 8))]
+        return [int(x) for x in self._numbers(I64, "long array")]
 
     def float_array(self) -> list[float]:
         """i16 count and binary32 items."""
-        return [self.float32() for _ in range(self.count("float array", 4))]
+        return [float(x) for x in self._numbers(F32, "float array")]
 
     def double_array(self) -> list[float]:
         """i16 count and binary64 items."""
-        return [self.double() for _ in range(self.count("double array", 8))]
+        return [float(x) for x in self._numbers(F64, "double array")]
 
     def text_array(self) -> list[str]:
         """i16 count and Text items."""

@@ -159,11 +159,15 @@ def decode_hello(frame: Frame, *, license_key: bytes, cypher_level: int = 128) -
     """Collector side: the ONAME and IP of a hello frame."""
     if frame.code not in (NET_KEY_RESET, NET_KEY_EXTENSION):
         raise HandshakeError(f"expected a key-reset frame, got code 0x{frame.code:02x}")
-    msg = Cypher(license_key).decrypt(frame.payload) if cypher_level > 0 else frame.payload
-    r = Reader(msg)
-    if r.text("hello marker") != "hello":
-        raise HandshakeError("key-reset message does not start with 'hello' (wrong license?)")
-    return r.text("oname"), r.int32("ip")
+    try:
+        msg = Cypher(license_key).decrypt(frame.payload) if cypher_level > 0 else frame.payload
+        r = Reader(msg)
+        marker = r.text("hello marker")
+        if marker == "hello":
+            return r.text("oname"), r.int32("ip")
+    except DecodeError as exc:
+        raise HandshakeError(f"key-reset message does not parse (wrong license?): {exc}") from None
+    raise HandshakeError("key-reset message does not start with 'hello' (wrong license?)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +213,9 @@ def parse_key_reset_reply(
         )
     if len(frame.payload) > MAX_REPLY_PAYLOAD:
         raise HandshakeError(f"key-reset reply payload of {len(frame.payload)} bytes is too long")
-    msg = Cypher(license_key).decrypt(frame.payload) if cypher_level > 0 else frame.payload
-    r = Reader(msg)
     try:
+        msg = Cypher(license_key).decrypt(frame.payload) if cypher_level > 0 else frame.payload
+        r = Reader(msg)
         transfer_key = r.int32("transfer key")
         secure_key = r.blob("secure key")
         hide_key = r.int32("hide key")

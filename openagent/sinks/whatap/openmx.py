@@ -151,7 +151,7 @@ class OpenMxHelp:
     """HELP/TYPE metadata of one metric family (keys ``help``, ``type``)."""
 
     metric: str
-    properties: dict[str, str]
+    properties: Mapping[str, str]
 
     def to_bytes(self) -> bytes:
         """The record bytes."""

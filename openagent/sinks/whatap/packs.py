@@ -98,7 +98,7 @@ class ParamPack:
     id: int
     request: int = 0
     response: int = 0
-    entries: dict[str, Value] = field(default_factory=dict)
+    entries: Mapping[str, Value] = field(default_factory=dict)
     TYPE: ClassVar[int] = PARAM_PACK
 
     def to_bytes(self) -> bytes:
@@ -130,8 +130,8 @@ class TagCountPack:
 
     header: PackHeader
     category: str
-    tags: dict[str, Value] = field(default_factory=dict)
-    data: dict[str, Value] = field(default_factory=dict)
+    tags: Mapping[str, Value] = field(default_factory=dict)
+    data: Mapping[str, Value] = field(default_factory=dict)
     TYPE: ClassVar[int] = TAG_COUNT_PACK
 
     def tag_bytes(self) -> bytes:
@@ -172,7 +172,7 @@ class TagCountPack:
         return pack
 
 
-def _read_map(r: Reader, what: str) -> dict[str, Value]:
+def _read_map(r: Reader, what: str) -> Mapping[str, Value]:
     pos = r.pos
     v = read_value(r)
     if not isinstance(v, MapValue):
@@ -207,7 +207,7 @@ class EventPack:
     level: int
     title: str
     message: str
-    attributes: dict[str, str] = field(default_factory=dict)
+    attributes: Mapping[str, str] = field(default_factory=dict)
     TYPE: ClassVar[int] = EVENT_PACK
 
     def to_bytes(self) -> bytes:

@@ -77,7 +77,7 @@ class TextValue:
 class MapValue:
     """golib MapValue: string keys, tagged values, insertion order."""
 
-    entries: dict[str, Value] = field(default_factory=dict)
+    entries: Mapping[str, Value] = field(default_factory=dict)
     TYPE: ClassVar[int] = MAP
 
 
