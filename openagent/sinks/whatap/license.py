@@ -46,7 +46,13 @@ class License:
         return hash(self._value)
 
     def __reduce__(self) -> tuple[object, ...]:
-        raise TypeError("a License is not picklable")
+        raise TypeError("a License is not picklable (it must not reach disk)")
+
+    def __copy__(self) -> License:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> License:
+        return self
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 
 import pytest
@@ -33,8 +34,9 @@ def test_license_does_not_show_itself() -> None:
     assert LICENSE not in f"{lic}"
     assert lic.reveal() == LICENSE
     assert lic == License(LICENSE)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="not picklable"):
         pickle.dumps(lic)
+    assert copy.deepcopy({"l": lic})["l"] is lic
 
 
 def test_keys_repr_hides_the_security_key() -> None:
