@@ -165,6 +165,40 @@ def _class_end(src: str, i: int) -> int:
     return -1
 
 
+def _go_rejects(src: str) -> str | None:
+    """What Go's regexp (Prometheus) rejects although RE2 accepts it: ``\\C``, non-ASCII names."""
+    i, n, in_class = 0, len(src), False
+    while i < n:
+        c = src[i]
+        if c == "\\":
+            if src.startswith("Q", i + 1) and not in_class:
+                end = src.find("\\E", i + 2)
+                i = n if end < 0 else end + 2
+                continue
+            if src.startswith("C", i + 1):
+                return "invalid escape sequence: \\C"
+            i += 2
+            continue
+        if in_class:
+            if src.startswith("[:", i):
+                end = src.find(":]", i + 2)
+                i = n if end < 0 else end + 2
+                continue
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            i += 1 + src.startswith("^", i + 1)
+            i += src.startswith("]", i)
+            continue
+        elif src.startswith(("(?P<", "(?<"), i):
+            start = src.index("<", i) + 1
+            name = src[start : src.find(">", start)]
+            if not (name.isascii() and all(ch.isalnum() or ch == "_" for ch in name)):
+                return f"invalid named capture: {name!r}"
+        i += 1
+    return None
+
+
 def _python_form(src: str) -> tuple[str, int] | None:
     """Translate an RE2 pattern for ``re``: (pattern, variable quantifiers), or None.
 
@@ -244,16 +278,18 @@ class AnchoredRegex:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        try:
-            # Prometheus compiles "^(?:" + source + ")$"; the bare pattern must also be valid
-            # so that the anchoring is real (Prometheus would accept "a)|(b").
-            re2.compile(f"^(?:{source})$", _RE2_OPTIONS)
-            self._re2: Any = re2.compile(source, _RE2_OPTIONS)
-        except re2.error as exc:
-            reason = exc.args[0] if exc.args else exc
-            if isinstance(reason, bytes):
-                reason = reason.decode("utf-8", "replace")
-            raise RelabelError(f"invalid regex {source!r}: {reason}", field="regex") from None
+        wrapped = _re2_compile(f"^(?:{source})$")  # exactly what Prometheus compiles
+        bare = _re2_compile(source)
+        error = bare if isinstance(bare, str) else wrapped
+        if isinstance(error, str):
+            if not isinstance(wrapped, str):
+                # e.g. "a)|(b": Prometheus accepts it, but the wrapping no longer anchors it.
+                error += " (valid only inside Prometheus's ^(?:...)$ wrapping, unanchored there)"
+            raise RelabelError(f"invalid regex {source!r}: {error}", field="regex")
+        self._re2: Any = bare
+        go_error = _go_rejects(source)
+        if go_error is not None:
+            raise RelabelError(f"invalid regex {source!r}: {go_error}", field="regex")
         self.groups: int = self._re2.groups
         self.groupindex: dict[str, int] = dict(self._re2.groupindex)
         self._py: re.Pattern[str] | None = None
@@ -294,6 +330,15 @@ class AnchoredRegex:
             "" if g is None else g.decode("utf-8", "surrogateescape")
             for g in (m2.group(), *m2.groups())
         )
+
+
+def _re2_compile(pattern: str) -> Any:
+    """The compiled RE2 object, or RE2's error message."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
 
 
 @lru_cache(maxsize=1024)
@@ -420,7 +465,10 @@ class _Spec:
                 f"unknown relabel action {action!r} (expected one of {expected})", field="action"
             )
         self.regex = compile_regex(_string(rule.regex, "regex"))
-        self.sources = tuple(_string(name, "source_labels") for name in rule.source_labels)
+        sources = rule.source_labels or ()
+        if isinstance(sources, str):
+            raise RelabelError("must be a list of label names, not a string", field="source_labels")
+        self.sources = tuple(_string(name, "source_labels") for name in sources)
         for name in self.sources:
             if not is_label_name(name):
                 raise RelabelError(f"{name!r} is not a valid label name", field="source_labels")
