@@ -274,7 +274,7 @@ def _python_form(src: str) -> tuple[str, int] | None:
 class AnchoredRegex:
     """An anchored relabel regex: RE2-validated, matched by ``re`` when equivalent."""
 
-    __slots__ = ("_max_len", "_py", "_re2", "groupindex", "groups", "source")
+    __slots__ = ("engine", "groupindex", "groups", "match", "source", "test")
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -286,50 +286,72 @@ class AnchoredRegex:
                 # e.g. "a)|(b": Prometheus accepts it, but the wrapping no longer anchors it.
                 error += " (valid only inside Prometheus's ^(?:...)$ wrapping, unanchored there)"
             raise RelabelError(f"invalid regex {source!r}: {error}", field="regex")
-        self._re2: Any = bare
         go_error = _go_rejects(source)
         if go_error is not None:
             raise RelabelError(f"invalid regex {source!r}: {go_error}", field="regex")
-        self.groups: int = self._re2.groups
-        self.groupindex: dict[str, int] = dict(self._re2.groupindex)
-        self._py: re.Pattern[str] | None = None
-        self._max_len = -1
+        self.groups: int = bare.groups
+        self.groupindex: dict[str, int] = dict(bare.groupindex)
+        py, max_len = self._python_equivalent(source)
+        #: "re" when (short enough) values are matched by Python's ``re``, else "re2".
+        self.engine = "re2" if py is None else "re"
+        #: Whether the whole of a value matches.
+        self.test: Callable[[str], bool]
+        #: Group 0 and every capture group ("" when unset) if a value matches, else None.
+        self.match: Callable[[str], tuple[str, ...] | None]
+        self.test, self.match = _matchers(bare, py, max_len)
+
+    def _python_equivalent(self, source: str) -> tuple[re.Pattern[str] | None, int]:
         form = _python_form(source)
-        if form is not None:
-            pattern, variable = form
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("error")
-                    compiled = re.compile(pattern, re.ASCII)
-            except (re.error, Warning, RecursionError, OverflowError):
-                compiled = None
-            if compiled is not None and compiled.groups == self.groups:
-                self._py = compiled
-                self._max_len = 1 << 62 if variable <= 1 else int(1e6 ** (1 / variable))
+        if form is None:
+            return None, -1
+        pattern, variable = form
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                compiled = re.compile(pattern, re.ASCII)
+        except (re.error, Warning, RecursionError, OverflowError):
+            return None, -1
+        if compiled.groups != self.groups:
+            return None, -1
+        return compiled, -1 if variable <= 1 else int(1e6 ** (1 / variable))
 
-    @property
-    def engine(self) -> str:
-        """ "re" when short values are matched by Python's ``re``, else "re2"."""
-        return "re2" if self._py is None else "re"
 
-    def test(self, value: str) -> bool:
-        """Whether the whole of ``value`` matches."""
-        if self._py is not None and len(value) <= self._max_len:
-            return self._py.fullmatch(value) is not None
-        return self._re2.fullmatch(value.encode("utf-8", "surrogateescape")) is not None
+def _matchers(
+    bare: Any, py: re.Pattern[str] | None, max_len: int
+) -> tuple[Callable[[str], bool], Callable[[str], tuple[str, ...] | None]]:
+    """Specialised test and match functions (``max_len`` -1: ``re`` for any length)."""
+    re2_full = bare.fullmatch
 
-    def match(self, value: str) -> tuple[str, ...] | None:
-        """Group 0 and every capture group ("" when unset) if ``value`` matches, else None."""
-        if self._py is not None and len(value) <= self._max_len:
-            m = self._py.fullmatch(value)
-            return None if m is None else (m.group(), *m.groups(""))
-        m2 = self._re2.fullmatch(value.encode("utf-8", "surrogateescape"))
-        if m2 is None:
+    def re2_test(value: str) -> bool:
+        return re2_full(value.encode("utf-8", "surrogateescape")) is not None
+
+    def re2_match(value: str) -> tuple[str, ...] | None:
+        m = re2_full(value.encode("utf-8", "surrogateescape"))
+        if m is None:
             return None
-        return tuple(
-            "" if g is None else g.decode("utf-8", "surrogateescape")
-            for g in (m2.group(), *m2.groups())
-        )
+        groups = (m.group(), *m.groups())
+        return tuple("" if g is None else g.decode("utf-8", "surrogateescape") for g in groups)
+
+    if py is None:
+        return re2_test, re2_match
+    py_full = py.fullmatch
+
+    def py_match(value: str) -> tuple[str, ...] | None:
+        m = py_full(value)
+        return None if m is None else (m.group(), *m.groups(""))
+
+    if max_len < 0:
+        return (lambda value: py_full(value) is not None), py_match
+
+    def test(value: str) -> bool:
+        if len(value) <= max_len:
+            return py_full(value) is not None
+        return re2_test(value)
+
+    def match(value: str) -> tuple[str, ...] | None:
+        return py_match(value) if len(value) <= max_len else re2_match(value)
+
+    return test, match
 
 
 def _re2_compile(pattern: str) -> Any:
@@ -556,70 +578,116 @@ def _reader(spec: _Spec) -> Callable[[dict[str, str]], str]:
 
 
 def _replace_step(spec: _Spec) -> Step:
-    read, regex = _reader(spec), spec.regex
-    target = _compile_template(spec.target, regex)
-    value = _compile_template(spec.replacement, regex)
+    read, test, match = _reader(spec), spec.regex.test, spec.regex.match
+    target = _compile_template(spec.target, spec.regex)
+    value = _compile_template(spec.replacement, spec.regex)
     if isinstance(target, str) and isinstance(value, str):
         name, constant = target, value
 
         def replace_constant(labels: dict[str, str]) -> bool:
-            if regex.test(read(labels)):
+            if test(read(labels)):
                 _assign(labels, name, constant)
             return True
 
         return replace_constant
+    expand_value = _as_expander(value)
+    if isinstance(target, str):
+        fixed = target
 
-    def replace(labels: dict[str, str]) -> bool:
-        groups = regex.match(read(labels))
+        def replace(labels: dict[str, str]) -> bool:
+            groups = match(read(labels))
+            if groups is not None:
+                _assign(labels, fixed, expand_value(groups))
+            return True
+
+        return replace
+    expand_target = target
+
+    def replace_templated(labels: dict[str, str]) -> bool:
+        groups = match(read(labels))
         if groups is not None:
-            name = target if isinstance(target, str) else target(groups)
-            if isinstance(target, str) or is_label_name(name):
-                _assign(labels, name, value if isinstance(value, str) else value(groups))
+            name = expand_target(groups)
+            if _LABEL_NAME.fullmatch(name) is not None:
+                _assign(labels, name, expand_value(groups))
         return True
 
-    return replace
+    return replace_templated
+
+
+def _as_expander(template: Expander | str) -> Expander:
+    return (lambda groups: template) if isinstance(template, str) else template
+
+
+class _NameMemo(dict[str, Any]):
+    """Per-rule results keyed by label name; names repeat across series, values do not."""
+
+    __slots__ = ("compute",)
+    LIMIT = 4096
+
+    def __init__(self, compute: Callable[[str], Any]) -> None:
+        super().__init__()
+        self.compute = compute
+
+    def __missing__(self, name: str) -> Any:
+        result = self.compute(name)
+        if len(self) < self.LIMIT:
+            self[name] = result
+        return result
 
 
 def _labelmap_step(spec: _Spec) -> Step:
-    regex, template = spec.regex, _compile_template(spec.replacement, spec.regex)
+    match, template = (
+        spec.regex.match,
+        _as_expander(_compile_template(spec.replacement, spec.regex)),
+    )
+
+    def new_name(name: str) -> str | None:
+        groups = match(name)
+        if groups is None:
+            return None
+        mapped = template(groups)
+        return mapped if _LABEL_NAME.fullmatch(mapped) is not None else None
+
+    mapped = _NameMemo(new_name)
 
     def labelmap(labels: dict[str, str]) -> bool:
-        updates = []
-        for name in sorted(labels):
-            groups = regex.match(name)
-            if groups is not None:
-                new = template if isinstance(template, str) else template(groups)
-                if is_label_name(new):
-                    updates.append((new, labels[name]))
-        for new, value in updates:
-            _assign(labels, new, value)
+        updates = [(mapped[name], labels[name]) for name in sorted(labels)]
+        for name, value in updates:
+            if name is not None:
+                _assign(labels, name, value)
         return True
 
     return labelmap
 
 
+def _label_filter_step(spec: _Spec) -> Step:
+    test, keep_matching = spec.regex.test, spec.action == "labelkeep"
+    doomed = _NameMemo(lambda name: test(name) is not keep_matching)
+
+    def label_filter(labels: dict[str, str]) -> bool:
+        for name in [n for n in labels if doomed[n]]:
+            del labels[name]
+        return True
+
+    return label_filter
+
+
 def _compile_step(spec: _Spec) -> Step:
-    action, regex, target, read = spec.action, spec.regex, spec.target, _reader(spec)
+    action, test, target, read = spec.action, spec.regex.test, spec.target, _reader(spec)
     if action == "replace":
         return _replace_step(spec)
     if action == "labelmap":
         return _labelmap_step(spec)
+    if action in ("labeldrop", "labelkeep"):
+        return _label_filter_step(spec)
     if action == "keep":
-        return lambda labels: regex.test(read(labels))
+        return lambda labels: test(read(labels))
     if action == "drop":
-        return lambda labels: not regex.test(read(labels))
+        return lambda labels: not test(read(labels))
     if action == "keepequal":
         return lambda labels: labels.get(target, "") == read(labels)
     if action == "dropequal":
         return lambda labels: labels.get(target, "") != read(labels)
-    if action in ("lowercase", "uppercase"):
-        convert = go_lower if action == "lowercase" else go_upper
-
-        def change_case(labels: dict[str, str]) -> bool:
-            _assign(labels, target, convert(read(labels)))
-            return True
-
-        return change_case
     if action == "hashmod":
         modulus = spec.modulus
 
@@ -628,14 +696,13 @@ def _compile_step(spec: _Spec) -> Step:
             return True
 
         return hash_mod
-    keep_matching = action == "labelkeep"
+    convert = go_lower if action == "lowercase" else go_upper
 
-    def label_filter(labels: dict[str, str]) -> bool:
-        for name in [n for n in labels if regex.test(n) is not keep_matching]:
-            del labels[name]
+    def change_case(labels: dict[str, str]) -> bool:
+        _assign(labels, target, convert(read(labels)))
         return True
 
-    return label_filter
+    return change_case
 
 
 class Relabeler:
