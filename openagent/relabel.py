@@ -1,21 +1,22 @@
-"""Prometheus relabelling (``relabel_configs`` / ``metric_relabel_configs``), exact semantics.
+r"""Prometheus relabelling (``relabel_configs`` / ``metric_relabel_configs``), exact semantics.
 
 Rules behave as in Prometheus 2.x ``model/relabel``: the value a rule reads is its
 source labels' values joined by the separator (a missing label reads as ""), regexes
 are anchored on both ends, replacements expand like Go's ``Regexp.Expand``, and a
 label set to "" is removed at once. Validation rejects what Prometheus rejects when it
-loads a configuration.
+loads a configuration (plus the few deviations listed in the tests' known differences).
 
-Regex engine choice. Every pattern is compiled with RE2 (``re2``), which decides what is
-valid, exactly as Go's RE2-syntax engine does in Prometheus. Matching uses Python's
-``re`` (about 0.25 µs a call, against about 7 µs through the ``re2`` binding, measured
-on the default ``(.*)``) when a conservative scan proves the pattern means the same
-in both engines, and RE2 otherwise. The scan sends a pattern to RE2 when it uses
-Unicode or POSIX classes (``\\pL``, ``[[:alpha:]]``), ``\\Q..\\E``, ``\\z``, ``\\C``,
-``\\s``, ``\\B``, octal escapes, ``\\x{..}``, any ``(?flags)`` group, ``{,n}``, a
-``[`` inside a class, unbalanced parentheses, or anything ``re`` cannot compile
-without a warning. ``$`` becomes ``\\Z`` (RE2's ``$`` never matches before a final
-newline); ``\\d``, ``\\w`` and ``\\b`` are ASCII in RE2, so ``re.ASCII`` is set.
+Regex engines. Every pattern is compiled with RE2 (``re2``), which decides what is
+valid, as Go's RE2-syntax engine does in Prometheus; ``\C`` and non-ASCII group names,
+which RE2 accepts and Go does not, are rejected too. Matching uses Python's ``re``
+(about 0.3 µs a call, against 3.5 µs through the ``re2`` binding on UTF-8 bytes and
+7 µs on ``str``, measured on ``(.*)``) when a conservative scan shows that the pattern
+means the same in both engines, and RE2 otherwise. The scan sends a pattern to RE2
+when it uses Unicode or POSIX classes (``\pL``, ``[[:alpha:]]``), ``\Q..\E``, ``\z``,
+``\s``, ``\B``, octal escapes, ``\x{..}``, any ``(?flags)`` or ``(?<name>`` group,
+``{,n}``, a ``[`` or a set operator inside a class, or anything ``re`` cannot compile
+without a warning. ``$`` becomes ``\Z`` (RE2's ``$`` never matches before a final
+newline); ``\d``, ``\w`` and ``\b`` are ASCII in RE2, so ``re.ASCII`` is set.
 
 Backtracking. ``re`` backtracks; RE2 runs in linear time. A quantifier applied to a
 group that itself contains a quantifier or an alternation (``(a+)+``, ``(a|b)*``)
@@ -50,25 +51,9 @@ DEFAULT_REGEX = "(.*)"
 DEFAULT_REPLACEMENT = "$1"
 DEFAULT_ACTION = "replace"
 
-ACTIONS = frozenset(
-    {
-        "replace",
-        "keep",
-        "drop",
-        "keepequal",
-        "dropequal",
-        "hashmod",
-        "labelmap",
-        "labeldrop",
-        "labelkeep",
-        "lowercase",
-        "uppercase",
-    }
-)
-_NEEDS_TARGET = frozenset(
-    {"replace", "hashmod", "lowercase", "uppercase", "keepequal", "dropequal"}
-)
 _NAMED_TARGET = frozenset({"hashmod", "lowercase", "uppercase", "keepequal", "dropequal"})
+_NEEDS_TARGET = _NAMED_TARGET | {"replace"}
+ACTIONS = _NEEDS_TARGET | {"keep", "drop", "labelmap", "labeldrop", "labelkeep"}
 _MAX_MODULUS = 2**64 - 1
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -449,7 +434,11 @@ def _simple_upper(c: str) -> str:
 
 
 def go_lower(value: str) -> str:
-    """Go's ``strings.ToLower``: per-character simple case mapping, no special casing."""
+    """Go's ``strings.ToLower``: per-character simple case mapping, no special casing.
+
+    Checked against Prometheus 2.42 for every cased character; the 80 whose mappings
+    Unicode 14 added follow Python's tables (as Go 1.21 and later do).
+    """
     if value.isascii():
         return value.lower()
     return "".join([_simple_lower(c) for c in value])

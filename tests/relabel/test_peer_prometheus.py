@@ -24,6 +24,19 @@ pytestmark = pytest.mark.peer
 
 Series = tuple[str, dict[str, str]]
 
+# Characters with case mappings that Unicode 14 added. Python 3.11 has Unicode 14 tables,
+# the Go that built Prometheus 2.42 had Unicode 13, so only these map differently.
+UNICODE_14_CASED = {0x2C2F, 0x2C5F, 0xA7C0, 0xA7C1, 0xA7D0, 0xA7D1, *range(0xA7D6, 0xA7DA)}
+UNICODE_14_CASED |= set(range(0x10570, 0x105BD))
+# Every other non-ASCII character that has an upper or lower case mapping (2795 of them).
+CASED = "".join(
+    chr(c)
+    for c in range(0x80, 0x110000)
+    if not 0xD800 <= c < 0xE000
+    and c not in UNICODE_14_CASED
+    and (chr(c).lower() != chr(c) or chr(c).upper() != chr(c))
+)
+
 STANDARD: list[Series] = [
     (
         "DCGM_FI_DEV_GPU_TEMP",
@@ -47,6 +60,7 @@ STANDARD: list[Series] = [
          "price": "$5"},
     ),
     ("gpu_long", {"gpu": "3", "long": "x" * 1500 + "_tail", "path": "a_b_c"}),
+    ("gpu_cased", {"gpu": "4", "cased": CASED}),
 ]  # fmt: skip
 
 # Rules per case, exactly as they would appear in a Prometheus configuration.
@@ -123,6 +137,9 @@ delete-then-read-missing:
 - {source_labels: [gpu], regex: "", target_label: 'gpu_missing', replacement: "true"}
 long-values:
 - {source_labels: [long, path], regex: '(.*)_(.*)', target_label: 'tail', replacement: '$2'}
+case-mapping-every-cased-character:
+- {source_labels: [cased], target_label: 'up', action: uppercase}
+- {source_labels: [cased], target_label: 'lo', action: lowercase}
 chain-keep-after-labelmap:
 - {regex: '(gpu|minor)', replacement: '__tmp_${1}', action: labelmap}
 - {source_labels: [__tmp_gpu], target_label: '__tmp_minor', action: keepequal}

@@ -20,7 +20,7 @@ REGEXES = st.sampled_from(
 SOURCES = st.lists(NAMES, max_size=3).map(tuple)
 
 
-@settings(max_examples=200)
+@settings(max_examples=100, deadline=None)
 @given(labels=LABELS, sources=SOURCES, regex=REGEXES, separator=st.sampled_from([";", "", "/"]))
 def test_keep_and_drop_partition(
     labels: dict[str, str], sources: tuple[str, ...], regex: str, separator: str
@@ -31,7 +31,7 @@ def test_keep_and_drop_partition(
     assert (kept if kept is not None else dropped) == labels
 
 
-@settings(max_examples=200)
+@settings(max_examples=100, deadline=None)
 @given(labels=LABELS, sources=SOURCES, target=NAMES)
 def test_keepequal_and_dropequal_partition(
     labels: dict[str, str], sources: tuple[str, ...], target: str
@@ -41,7 +41,7 @@ def test_keepequal_and_dropequal_partition(
     assert (kept is None) != (dropped is None)
 
 
-@settings(max_examples=200)
+@settings(max_examples=100, deadline=None)
 @given(labels=LABELS, regex=REGEXES)
 def test_labeldrop_then_labelkeep_leaves_nothing(labels: dict[str, str], regex: str) -> None:
     drop, keep = Rule(regex=regex, action="labeldrop"), Rule(regex=regex, action="labelkeep")
@@ -49,7 +49,7 @@ def test_labeldrop_then_labelkeep_leaves_nothing(labels: dict[str, str], regex: 
     assert relabel(dict(labels), [keep, drop]) == {}
 
 
-@settings(max_examples=200)
+@settings(max_examples=100, deadline=None)
 @given(labels=LABELS, regex=REGEXES)
 def test_labeldrop_and_labelkeep_split_the_names(labels: dict[str, str], regex: str) -> None:
     dropped = relabel(dict(labels), [Rule(regex=regex, action="labeldrop")])
@@ -60,7 +60,7 @@ def test_labeldrop_and_labelkeep_split_the_names(labels: dict[str, str], regex: 
     assert list(dropped) == [name for name in labels if name in dropped]  # order kept
 
 
-@settings(max_examples=200)
+@settings(max_examples=100, deadline=None)
 @given(labels=LABELS, sources=SOURCES, modulus=st.integers(1, 2**64 - 1))
 def test_hashmod_is_md5_low_64_bits(
     labels: dict[str, str], sources: tuple[str, ...], modulus: int
@@ -74,7 +74,7 @@ def test_hashmod_is_md5_low_64_bits(
     assert 0 <= int(result["__tmp_hash"]) < modulus
 
 
-@settings(max_examples=200)
+@settings(max_examples=100, deadline=None)
 @given(labels=LABELS, source=NAMES, target=NAMES)
 def test_default_replace_copies_single_line_values(
     labels: dict[str, str], source: str, target: str
@@ -91,14 +91,14 @@ def test_default_replace_copies_single_line_values(
         }
 
 
-@settings(max_examples=200)
+@settings(max_examples=100, deadline=None)
 @given(labels=LABELS, regex=REGEXES)
 def test_labelmap_identity_changes_nothing(labels: dict[str, str], regex: str) -> None:
     rule = Rule(regex=f"({regex})", replacement="$1", action="labelmap")
     assert relabel(dict(labels), [rule]) == labels
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(batch=st.lists(LABELS, max_size=10))
 def test_relabeler_gives_same_result_as_fresh_compile(batch: list[dict[str, str]]) -> None:
     rules = [
