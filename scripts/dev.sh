@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Set up this machine for openagent, then run the demo or the whole test suite.
+#
+#   scripts/dev.sh demo          synthetic GPU fleet on loopback + the agent scraping it
+#   scripts/dev.sh test [ARGS]   ruff, mypy, then pytest (ARGS go to pytest)
+#   scripts/dev.sh setup         only the set-up steps
+#
+# Set-up: Debian's prometheus, promtool, victoria-metrics (vmagent) and kubectl
+# are installed with apt-get when missing (never started), and a virtualenv in
+# .venv gets `pip install -e '.[test]'` whenever pyproject.toml changes.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+FLEET_PID=
+PYTHON="${PYTHON:-python3}"
+
+# The demo's agent command; it runs in the foreground with .venv/bin on PATH.
+DEMO_AGENT=(openagent run --config config/static-demo.yaml --sink jsonl --jsonl-path -)
+# The demo's fleet: 4 nodes of 8 GPUs and 40 families on 127.0.0.1:19400..19403.
+DEMO_FLEET=(--nodes 4 --gpus 8 --families 40 --base-port 19400)
+
+say() { printf '==> %s\n' "$*"; }
+die() {
+    printf 'dev.sh: %s\n' "$*" >&2
+    exit 1
+}
+
+ensure_system_packages() {
+    local bin missing=() pkgs=(prometheus victoria-metrics) sudo=()
+    for bin in prometheus promtool victoria-metrics vmagent kubectl; do
+        command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
+    done
+    "$PYTHON" -c 'import ensurepip' >/dev/null 2>&1 || { missing+=("(python3 venv)") && pkgs+=(python3-venv); }
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    [[ " ${missing[*]} " == *" kubectl "* ]] && pkgs+=(kubernetes-client)
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 ||
+            die "missing ${missing[*]}; as root run: apt-get install --no-install-recommends ${pkgs[*]}"
+        sudo=(sudo)
+    fi
+    command -v apt-get >/dev/null 2>&1 ||
+        die "missing ${missing[*]} and no apt-get here; install Debian packages: ${pkgs[*]}"
+    say "installing Debian packages: ${pkgs[*]} (missing: ${missing[*]})"
+    local log policy=/usr/sbin/policy-rc.d added_policy=0 rc=0
+    log="$(mktemp)"
+    # Keep the packages' services stopped: invoke-rc.d honours policy-rc.d exit 101.
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+        "${sudo[@]}" chmod 755 "$policy"
+        added_policy=1
+    fi
+    {
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+            "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+                --no-install-recommends "${pkgs[@]}"
+    } >"$log" 2>&1 || rc=$?
+    [ "$added_policy" -eq 1 ] && "${sudo[@]}" rm -f "$policy"
+    if [ "$rc" -ne 0 ]; then
+        cat "$log" >&2
+        die "apt-get failed (exit $rc); install by hand: ${pkgs[*]}"
+    fi
+    rm -f "$log"
+    for bin in prometheus promtool victoria-metrics vmagent kubectl; do
+        command -v "$bin" >/dev/null 2>&1 || die "$bin is still missing after installing ${pkgs[*]}"
+    done
+}
+
+check_python() {
+    command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found; openagent needs Python 3.11 or newer"
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+        die "$("$PYTHON" -V 2>&1) is too old; openagent needs Python 3.11 or newer (set PYTHON=...)"
+}
+
+ensure_venv() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        say "creating $VENV"
+        "$PYTHON" -m venv "$VENV" || die "'$PYTHON -m venv' failed (Debian: apt-get install python3-venv)"
+    fi
+    local stamp_file="$VENV/.openagent-pyproject.sha256" want have log
+    want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+    have="$(cat "$stamp_file" 2>/dev/null || true)"
+    [ "$want" = "$have" ] && return 0
+    say "installing openagent and its test tools into .venv"
+    log="$(mktemp)"
+    if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -q -e '.[test]' >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        die "pip install -e '.[test]' failed"
+    fi
+    rm -f "$log"
+    printf '%s\n' "$want" >"$stamp_file"
+}
+
+setup() {
+    check_python
+    ensure_system_packages
+    ensure_venv
+}
+
+run_tests() {
+    local failed=() rc=0
+    export PATH="$VENV/bin:$PATH"
+    [ -d ../shared ] || printf 'dev.sh: warning: ../shared is missing; tests that read it will fail\n' >&2
+    say "ruff check"
+    ruff check openagent tests benchmarks || failed+=("ruff check")
+    say "ruff format --check"
+    ruff format --check openagent tests benchmarks || failed+=("ruff format")
+    say "mypy"
+    mypy || failed+=("mypy")
+    say "pytest"
+    python -m pytest "$@" || rc=$?
+    case "$rc" in
+        0) ;;
+        5) failed+=("pytest (no tests were collected)") ;;
+        *) failed+=("pytest (exit $rc)") ;;
+    esac
+    if [ "${#failed[@]}" -ne 0 ]; then
+        local IFS=,
+        printf 'dev.sh: failed: %s\n' "${failed[*]}" >&2
+        return 1
+    fi
+}
+
+run_demo() {
+    local dir="$ROOT/.demo"
+    mkdir -p "$dir"
+    rm -f "$dir/fleet.json"
+    say "starting the synthetic fleet: ${DEMO_FLEET[*]} (log: .demo/fleet.log)"
+    "$VENV/bin/python" -m benchmarks.fleet "${DEMO_FLEET[@]}" --endpoints-file "$dir/fleet.json" \
+        >"$dir/fleet.log" 2>&1 &
+    FLEET_PID=$!
+    trap 'kill "$FLEET_PID" 2>/dev/null || true; wait "$FLEET_PID" 2>/dev/null || true' EXIT
+    for _ in $(seq 1 200); do
+        [ -s "$dir/fleet.json" ] && break
+        if ! kill -0 "$FLEET_PID" 2>/dev/null; then
+            cat "$dir/fleet.log" >&2
+            die "the fleet did not start"
+        fi
+        sleep 0.05
+    done
+    [ -s "$dir/fleet.json" ] || die "the fleet did not answer within 10 s (see .demo/fleet.log)"
+    "$VENV/bin/python" - "$dir/fleet.json" <<'EOF' || die "the fleet does not answer on /health"
+import json, sys, urllib.request
+for node in json.load(open(sys.argv[1]))["nodes"]:
+    urllib.request.urlopen(node["url"].replace("/metrics", "/health"), timeout=5).read()
+    print(f"    {node['hostname']}: {node['url']}")
+EOF
+    if [ "${DEMO_AGENT[0]}" = openagent ] && ! "$VENV/bin/python" -c 'import openagent.cli' 2>/dev/null; then
+        die "this checkout has no openagent command line yet (openagent/cli.py); the fleet alone works"
+    fi
+    say "running: ${DEMO_AGENT[*]}"
+    PATH="$VENV/bin:$PATH" "${DEMO_AGENT[@]}"
+}
+
+usage() {
+    sed -n '2,6s/^# \{0,1\}//p' "$0"
+}
+
+cmd="${1:-}"
+[ "$#" -gt 0 ] && shift
+case "$cmd" in
+    demo)
+        setup
+        run_demo
+        ;;
+    test)
+        setup
+        run_tests "$@"
+        ;;
+    setup) setup ;;
+    -h | --help | help) usage ;;
+    *)
+        usage >&2
+        exit 2
+        ;;
+esac
