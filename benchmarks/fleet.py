@@ -1,30 +1,20 @@
 """A synthetic dcgm-exporter fleet on loopback, for tests, demos and benchmarks.
 
 Each node is its own aiohttp application that answers like dcgm-exporter:
-``GET /metrics`` returns ``text/plain; charset=utf-8`` (never gzip, whatever
-the scraper asks), the body changes once per update interval and is served
-byte for byte the same in between, and family order changes on each refresh.
-``GET /health`` answers ``OK``. All nodes run in one process on one loop.
-
-Per node there is also a tiny control surface (loopback only, for tests):
-
-- ``GET /-/stats``: JSON counters (``requests``, ``scrapes`` served with 200,
-  ``errors`` answered with a fault status, ``dropped``, ``aborted`` (client gone
-  before the answer), ``bytes`` of bodies served, ``last_samples`` of the
-  current body, ``refreshes`` rendered).
-- ``GET /-/fault`` and ``POST /-/fault`` with JSON ``{"delay": 2.5,
-  "status": 500, "drop": true}``: the posted object replaces the node's fault
-  (``{}`` clears it). ``delay`` holds every ``/metrics`` answer for that many
-  seconds, ``status`` answers with that HTTP status instead of metrics,
-  ``drop`` closes the connection without an answer.
-
-Run ``python -m benchmarks.fleet --help`` for the command line.
+``GET /metrics`` returns ``text/plain; charset=utf-8`` (never gzip), the body
+changes once per update interval and is served byte for byte the same in
+between, family order changes on each refresh, and ``GET /health`` says OK.
+Each node also serves ``GET /-/stats`` (JSON counters) and ``GET``/``POST
+/-/fault`` (JSON ``{"delay": s, "status": 500, "drop": true}``; the posted
+object replaces the fault, ``{}`` clears it). All nodes run in one process on
+one loop. ``benchmarks/README.md`` documents the command line and endpoints.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import json
 import os
@@ -248,13 +238,7 @@ class Fleet:
                 raise ValueError(f"fault for node {i}, but nodes are 0..{nodes - 1}")
         self.nodes: list[Node] = []
         for i in range(nodes):
-            shape = NodeShape(
-                hostname=f"gpu-node-{i}",
-                gpus=gpus,
-                families=families,
-                pods_per_gpu=pods_per_gpu,
-                seed=i,
-            )
+            shape = NodeShape(f"gpu-node-{i}", gpus, families, pods_per_gpu, seed=i)
             addr = node_address(i) if ip_per_node else host
             port = node_port if ip_per_node else (base_port + i if base_port else 0)
             node = Node(i, addr, port, Payload(shape), update_interval)
@@ -401,12 +385,10 @@ async def _serve(fleet: Fleet, endpoints_file: Path | None) -> None:
 
 
 def _raise_nofile() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):
-            pass
+    """Hundreds of nodes need more descriptors than the usual soft limit of 1024."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -415,14 +397,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     faults = _parse_faults(args, parser)
     try:
+        shape = ("gpus", "families", "pods_per_gpu", "host", "base_port", "ip_per_node")
         fleet = Fleet(
             args.nodes,
-            gpus=args.gpus,
-            families=args.families,
-            pods_per_gpu=args.pods_per_gpu,
-            host=args.host,
-            base_port=args.base_port,
-            ip_per_node=args.ip_per_node,
+            **{k: getattr(args, k) for k in shape},
             node_port=args.port,
             update_interval=args.update_interval,
             faults=faults,
