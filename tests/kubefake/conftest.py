@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.kubefake import FakeKubeServer
 
 TOKEN = "kubefake-test-token"
 
 ClientFactory = Callable[..., client.ApiClient]
+
+
+def api_status(err: ApiException) -> dict[str, Any]:
+    """The Status body of an ApiException (asserting it is one line of JSON)."""
+    body = err.body
+    text = body.decode() if isinstance(body, bytes) else str(body)
+    assert "\n" not in text, "the apiserver sends single-line JSON"
+    status: dict[str, Any] = json.loads(text)
+    return status
 
 
 @pytest.fixture
@@ -47,7 +59,9 @@ async def api_for() -> AsyncIterator[ClientFactory]:
     """Make ApiClients for any server (closed at teardown)."""
     made: list[client.ApiClient] = []
 
-    def make(server: FakeKubeServer, token: str | None = TOKEN, ca: Path | None = None) -> client.ApiClient:
+    def make(
+        server: FakeKubeServer, token: str | None = TOKEN, ca: Path | None = None
+    ) -> client.ApiClient:
         api = client.ApiClient(client_configuration(server, token, ca))
         made.append(api)
         return api

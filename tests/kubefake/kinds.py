@@ -131,39 +131,92 @@ def _labels(*names: str, aliases: Mapping[str, str] | None = None) -> dict[str, 
 _META_NS = ("metadata.name", "metadata.namespace")
 
 POD = Kind(
-    "Pod", "pods", "pod", "", "v1", True, _pod_fields,
+    "Pod",
+    "pods",
+    "pod",
+    "",
+    "v1",
+    True,
+    _pod_fields,
     _labels(
-        *_META_NS, "spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
-        "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP",
-        "status.podIPs", "status.nominatedNodeName",
+        *_META_NS,
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "spec.hostNetwork",
+        "status.phase",
+        "status.podIP",
+        "status.podIPs",
+        "status.nominatedNodeName",
         aliases={"spec.host": "spec.nodeName"},
     ),
     ("po",),
-)  # fmt: skip
+)
 SERVICE = Kind(
-    "Service", "services", "service", "", "v1", True, _service_fields,
-    _labels(*_META_NS, "spec.clusterIP", "spec.type"), ("svc",),
-)  # fmt: skip
+    "Service",
+    "services",
+    "service",
+    "",
+    "v1",
+    True,
+    _service_fields,
+    _labels(*_META_NS, "spec.clusterIP", "spec.type"),
+    ("svc",),
+)
 ENDPOINT_SLICE = Kind(
-    "EndpointSlice", "endpointslices", "endpointslice", "discovery.k8s.io", "v1", True,
-    _namespaced_meta, _labels(*_META_NS),
-)  # fmt: skip
+    "EndpointSlice",
+    "endpointslices",
+    "endpointslice",
+    "discovery.k8s.io",
+    "v1",
+    True,
+    _namespaced_meta,
+    _labels(*_META_NS),
+)
 NAMESPACE = Kind(
-    "Namespace", "namespaces", "namespace", "", "v1", False, _namespace_fields,
-    _labels("metadata.name", "status.phase"), ("ns",),
-)  # fmt: skip
+    "Namespace",
+    "namespaces",
+    "namespace",
+    "",
+    "v1",
+    False,
+    _namespace_fields,
+    _labels("metadata.name", "status.phase"),
+    ("ns",),
+)
 NODE = Kind(
-    "Node", "nodes", "node", "", "v1", False, _node_fields,
-    _labels("metadata.name", "spec.unschedulable"), ("no",),
-)  # fmt: skip
+    "Node",
+    "nodes",
+    "node",
+    "",
+    "v1",
+    False,
+    _node_fields,
+    _labels("metadata.name", "spec.unschedulable"),
+    ("no",),
+)
 SECRET = Kind(
-    "Secret", "secrets", "secret", "", "v1", True, _secret_fields,
+    "Secret",
+    "secrets",
+    "secret",
+    "",
+    "v1",
+    True,
+    _secret_fields,
     _labels(*_META_NS, "type"),
-)  # fmt: skip
+)
 CONFIG_MAP = Kind(
-    "ConfigMap", "configmaps", "configmap", "", "v1", True, _namespaced_meta,
-    _labels(*_META_NS), ("cm",),
-)  # fmt: skip
+    "ConfigMap",
+    "configmaps",
+    "configmap",
+    "",
+    "v1",
+    True,
+    _namespaced_meta,
+    _labels(*_META_NS),
+    ("cm",),
+)
 
 KINDS: tuple[Kind, ...] = (POD, SERVICE, ENDPOINT_SLICE, NAMESPACE, NODE, SECRET, CONFIG_MAP)
 

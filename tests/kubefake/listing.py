@@ -99,7 +99,9 @@ class Page:
             meta["continue"] = self.continue_token
         if self.remaining is not None:
             meta["remainingItemCount"] = self.remaining
-        head = orjson.dumps({"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": meta})
+        head = orjson.dumps(
+            {"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": meta}
+        )
         items = b",".join(item.item_json() for item in self.items)
         return head[:-1] + b',"items":[' + items + b"]}"
 
@@ -119,7 +121,9 @@ async def list_objects(
             raise bad_request("specifying resource version is not allowed when using continue")
         start, token_rv = decode_continue(opts.continue_token)
         if token_rv < 0:
-            return _paginate(store, kind, None, prefix, prefix + start, opts, store.resource_version)
+            return _paginate(
+                store, kind, None, prefix, prefix + start, opts, store.resource_version
+            )
         snap = store.snapshot(kind, token_rv)
         if snap is None:
             raise expired(_INCONSISTENT_CONTINUE, list_continue=encode_continue(start, -1))

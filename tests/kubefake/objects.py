@@ -147,7 +147,9 @@ def pod(
     status: JSON = {"phase": phase, "qosClass": "BestEffort"}
     if node is None:
         status["conditions"] = [
-            _condition("PodScheduled", False, reason="Unschedulable", message="0/1 nodes are available")
+            _condition(
+                "PodScheduled", False, reason="Unschedulable", message="0/1 nodes are available"
+            )
         ]
         return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
     spec["nodeName"] = node
@@ -190,6 +192,10 @@ def pod(
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
 
 
+def _service_port(name: str, port: int, target: int | str | None = None) -> JSON:
+    return {"name": name, "protocol": "TCP", "port": port, "targetPort": target or port}
+
+
 def service(
     name: str,
     namespace: str = "default",
@@ -202,15 +208,7 @@ def service(
 ) -> JSON:
     """A Service; ``cluster_ip="None"`` makes it headless. Ports: (name, port[, target])."""
     spec: JSON = {
-        "ports": [
-            {
-                "name": p[0],
-                "protocol": "TCP",
-                "port": p[1],
-                "targetPort": p[2] if len(p) == 3 else p[1],  # type: ignore[misc]
-            }
-            for p in ports
-        ],
+        "ports": [_service_port(*p) for p in ports],
         "clusterIP": cluster_ip,
         "clusterIPs": [cluster_ip],
         "type": type,
@@ -271,7 +269,11 @@ def endpoint_slice(
             ep["targetRef"] = {"kind": "Pod", "namespace": namespace, "name": target}
         elif isinstance(target, dict):
             tmeta = target["metadata"]
-            ep["targetRef"] = {"kind": "Pod", "namespace": tmeta["namespace"], "name": tmeta["name"]}
+            ep["targetRef"] = {
+                "kind": "Pod",
+                "namespace": tmeta["namespace"],
+                "name": tmeta["name"],
+            }
             if tmeta.get("uid"):
                 ep["targetRef"]["uid"] = tmeta["uid"]
             node = (target.get("spec") or {}).get("nodeName")
@@ -328,7 +330,9 @@ def node(
         "type": "Ready",
         "status": "True" if ready else "Unknown",
         "reason": "KubeletReady" if ready else "NodeStatusUnknown",
-        "message": "kubelet is posting ready status" if ready else "Kubelet stopped posting node status.",
+        "message": "kubelet is posting ready status"
+        if ready
+        else "Kubelet stopped posting node status.",
         "lastHeartbeatTime": _STARTED,
         "lastTransitionTime": _STARTED,
     }

@@ -14,7 +14,7 @@ kubernetes_asyncio's ``"True"``, is true.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from tests.kubefake.kinds import Kind
 from tests.kubefake.selectors import FieldSelector, LabelSelector, SelectorError
@@ -22,6 +22,8 @@ from tests.kubefake.status import FieldError, StatusError, bad_request, invalid_
 
 EXACT = "Exact"
 NOT_OLDER_THAN = "NotOlderThan"
+RVM = "resourceVersionMatch"
+SIE = "sendInitialEvents"
 
 
 def query_bool(value: str) -> bool:
@@ -51,8 +53,8 @@ class ListOptions:
     timeout_seconds: int | None = None
     allow_watch_bookmarks: bool = False
     send_initial_events: bool | None = None
-    label_selector: LabelSelector = LabelSelector()
-    field_selector: FieldSelector = FieldSelector()
+    label_selector: LabelSelector = field(default_factory=LabelSelector)
+    field_selector: FieldSelector = field(default_factory=FieldSelector)
 
     @property
     def has_selectors(self) -> bool:
@@ -61,43 +63,48 @@ class ListOptions:
 
 
 def _validate(opts: ListOptions, watch_list: bool) -> list[FieldError]:
+    """Upstream `ValidateListOptions` (with the WatchList gate as given)."""
     errs: list[FieldError] = []
     match = opts.resource_version_match
-    path = "resourceVersionMatch"
+
+    def forbid(field: str, detail: str) -> None:
+        errs.append(FieldError(field, "Forbidden", detail))
+
+    def unsupported(supported: str) -> None:
+        errs.append(
+            FieldError(RVM, "Unsupported value", f'"{match}": supported values: {supported}')
+        )
+
     if opts.watch:
         if opts.send_initial_events is not None:
             if match != NOT_OLDER_THAN:
-                errs.append(FieldError(path, "Forbidden",
-                    "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"))  # fmt: skip
+                forbid(
+                    RVM, "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+                )
             if not watch_list:
-                errs.append(FieldError("sendInitialEvents", "Forbidden",
-                    "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled"))  # fmt: skip
+                forbid(
+                    SIE,
+                    f"{SIE} is forbidden for watch unless the WatchList feature gate is enabled",
+                )
         if match:
             if opts.send_initial_events is None:
-                errs.append(FieldError(path, "Forbidden",
-                    "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"))  # fmt: skip
+                forbid(RVM, f"{RVM} is forbidden for watch unless sendInitialEvents is provided")
             if match != NOT_OLDER_THAN:
-                errs.append(FieldError(path, "Unsupported value",
-                    f'"{match}": supported values: "NotOlderThan"'))  # fmt: skip
+                unsupported('"NotOlderThan"')
             if opts.continue_token:
-                errs.append(FieldError(path, "Forbidden",
-                    "resourceVersionMatch is forbidden when continue is provided"))  # fmt: skip
+                forbid(RVM, f"{RVM} is forbidden when continue is provided")
         return errs
     if match:
         if not opts.resource_version:
-            errs.append(FieldError(path, "Forbidden",
-                "resourceVersionMatch is forbidden unless resourceVersion is provided"))  # fmt: skip
+            forbid(RVM, f"{RVM} is forbidden unless resourceVersion is provided")
         if opts.continue_token:
-            errs.append(FieldError(path, "Forbidden",
-                "resourceVersionMatch is forbidden when continue is provided"))  # fmt: skip
+            forbid(RVM, f"{RVM} is forbidden when continue is provided")
         if match not in (EXACT, NOT_OLDER_THAN):
-            errs.append(FieldError(path, "Unsupported value",
-                f'"{match}": supported values: "Exact", "NotOlderThan", ""'))  # fmt: skip
+            unsupported('"Exact", "NotOlderThan", ""')
         if match == EXACT and opts.resource_version == "0":
-            errs.append(FieldError(path, "Forbidden",
-                'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'))  # fmt: skip
+            forbid(RVM, f'{RVM} "exact" is forbidden for resourceVersion "0"')
     if opts.send_initial_events is not None:
-        errs.append(FieldError("sendInitialEvents", "Forbidden", "sendInitialEvents is forbidden for list"))
+        forbid(SIE, f"{SIE} is forbidden for list")
     return errs
 
 

@@ -19,7 +19,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 _NAME_RE = re.compile(r"(?:[A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
-_DNS1123_SUBDOMAIN_RE = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*")
+_DNS1123_SUBDOMAIN_RE = re.compile(
+    r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*"
+)
 _NAME_HINT = (
     "must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
     "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
@@ -188,7 +190,7 @@ class _Parser:
                 int(values[0])
             except ValueError:
                 raise SelectorError(
-                    f'values[0]: Invalid value: "{values[0]}": for \'Gt\', \'Lt\' operators, '
+                    f"values[0]: Invalid value: \"{values[0]}\": for 'Gt', 'Lt' operators, "
                     "the value must be an integer"
                 ) from None
         return Requirement(key, kind, values)
@@ -329,7 +331,9 @@ class FieldSelector:
 
     def transform(self, convert: Callable[[str], str]) -> FieldSelector:
         """Map every field label through ``convert`` (which may raise `ValueError`)."""
-        return FieldSelector(tuple(FieldTerm(convert(t.field), t.value, t.negated) for t in self.terms))
+        return FieldSelector(
+            tuple(FieldTerm(convert(t.field), t.value, t.negated) for t in self.terms)
+        )
 
     @property
     def empty(self) -> bool:

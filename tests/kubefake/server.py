@@ -175,11 +175,11 @@ class FakeKubeServer:
         return sum(1 for w in self._watches if w.kind.plural == plural)
 
     async def wait_for_watches(
-        self, count: int, resource: str | None = None, timeout: float = 5.0
+        self, count: int, resource: str | None = None, within: float = 5.0
     ) -> None:
         """Wait until exactly ``count`` watches (of ``resource``) are open."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while self.watch_count(resource) != count:
             if loop.time() > deadline:
                 raise TimeoutError(
@@ -353,4 +353,3 @@ class FakeKubeServer:
         if rule is not None:
             raise injected(rule.code, rule.message)
         await self.faults.wait_requests_flowing()
-

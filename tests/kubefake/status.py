@@ -117,12 +117,13 @@ def too_large_resource_version(requested: int, current: int) -> StatusError:
     )
 
 
+_FIELD_REASONS = {"Forbidden": "FieldValueForbidden", "Unsupported value": "FieldValueNotSupported"}
+
+
 class FieldError:
     """One `field.Error`: the field, its type ("Forbidden", "Unsupported value") and detail."""
 
     __slots__ = ("detail", "field", "kind")
-
-    _REASON = {"Forbidden": "FieldValueForbidden", "Unsupported value": "FieldValueNotSupported"}
 
     def __init__(self, field: str, kind: str, detail: str) -> None:
         self.field = field
@@ -138,7 +139,7 @@ class FieldError:
 
     def cause(self) -> JSON:
         """The StatusCause the apiserver lists for this error."""
-        return {"reason": self._REASON[self.kind], "message": self.body(), "field": self.field}
+        return {"reason": _FIELD_REASONS[self.kind], "message": self.body(), "field": self.field}
 
 
 def invalid_list_options(errors: list[FieldError]) -> StatusError:

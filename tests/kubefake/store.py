@@ -16,12 +16,13 @@ server's watch streams pick events up from per-watch queues.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import orjson
 
@@ -160,7 +161,7 @@ class Store:
         self._rv = 1
         self._compacted_rv = 1
         self._kinds: dict[str, KindState] = {}
-        self._rv_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._rv_waiters: builtins.list[tuple[int, asyncio.Future[None]]] = []
 
     # -- reading ---------------------------------------------------------
 
@@ -224,7 +225,7 @@ class Store:
             )
         if meta.get("uid") not in (None, "", old_meta["uid"]):
             raise ConflictError(
-                f'Precondition failed: UID in precondition: {meta["uid"]}, UID in object meta: '
+                f"Precondition failed: UID in precondition: {meta['uid']}, UID in object meta: "
                 f"{old_meta['uid']}"
             )
         meta["uid"] = old_meta["uid"]
@@ -305,7 +306,7 @@ class Store:
         """Stop delivering to ``sink``."""
         self.state(kind).sinks.discard(sink)
 
-    def events_after(self, kind: Kind, rv: int) -> list[Event] | None:
+    def events_after(self, kind: Kind, rv: int) -> builtins.list[Event] | None:
         """Retained events with resourceVersion > ``rv``; None if some were dropped."""
         st = self.state(kind)
         if rv < st.oldest_watchable():
@@ -330,14 +331,14 @@ class Store:
                 snap[ev.obj.key] = ev.prev
         return snap
 
-    async def wait_for_rv(self, rv: int, timeout: float) -> bool:
-        """Wait until the store reaches ``rv``; False after ``timeout`` seconds."""
+    async def wait_for_rv(self, rv: int, within: float) -> bool:
+        """Wait until the store reaches ``rv``; False if it has not within ``within`` seconds."""
         if self._rv >= rv:
             return True
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._rv_waiters.append((rv, fut))
         try:
-            await asyncio.wait_for(fut, timeout)
+            await asyncio.wait_for(fut, within)
         except TimeoutError:
             return False
         finally:
@@ -362,7 +363,9 @@ class Store:
         k = kind_of(str(obj["kind"]))
         api_version = obj.setdefault("apiVersion", k.api_version)
         if api_version != k.api_version:
-            raise ValueError(f"{k.kind} must have apiVersion {k.api_version!r}, got {api_version!r}")
+            raise ValueError(
+                f"{k.kind} must have apiVersion {k.api_version!r}, got {api_version!r}"
+            )
         meta = obj.get("metadata")
         if not isinstance(meta, dict) or not meta.get("name"):
             raise ValueError(f"{k.kind} has no metadata.name: {str(obj)[:120]}")

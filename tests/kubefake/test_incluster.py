@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,16 @@ from tests.kubefake.conftest import TOKEN
 pytestmark = pytest.mark.timeout(20)
 
 
-async def test_incluster_loader_with_service_account_files(kube_tls: FakeKubeServer, tmp_path: Path) -> None:
+def cluster_entry(kubeconfig: Path) -> dict[str, str]:
+    """The first cluster of a kubeconfig file, checking that its CA file exists."""
+    entry: dict[str, str] = json.loads(kubeconfig.read_text())["clusters"][0]["cluster"]
+    assert os.path.isfile(entry["certificate-authority"])
+    return entry
+
+
+async def test_incluster_loader_with_service_account_files(
+    kube_tls: FakeKubeServer, tmp_path: Path
+) -> None:
     kube_tls.store.create(o.pod("dcgm-a", "gpu"))
     files = kube_tls.write_incluster_files(tmp_path / "serviceaccount")
     assert files.token_path.read_bytes() == TOKEN.encode()  # no trailing newline
@@ -44,7 +54,9 @@ async def test_token_file_with_trailing_newline_breaks_the_client(
     assert files.ca_path is not None
     cfg = client.Configuration()
     config.incluster_config.InClusterConfigLoader(
-        token_filename=str(files.token_path), cert_filename=str(files.ca_path), environ=files.environ
+        token_filename=str(files.token_path),
+        cert_filename=str(files.ca_path),
+        environ=files.environ,
     ).load_and_set(cfg)
     async with client.ApiClient(cfg) as api:
         with pytest.raises(ValueError, match="control character"):
@@ -55,8 +67,8 @@ async def test_token_file_with_trailing_newline_breaks_the_client(
 async def test_kubeconfig_with_ca_and_token(kube_tls: FakeKubeServer, tmp_path: Path) -> None:
     kube_tls.store.create(o.node("node-1"))
     path = kube_tls.write_kubeconfig(tmp_path / "kubeconfig")
-    cluster = json.loads(path.read_text())["clusters"][0]["cluster"]
-    assert cluster["server"] == kube_tls.url and Path(cluster["certificate-authority"]).is_file()
+    cluster = cluster_entry(path)
+    assert cluster["server"] == kube_tls.url
     cfg = client.Configuration()
     await config.load_kube_config(config_file=str(path), client_configuration=cfg)
     async with client.ApiClient(cfg) as api:

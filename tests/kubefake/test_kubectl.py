@@ -39,9 +39,13 @@ class Kubectl:
     async def start(self, *args: str) -> asyncio.subprocess.Process:
         assert KUBECTL is not None
         return await asyncio.create_subprocess_exec(
-            KUBECTL, *args, *self.common, env=self.env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            KUBECTL,
+            *args,
+            *self.common,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
 
     async def run(self, *args: str) -> str:
         proc = await self.start(*args)
@@ -66,7 +70,9 @@ def rows(table: str) -> list[list[str]]:
     return [line.split() for line in table.strip().splitlines()]
 
 
-async def test_get_pods_all_namespaces_with_selector(kube_tls: FakeKubeServer, kubectl: Kubectl) -> None:
+async def test_get_pods_all_namespaces_with_selector(
+    kube_tls: FakeKubeServer, kubectl: Kubectl
+) -> None:
     out = await kubectl.run("get", "pods", "-A", "-l", "app=nvidia-dcgm-exporter")
     table = rows(out)
     assert table[0][:2] == ["NAMESPACE", "NAME"]
@@ -105,7 +111,7 @@ async def test_watch_prints_pods_created_later(kube_tls: FakeKubeServer, kubectl
     try:
         first = [await asyncio.wait_for(proc.stdout.readline(), 15) for _ in range(2)]
         assert first == [b"pod/dcgm-b\n", b"pod/trainer\n"]
-        await kube_tls.wait_for_watches(1, "pods", timeout=15)
+        await kube_tls.wait_for_watches(1, "pods", within=15)
         kube_tls.store.create(o.pod("late", "ml", DCGM))
         line = await asyncio.wait_for(proc.stdout.readline(), 15)
         assert line == b"pod/late\n"
@@ -117,4 +123,4 @@ async def test_watch_prints_pods_created_later(kube_tls: FakeKubeServer, kubectl
     listed_rv = kube_tls.requests_for("pods", "list")[0]
     assert listed_rv.status == 200
     assert int(watch_req.query["resourceVersion"]) >= 1
-    await kube_tls.wait_for_watches(0, timeout=5)
+    await kube_tls.wait_for_watches(0, within=5)

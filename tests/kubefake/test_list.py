@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.kubefake import FakeKubeServer, Store
 from tests.kubefake import objects as o
+from tests.kubefake.conftest import api_status
 from tests.kubefake.listing import decode_continue
 
 pytestmark = pytest.mark.timeout(20)
@@ -25,19 +29,31 @@ def populate(store: Store) -> None:
     store.create(o.pod("dcgm-b", "gpu-operator", dcgm, "10.244.2.5", "node-2", ready=False))
     store.create(o.pod("dcgm-c", "gpu-operator", dcgm, None, None, phase="Pending"))
     store.create(o.pod("trainer", "ml", {"app": "trainer", "gpu": "true"}, "10.244.1.9", "node-1"))
-    store.create(o.pod("kube-proxy", "kube-system", {"k8s-app": "kube-proxy"}, node="node-2", host_network=True))
-    store.create(o.service("dcgm", "gpu-operator", dcgm, dcgm))
-    store.create(o.service("trainer", "ml", {"app": "trainer"}, cluster_ip="None", type="ClusterIP"))
     store.create(
-        o.endpoint_slice("dcgm", "gpu-operator", [("10.244.1.5", True, False, a), ("10.244.2.5", False, False, "dcgm-b")])
+        o.pod(
+            "kube-proxy", "kube-system", {"k8s-app": "kube-proxy"}, node="node-2", host_network=True
+        )
+    )
+    store.create(o.service("dcgm", "gpu-operator", dcgm, dcgm))
+    store.create(
+        o.service("trainer", "ml", {"app": "trainer"}, cluster_ip="None", type="ClusterIP")
+    )
+    store.create(
+        o.endpoint_slice(
+            "dcgm",
+            "gpu-operator",
+            [("10.244.1.5", True, False, a), ("10.244.2.5", False, False, "dcgm-b")],
+        )
     )
     store.create(o.endpoint_slice("trainer", "ml", [("10.244.1.9", True, True, "trainer")]))
     store.create(o.secret("scrape-auth", "gpu-operator", {"username": "u", "password": "p"}))
-    store.create(o.config_map("whatap-open-agent-config", "gpu-operator", {"scrape_config.yaml": "x: 1"}))
+    store.create(
+        o.config_map("whatap-open-agent-config", "gpu-operator", {"scrape_config.yaml": "x: 1"})
+    )
 
 
-def names(items: list[object]) -> list[str]:
-    return [i.metadata.name for i in items]  # type: ignore[attr-defined]
+def names(items: Sequence[Any]) -> list[str]:
+    return [i.metadata.name for i in items]
 
 
 async def test_pods_by_label_and_field(kube: FakeKubeServer, core: client.CoreV1Api) -> None:
@@ -57,8 +73,12 @@ async def test_pods_by_label_and_field(kube: FakeKubeServer, core: client.CoreV1
     assert names(host.items) == ["kube-proxy"]
     not_dcgm = await core.list_pod_for_all_namespaces(label_selector="app!=nvidia-dcgm-exporter")
     assert names(not_dcgm.items) == ["kube-proxy", "trainer"]  # includes pods without "app"
-    pod = (await core.list_namespaced_pod("gpu-operator", field_selector="metadata.name=dcgm-a")).items[0]
-    assert pod.status.pod_ip == "10.244.1.5" and pod.spec.containers[0].ports[0].container_port == 9400
+    pod = (
+        await core.list_namespaced_pod("gpu-operator", field_selector="metadata.name=dcgm-a")
+    ).items[0]
+    assert (
+        pod.status.pod_ip == "10.244.1.5" and pod.spec.containers[0].ports[0].container_port == 9400
+    )
     assert pod.metadata.owner_references[0].kind == "DaemonSet"
 
 
@@ -73,7 +93,9 @@ async def test_other_kinds(kube: FakeKubeServer, api: client.ApiClient) -> None:
     )
     (dcgm_slice,) = slices.items
     assert [e.conditions.ready for e in dcgm_slice.endpoints] == [True, False]
-    assert dcgm_slice.endpoints[0].target_ref.uid == kube.store.get("pods", "gpu-operator", "dcgm-a")["metadata"]["uid"]  # type: ignore[index]
+    pod_a = kube.store.get("pods", "gpu-operator", "dcgm-a")
+    assert pod_a is not None
+    assert dcgm_slice.endpoints[0].target_ref.uid == pod_a["metadata"]["uid"]
     trainer = (await disc.list_namespaced_endpoint_slice("ml")).items[0].endpoints[0].conditions
     assert (trainer.ready, trainer.serving, trainer.terminating) == (False, True, True)
     nss = await core.list_namespace(label_selector="team")
@@ -105,7 +127,7 @@ async def test_get_by_name(kube: FakeKubeServer, core: client.CoreV1Api) -> None
     with pytest.raises(ApiException) as err:
         await core.read_namespaced_secret("missing", "gpu-operator")
     assert err.value.status == 404
-    assert '"message":"secrets \\"missing\\" not found"' in err.value.body
+    assert api_status(err.value)["message"] == 'secrets "missing" not found'
 
 
 async def test_pagination_is_consistent(kube: FakeKubeServer, core: client.CoreV1Api) -> None:
@@ -131,27 +153,34 @@ async def test_pagination_is_consistent(kube: FakeKubeServer, core: client.CoreV
     assert len(fresh.items) == 25 and "p99" in names(fresh.items)
 
 
-async def test_pagination_with_selector_fills_pages(kube: FakeKubeServer, core: client.CoreV1Api) -> None:
+async def test_pagination_with_selector_fills_pages(
+    kube: FakeKubeServer, core: client.CoreV1Api
+) -> None:
     for i in range(20):
         kube.store.create(o.pod(f"p{i:02d}", "ns", {"even": str(i % 2 == 0).lower()}))
     pages = []
-    token = None
+    more: dict[str, Any] = {}
     while True:
-        page = await core.list_namespaced_pod("ns", label_selector="even=true", limit=4, _continue=token)
+        page = await core.list_namespaced_pod("ns", label_selector="even=true", limit=4, **more)
         pages.append(names(page.items))
-        assert page.metadata.remaining_item_count is None  # not reported with selectors
-        token = page.metadata._continue
-        if not token:
+        meta: Any = page.metadata  # the model types remainingItemCount as always set
+        assert meta.remaining_item_count is None  # not reported with selectors
+        if not meta._continue:
             break
+        more = {"_continue": meta._continue}
     assert pages == [["p00", "p02", "p04", "p06"], ["p08", "p10", "p12", "p14"], ["p16", "p18"]]
 
 
-async def test_resource_version_zero_ignores_limit(kube: FakeKubeServer, core: client.CoreV1Api) -> None:
+async def test_resource_version_zero_ignores_limit(
+    kube: FakeKubeServer, core: client.CoreV1Api
+) -> None:
     for i in range(7):
         kube.store.create(o.pod(f"p{i}", "ns"))
     cached = await core.list_namespaced_pod("ns", limit=2, resource_version="0")
     assert len(cached.items) == 7 and not cached.metadata._continue
-    exact = await core.list_namespaced_pod("ns", limit=2, resource_version=cached.metadata.resource_version)
+    exact = await core.list_namespaced_pod(
+        "ns", limit=2, resource_version=cached.metadata.resource_version
+    )
     assert len(exact.items) == 2 and exact.metadata._continue
 
 
@@ -166,8 +195,9 @@ async def test_expired_continue_gives_410_with_inconsistent_token(
     with pytest.raises(ApiException) as err:
         await core.list_namespaced_pod("ns", limit=2, _continue=first.metadata._continue)
     assert err.value.status == 410
-    assert '"reason":"Expired"' in err.value.body
-    inconsistent = __import__("json").loads(err.value.body)["metadata"]["continue"]
+    status = api_status(err.value)
+    assert status["reason"] == "Expired"
+    inconsistent = status["metadata"]["continue"]
     start, rv = decode_continue(inconsistent)
     assert (start, rv) == ("p1\x00", -1)
     rest = await core.list_namespaced_pod("ns", _continue=inconsistent)
@@ -181,27 +211,41 @@ async def test_expired_continue_gives_410_with_inconsistent_token(
         ({"field_selector": "spec.bogus=x"}, 400, "field label not supported: spec.bogus"),
         ({"field_selector": "nodename"}, 400, "invalid selector"),
         ({"limit": 2, "_continue": "garbage!"}, 400, "invalid continue token"),
-        ({"resource_version_match": "NotOlderThan"}, 422, "resourceVersionMatch is forbidden unless resourceVersion is provided"),
-        ({"resource_version": "0", "resource_version_match": "Exact"}, 422, 'resourceVersionMatch \\"exact\\" is forbidden'),
+        (
+            {"resource_version_match": "NotOlderThan"},
+            422,
+            "resourceVersionMatch is forbidden unless resourceVersion is provided",
+        ),
+        (
+            {"resource_version": "0", "resource_version_match": "Exact"},
+            422,
+            'resourceVersionMatch "exact" is forbidden',
+        ),
         ({"send_initial_events": True}, 422, "sendInitialEvents is forbidden for list"),
     ],
 )
 async def test_bad_requests(
-    kube: FakeKubeServer, core: client.CoreV1Api, kwargs: dict[str, object], status: int, message: str
+    kube: FakeKubeServer,
+    core: client.CoreV1Api,
+    kwargs: dict[str, Any],
+    status: int,
+    message: str,
 ) -> None:
     with pytest.raises(ApiException) as err:
         await core.list_pod_for_all_namespaces(**kwargs)
     assert err.value.status == status
-    assert message in err.value.body
-    assert "\n" not in err.value.body
+    assert message in api_status(err.value)["message"]
 
 
-async def test_future_resource_version_waits_then_504(kube: FakeKubeServer, core: client.CoreV1Api) -> None:
+async def test_future_resource_version_waits_then_504(
+    kube: FakeKubeServer, core: client.CoreV1Api
+) -> None:
     kube.settings = type(kube.settings)(fresh_wait=0.1)
     ahead = str(kube.store.resource_version + 5)
     with pytest.raises(ApiException) as err:
         await core.list_pod_for_all_namespaces(resource_version=ahead)
-    assert err.value.status == 504 and "Too large resource version" in err.value.body
+    assert err.value.status == 504
+    assert api_status(err.value)["message"].startswith("Too large resource version")
 
 
 async def test_version_endpoint(api: client.ApiClient) -> None:

@@ -39,7 +39,9 @@ def fleet() -> list[dict[str, Any]]:
     ]
 
 
-async def raw_list(core: client.CoreV1Api, method: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+async def raw_list(
+    core: client.CoreV1Api, method: str, *args: Any, **kwargs: Any
+) -> dict[str, Any]:
     resp = await getattr(core, method)(*args, _preload_content=False, **kwargs)
     assert resp.status == 200
     body: dict[str, Any] = json.loads(await resp.read())
@@ -49,7 +51,9 @@ async def raw_list(core: client.CoreV1Api, method: str, *args: Any, **kwargs: An
 async def paginate(core: client.CoreV1Api, limit: int, **kwargs: Any) -> list[list[str]]:
     pages, token = [], None
     while True:
-        page = await raw_list(core, "list_pod_for_all_namespaces", limit=limit, _continue=token, **kwargs)
+        page = await raw_list(
+            core, "list_pod_for_all_namespaces", limit=limit, _continue=token, **kwargs
+        )
         pages.append([i["metadata"]["name"] for i in page["items"]])
         token = page["metadata"].get("continue")
         if not token:
@@ -71,12 +75,18 @@ async def test_list_everything(big: FakeKubeServer, core: client.CoreV1Api) -> N
 
 
 async def test_list_with_selectors(big: FakeKubeServer, core: client.CoreV1Api) -> None:
-    dcgm = await raw_list(core, "list_pod_for_all_namespaces", label_selector="app=nvidia-dcgm-exporter")
+    dcgm = await raw_list(
+        core, "list_pod_for_all_namespaces", label_selector="app=nvidia-dcgm-exporter"
+    )
     assert len(dcgm["items"]) == PODS // 5
     one_ns = await raw_list(core, "list_namespaced_pod", "ns-07")
     assert len(one_ns["items"]) == PODS // NAMESPACES
-    on_node = await raw_list(core, "list_pod_for_all_namespaces", field_selector="spec.nodeName=node-003")
-    assert sorted(int(i["metadata"]["labels"]["idx"]) for i in on_node["items"]) == list(range(3, PODS, NODES))
+    on_node = await raw_list(
+        core, "list_pod_for_all_namespaces", field_selector="spec.nodeName=node-003"
+    )
+    assert sorted(int(i["metadata"]["labels"]["idx"]) for i in on_node["items"]) == list(
+        range(3, PODS, NODES)
+    )
     both = await core.list_namespaced_pod(
         "ns-00", label_selector="app=nvidia-dcgm-exporter", field_selector="spec.nodeName=node-000"
     )

@@ -133,9 +133,9 @@ def test_field_selector_errors(selector: str, message: str) -> None:
 def test_field_labels_are_converted_per_kind() -> None:
     sel = FieldSelector.parse("spec.host=node-1").transform(POD.convert_field_label)
     assert sel.exact("spec.nodeName") == "node-1"
-    with pytest.raises(ValueError, match="field label not supported: spec.bogus"):
+    with pytest.raises(ValueError, match=r"field label not supported: spec\.bogus"):
         FieldSelector.parse("spec.bogus=x").transform(POD.convert_field_label)
     # Nodes are cluster-scoped: no metadata.namespace, but spec.unschedulable.
-    with pytest.raises(ValueError, match="field label not supported: metadata.namespace"):
+    with pytest.raises(ValueError, match=r"field label not supported: metadata\.namespace"):
         FieldSelector.parse("metadata.namespace=x").transform(NODE.convert_field_label)
     assert FieldSelector.parse("spec.unschedulable=true").transform(NODE.convert_field_label)

@@ -77,15 +77,15 @@ def test_refusals_name_the_problem() -> None:
     store.patch_labels("pods", "gpu", "a", {"v": "2"})
     with pytest.raises(ConflictError, match="the object has been modified"):
         store.update(pod)  # carries the old resourceVersion
-    with pytest.raises(ValueError, match="spec.containers"):
+    with pytest.raises(ValueError, match=r"spec\.containers"):
         store.create({"kind": "Pod", "metadata": {"name": "x", "namespace": "gpu"}, "spec": {}})
-    with pytest.raises(ValueError, match="needs metadata.namespace"):
+    with pytest.raises(ValueError, match=r"needs metadata\.namespace"):
         store.create({"kind": "Service", "metadata": {"name": "x"}})
     with pytest.raises(ValueError, match="cluster-scoped"):
         store.create({"kind": "Node", "metadata": {"name": "x", "namespace": "y"}})
     with pytest.raises(ValueError, match="unknown kind 'Deployment'"):
         store.create({"kind": "Deployment", "metadata": {"name": "x", "namespace": "y"}})
-    with pytest.raises(ValueError, match="must have apiVersion 'discovery.k8s.io/v1'"):
+    with pytest.raises(ValueError, match=r"must have apiVersion 'discovery\.k8s\.io/v1'"):
         store.create({**o.endpoint_slice("s", "gpu"), "apiVersion": "v1"})
 
 
@@ -95,7 +95,8 @@ def test_caller_copies_do_not_alias_the_store() -> None:
     created = store.create(original)
     original["metadata"]["labels"]["app"] = "changed"
     created["metadata"]["labels"]["app"] = "changed"
-    assert store.get("pods", "gpu", "a")["metadata"]["labels"] == {"app": "dcgm"}  # type: ignore[index]
+    stored = store.get("pods", "gpu", "a")
+    assert stored is not None and stored["metadata"]["labels"] == {"app": "dcgm"}
 
 
 def test_history_is_bounded_per_kind() -> None:
@@ -145,7 +146,9 @@ def test_storage_order_is_key_byte_order() -> None:
     for ns, name in [("a-b", "x"), ("a", "y"), ("a", "x"), ("b", "a")]:
         store.create(o.pod(name, ns))
     # "a/..." sorts before "a-b/..." only if '/' < '-', which it is not: byte order.
-    assert [p["metadata"]["namespace"] + "/" + p["metadata"]["name"] for p in store.list("pods")] == [
+    assert [
+        p["metadata"]["namespace"] + "/" + p["metadata"]["name"] for p in store.list("pods")
+    ] == [
         "a-b/x",
         "a/x",
         "a/y",

@@ -87,24 +87,32 @@ async def test_watch_from_list_rv(kube: FakeKubeServer, core: client.CoreV1Api) 
     }
 
 
-async def test_label_change_moves_objects_in_and_out(kube: FakeKubeServer, core: client.CoreV1Api) -> None:
+async def test_label_change_moves_objects_in_and_out(
+    kube: FakeKubeServer, core: client.CoreV1Api
+) -> None:
     store = kube.store
     store.create(o.pod("a", "gpu", DCGM))
     store.create(o.pod("b", "gpu", {"app": "other"}))
     rv = store.resource_version
     task = asyncio.create_task(
-        later(0.1, lambda: (
-            store.patch_labels("pods", "gpu", "a", {"app": "retired"}),
-            store.patch_labels("pods", "gpu", "b", DCGM),
-        ))
-    )  # fmt: skip
+        later(
+            0.1,
+            lambda: (
+                store.patch_labels("pods", "gpu", "a", {"app": "retired"}),
+                store.patch_labels("pods", "gpu", "b", DCGM),
+            ),
+        )
+    )
     w = watch.Watch()
     events = []
     async with w:
         async for event in w.stream(
-            core.list_namespaced_pod, "gpu", label_selector="app=nvidia-dcgm-exporter",
-            resource_version=str(rv), timeout_seconds=5,
-        ):  # fmt: skip
+            core.list_namespaced_pod,
+            "gpu",
+            label_selector="app=nvidia-dcgm-exporter",
+            resource_version=str(rv),
+            timeout_seconds=5,
+        ):
             events.append(event)
             if len(events) == 2:
                 break
@@ -118,7 +126,9 @@ async def test_label_change_moves_objects_in_and_out(kube: FakeKubeServer, core:
     assert entered["object"].metadata.labels == DCGM
 
 
-async def test_field_selector_watch_for_one_node(kube: FakeKubeServer, core: client.CoreV1Api) -> None:
+async def test_field_selector_watch_for_one_node(
+    kube: FakeKubeServer, core: client.CoreV1Api
+) -> None:
     store = kube.store
     rv = store.resource_version
 
@@ -130,36 +140,50 @@ async def test_field_selector_watch_for_one_node(kube: FakeKubeServer, core: cli
 
     task = asyncio.create_task(later(0.1, changes))
     seen = await collect(
-        core.list_pod_for_all_namespaces, field_selector="spec.nodeName=node-1",
-        resource_version=str(rv), timeout_seconds=5, until=lambda s: len(s) == 2,
-    )  # fmt: skip
+        core.list_pod_for_all_namespaces,
+        field_selector="spec.nodeName=node-1",
+        resource_version=str(rv),
+        timeout_seconds=5,
+        until=lambda s: len(s) == 2,
+    )
     await task
     assert [(t, n) for t, n, _ in seen] == [("ADDED", "here"), ("ADDED", "pending")]
 
 
-async def test_watch_without_rv_starts_with_state(kube: FakeKubeServer, core: client.CoreV1Api) -> None:
+async def test_watch_without_rv_starts_with_state(
+    kube: FakeKubeServer, core: client.CoreV1Api
+) -> None:
     store = kube.store
     store.create(o.pod("b", "gpu", DCGM))
     store.create(o.pod("a", "gpu", DCGM))
     store.create(o.pod("c", "other", DCGM))
     now = str(store.resource_version)
     seen = await collect(
-        core.list_namespaced_pod, "gpu", allow_watch_bookmarks=True, timeout_seconds=5,
+        core.list_namespaced_pod,
+        "gpu",
+        allow_watch_bookmarks=True,
+        timeout_seconds=5,
         until=lambda s: len(s) == 3,
-    )  # fmt: skip
+    )
     assert seen[:2] == [("ADDED", "a", "3"), ("ADDED", "b", "2")]
     # WatchList (1.32 default): the initial events end with an annotated bookmark.
     assert seen[2] == ("BOOKMARK", "-", now)
 
 
-async def test_initial_events_end_bookmark_is_annotated(kube: FakeKubeServer, api: client.ApiClient) -> None:
+async def test_initial_events_end_bookmark_is_annotated(
+    kube: FakeKubeServer, api: client.ApiClient
+) -> None:
     kube.store.create(o.pod("a", "gpu"))
     w = watch.Watch()
     async with w:
         stream = w.stream(
-            client.CoreV1Api(api).list_namespaced_pod, "gpu", allow_watch_bookmarks=True,
-            send_initial_events=True, resource_version_match="NotOlderThan", timeout_seconds=5,
-        )  # fmt: skip
+            client.CoreV1Api(api).list_namespaced_pod,
+            "gpu",
+            allow_watch_bookmarks=True,
+            send_initial_events=True,
+            resource_version_match="NotOlderThan",
+            timeout_seconds=5,
+        )
         added = await stream.__anext__()
         bookmark = await stream.__anext__()
     assert added["type"] == "ADDED"
@@ -176,8 +200,13 @@ async def test_legacy_watch_without_watch_list(api_for: Any) -> None:
         )
         assert seen == [("ADDED", "a", "2")]  # no bookmark: nothing happened after the start
         with pytest.raises(ApiException) as err:
-            await collect(core.list_namespaced_pod, "gpu", send_initial_events=True,
-                          resource_version_match="NotOlderThan", timeout_seconds=1)  # fmt: skip
+            await collect(
+                core.list_namespaced_pod,
+                "gpu",
+                send_initial_events=True,
+                resource_version_match="NotOlderThan",
+                timeout_seconds=1,
+            )
         assert err.value.status == 422
 
 
@@ -188,9 +217,12 @@ async def test_replay_from_history(kube: FakeKubeServer, core: client.CoreV1Api)
     store.create(o.pod("b", "gpu"))
     store.delete("pods", "gpu", "a")
     seen = await collect(
-        core.list_namespaced_pod, "gpu", resource_version=str(rv), timeout_seconds=5,
+        core.list_namespaced_pod,
+        "gpu",
+        resource_version=str(rv),
+        timeout_seconds=5,
         until=lambda s: len(s) == 2,
-    )  # fmt: skip
+    )
     assert seen == [("ADDED", "b", str(rv + 1)), ("DELETED", "a", str(rv + 2))]
 
 
@@ -213,18 +245,27 @@ async def test_compacted_history_gives_410(kube: FakeKubeServer, core: client.Co
 
 
 async def test_evicted_history_gives_410(api_for: Any) -> None:
-    async with FakeKubeServer(store=__import__("tests.kubefake", fromlist=["Store"]).Store(history_size=2)) as kube:
+    async with FakeKubeServer(
+        store=__import__("tests.kubefake", fromlist=["Store"]).Store(history_size=2)
+    ) as kube:
         core = client.CoreV1Api(api_for(kube, token=None))
         kube.store.create(o.pod("a", "gpu"))
         start = kube.store.resource_version
         for name in "bcd":
             kube.store.create(o.pod(name, "gpu"))
         with pytest.raises(ApiException) as err:
-            await collect(core.list_namespaced_pod, "gpu", resource_version=str(start), timeout_seconds=2)
+            await collect(
+                core.list_namespaced_pod, "gpu", resource_version=str(start), timeout_seconds=2
+            )
         assert err.value.status == 410
-        assert f"too old resource version: {start} ({start + 1})" in err.value.reason
-        seen = await collect(core.list_namespaced_pod, "gpu", resource_version=str(start + 1),
-                             timeout_seconds=2, until=lambda s: len(s) == 2)  # fmt: skip
+        assert f"too old resource version: {start} ({start + 1})" in str(err.value.reason)
+        seen = await collect(
+            core.list_namespaced_pod,
+            "gpu",
+            resource_version=str(start + 1),
+            timeout_seconds=2,
+            until=lambda s: len(s) == 2,
+        )
         assert [n for _, n, _ in seen] == ["c", "d"]
 
 
@@ -237,9 +278,12 @@ async def test_timeout_seconds_ends_stream_after_final_bookmark(
     loop = asyncio.get_running_loop()
     started = loop.time()
     seen = await collect(
-        core.list_namespaced_pod, "gpu", resource_version=str(rv), timeout_seconds=1,
+        core.list_namespaced_pod,
+        "gpu",
+        resource_version=str(rv),
+        timeout_seconds=1,
         allow_watch_bookmarks=True,
-    )  # fmt: skip
+    )
     elapsed = loop.time() - started
     assert 0.9 < elapsed < 5  # hang protection, not a speed check
     assert seen and all(e == ("BOOKMARK", "-", str(rv + 1)) for e in seen)
@@ -249,16 +293,30 @@ async def test_timeout_seconds_ends_stream_after_final_bookmark(
 async def test_no_bookmarks_unless_asked(kube: FakeKubeServer, core: client.CoreV1Api) -> None:
     rv = kube.store.resource_version
     kube.store.create(o.namespace("gpu"))
-    seen = await collect(core.list_namespaced_pod, "gpu", resource_version=str(rv), timeout_seconds=1)
+    seen = await collect(
+        core.list_namespaced_pod, "gpu", resource_version=str(rv), timeout_seconds=1
+    )
     assert seen == []
 
 
-async def test_namespaced_watch_sees_only_its_namespace(kube: FakeKubeServer, core: client.CoreV1Api) -> None:
+async def test_namespaced_watch_sees_only_its_namespace(
+    kube: FakeKubeServer, core: client.CoreV1Api
+) -> None:
     rv = kube.store.resource_version
-    task = asyncio.create_task(later(0.1, lambda: kube.store.create_many(
-        [o.pod("x", "other"), o.pod("y", "gpu"), o.service("s", "gpu")]
-    )))  # fmt: skip
-    seen = await collect(core.list_namespaced_pod, "gpu", resource_version=str(rv), timeout_seconds=5,
-                         until=lambda s: len(s) == 1)  # fmt: skip
+    task = asyncio.create_task(
+        later(
+            0.1,
+            lambda: kube.store.create_many(
+                [o.pod("x", "other"), o.pod("y", "gpu"), o.service("s", "gpu")]
+            ),
+        )
+    )
+    seen = await collect(
+        core.list_namespaced_pod,
+        "gpu",
+        resource_version=str(rv),
+        timeout_seconds=5,
+        until=lambda s: len(s) == 1,
+    )
     await task
     assert seen == [("ADDED", "y", str(rv + 2))]

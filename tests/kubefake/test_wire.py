@@ -37,7 +37,12 @@ async def get_json(http: aiohttp.ClientSession, path: str, status: int = 200) ->
 async def test_watch_stream_format(kube: FakeKubeServer, http: aiohttp.ClientSession) -> None:
     kube.store.create(o.pod("a", "gpu", {"app": "dcgm"}))
     kube.store.create(o.pod("b", "gpu"))
-    params = {"watch": "1", "labelSelector": "app=dcgm", "timeoutSeconds": "1", "allowWatchBookmarks": "true"}
+    params = {
+        "watch": "1",
+        "labelSelector": "app=dcgm",
+        "timeoutSeconds": "1",
+        "allowWatchBookmarks": "true",
+    }
     async with http.get("/api/v1/namespaces/gpu/pods", params=params) as resp:
         assert resp.status == 200
         assert resp.headers["Content-Type"] == "application/json"
@@ -66,7 +71,9 @@ async def test_watch_stream_format(kube: FakeKubeServer, http: aiohttp.ClientSes
     }
 
 
-async def test_too_old_watch_is_an_error_event(kube: FakeKubeServer, http: aiohttp.ClientSession) -> None:
+async def test_too_old_watch_is_an_error_event(
+    kube: FakeKubeServer, http: aiohttp.ClientSession
+) -> None:
     kube.store.create(o.pod("a", "gpu"))
     now = kube.store.compact()
     async with http.get("/api/v1/pods", params={"watch": "true", "resourceVersion": "1"}) as resp:
@@ -91,7 +98,11 @@ async def test_list_format(kube: FakeKubeServer, http: aiohttp.ClientSession) ->
     kube.store.create(o.endpoint_slice("svc", "gpu"))
     pods = await get_json(http, "/api/v1/pods")
     assert list(pods) == ["kind", "apiVersion", "metadata", "items"]
-    assert (pods["kind"], pods["apiVersion"], pods["metadata"]) == ("PodList", "v1", {"resourceVersion": "3"})
+    assert (pods["kind"], pods["apiVersion"], pods["metadata"]) == (
+        "PodList",
+        "v1",
+        {"resourceVersion": "3"},
+    )
     assert "kind" not in pods["items"][0] and "apiVersion" not in pods["items"][0]
     slices = await get_json(http, "/apis/discovery.k8s.io/v1/namespaces/gpu/endpointslices")
     assert (slices["kind"], slices["apiVersion"]) == ("EndpointSliceList", "discovery.k8s.io/v1")
@@ -103,9 +114,17 @@ async def test_list_format(kube: FakeKubeServer, http: aiohttp.ClientSession) ->
 
 @pytest.mark.parametrize(
     ("value", "is_watch"),
-    [("true", True), ("True", True), ("1", True), ("yes", True), ("", True),
-     ("false", False), ("FALSE", False), ("0", False)],
-)  # fmt: skip
+    [
+        ("true", True),
+        ("True", True),
+        ("1", True),
+        ("yes", True),
+        ("", True),
+        ("false", False),
+        ("FALSE", False),
+        ("0", False),
+    ],
+)
 async def test_watch_parameter_truthiness(
     kube: FakeKubeServer, http: aiohttp.ClientSession, value: str, is_watch: bool
 ) -> None:
@@ -134,9 +153,16 @@ async def test_discovery_documents(http: aiohttp.ClientSession, path: str, expec
     assert doc.get("kind", "gitVersion" if "gitVersion" in doc else None) == expected
     if path.startswith("/version"):
         assert set(doc) == {
-            "major", "minor", "gitVersion", "gitCommit", "gitTreeState",
-            "buildDate", "goVersion", "compiler", "platform",
-        }  # fmt: skip
+            "major",
+            "minor",
+            "gitVersion",
+            "gitCommit",
+            "gitTreeState",
+            "buildDate",
+            "goVersion",
+            "compiler",
+            "platform",
+        }
 
 
 async def test_resource_lists_for_kubectl(http: aiohttp.ClientSession) -> None:
@@ -146,7 +172,10 @@ async def test_resource_lists_for_kubectl(http: aiohttp.ClientSession) -> None:
     assert by_name["pods"]["namespaced"] and not by_name["nodes"]["namespaced"]
     assert by_name["pods"]["verbs"] == ["get", "list", "watch"]
     groups = await get_json(http, "/apis")
-    assert groups["groups"][0]["preferredVersion"] == {"groupVersion": "discovery.k8s.io/v1", "version": "v1"}
+    assert groups["groups"][0]["preferredVersion"] == {
+        "groupVersion": "discovery.k8s.io/v1",
+        "version": "v1",
+    }
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/livez"])
@@ -162,16 +191,33 @@ async def test_health(http: aiohttp.ClientSession, path: str) -> None:
         ("/api/v1/pods/a", 404, "the server could not find the requested resource"),
         ("/api/v1/namespaces/gpu/nodes", 404, "the server could not find the requested resource"),
         ("/api/v1/namespaces/gpu/pods/missing", 404, 'pods "missing" not found'),
-        ("/apis/discovery.k8s.io/v1/namespaces/gpu/endpointslices/x", 404,
-         'endpointslices.discovery.k8s.io "x" not found'),
-        ("/api/v1/pods?timeoutSeconds=soon&watch=1", 400, 'strconv.ParseInt: parsing "soon": invalid syntax'),
-        ("/api/v1/pods?resourceVersion=abc", 400,
-         'invalid resource version "abc": must be a non-negative integer'),
+        (
+            "/apis/discovery.k8s.io/v1/namespaces/gpu/endpointslices/x",
+            404,
+            'endpointslices.discovery.k8s.io "x" not found',
+        ),
+        (
+            "/api/v1/pods?timeoutSeconds=soon&watch=1",
+            400,
+            'strconv.ParseInt: parsing "soon": invalid syntax',
+        ),
+        (
+            "/api/v1/pods?resourceVersion=abc",
+            400,
+            'invalid resource version "abc": must be a non-negative integer',
+        ),
     ],
-)  # fmt: skip
-async def test_error_statuses(http: aiohttp.ClientSession, path: str, status: int, message: str) -> None:
+)
+async def test_error_statuses(
+    http: aiohttp.ClientSession, path: str, status: int, message: str
+) -> None:
     body = await get_json(http, path, status)
-    assert (body["kind"], body["status"], body["code"], body["message"]) == ("Status", "Failure", status, message)
+    assert (body["kind"], body["status"], body["code"], body["message"]) == (
+        "Status",
+        "Failure",
+        status,
+        message,
+    )
 
 
 async def test_non_api_paths_and_methods(http: aiohttp.ClientSession) -> None:
@@ -182,7 +228,9 @@ async def test_non_api_paths_and_methods(http: aiohttp.ClientSession) -> None:
         assert (await resp.json())["reason"] == "MethodNotAllowed"
 
 
-async def test_large_lists_are_gzipped_when_accepted(kube: FakeKubeServer, http: aiohttp.ClientSession) -> None:
+async def test_large_lists_are_gzipped_when_accepted(
+    kube: FakeKubeServer, http: aiohttp.ClientSession
+) -> None:
     kube.store.create_many(o.pod(f"p{i}", "gpu") for i in range(100))
     async with http.get("/api/v1/pods", headers={"Accept-Encoding": "gzip"}) as resp:
         assert resp.headers["Content-Encoding"] == "gzip"

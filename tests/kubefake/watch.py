@@ -148,10 +148,13 @@ class WatchStream:
         """Initial lines, and whether the watch goes on (registered for live events)."""
         opts, store = self.opts, self.store
         requested = parse_resource_version(opts.resource_version)
-        if opts.send_initial_events and requested > store.resource_version:
-            if not await store.wait_for_rv(requested, self.settings.fresh_wait):
-                err = too_large_resource_version(requested, store.resource_version)
-                return [watch_error(err)], False
+        if (
+            opts.send_initial_events
+            and requested > store.resource_version
+            and not await store.wait_for_rv(requested, self.settings.fresh_wait)
+        ):
+            err = too_large_resource_version(requested, store.resource_version)
+            return [watch_error(err)], False
         initial: list[bytes] = []
         if opts.send_initial_events or (opts.send_initial_events is None and requested == 0):
             st = store.state(self.kind)
@@ -242,7 +245,7 @@ class WatchStream:
         return resp
 
     async def _flush(self, resp: web.StreamResponse) -> None:
-        lines = []
+        lines: list[bytes] = []
         while self.queue and len(lines) < _BATCH:
             line = self.convert(self.queue.popleft())
             if line is not None:
@@ -251,9 +254,9 @@ class WatchStream:
             self.events_sent += len(lines)
             await resp.write(b"".join(lines))
 
-    async def _sleep(self, timeout: float | None) -> None:
+    async def _sleep(self, seconds: float | None) -> None:
         try:
-            await asyncio.wait_for(self.wakeup.wait(), timeout)
+            await asyncio.wait_for(self.wakeup.wait(), seconds)
         except TimeoutError:
             pass
 
