@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -43,7 +44,12 @@ DEFAULT_USER = "system:serviceaccount:whatap-monitoring:whatap-open-agent"
 
 @dataclass(slots=True)
 class RequestRecord:
-    """One request as the server saw it (for assertions)."""
+    """One request as the server saw it (for assertions).
+
+    ``query`` holds the first value of each parameter (as the apiserver reads
+    them); ``verb`` is get, list or watch for resource requests; ``status`` is
+    None while a watch stream is still open.
+    """
 
     method: str
     path: str
@@ -174,19 +180,27 @@ class FakeKubeServer:
         plural = kind_of(resource).plural
         return sum(1 for w in self._watches if w.kind.plural == plural)
 
+    async def wait_for(
+        self, condition: Callable[[], bool], within: float = 5.0, what: str = "the condition"
+    ) -> None:
+        """Poll ``condition`` until it holds; `TimeoutError` naming ``what`` otherwise."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while not condition():
+            if loop.time() > deadline:
+                raise TimeoutError(f"{what} did not happen within {within} s")
+            await asyncio.sleep(0.01)
+
     async def wait_for_watches(
         self, count: int, resource: str | None = None, within: float = 5.0
     ) -> None:
         """Wait until exactly ``count`` watches (of ``resource``) are open."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while self.watch_count(resource) != count:
-            if loop.time() > deadline:
-                raise TimeoutError(
-                    f"expected {count} open watches of {resource or 'any resource'}, "
-                    f"have {self.watch_count(resource)}"
-                )
-            await asyncio.sleep(0.01)
+        await self.wait_for(
+            lambda: self.watch_count(resource) == count,
+            within,
+            f"{count} open watches of {resource or 'any resource'} "
+            f"(have {self.watch_count(resource)})",
+        )
 
     def drop_watches(self) -> int:
         """Abort every open watch connection now (no terminating chunk)."""
@@ -342,7 +356,6 @@ class FakeKubeServer:
         )
         self._watches.add(stream)
         self.watches_started += 1
-        record.status = 200
         try:
             return await stream.serve(request)
         finally:

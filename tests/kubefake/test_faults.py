@@ -160,16 +160,17 @@ async def test_stall_releases_buffered_events(kube: FakeKubeServer, core: client
         await kube.wait_for_watches(1)
         kube.store.create(o.pod("a", "gpu"))
         await asyncio.sleep(0.3)
-        assert kube.requests_for("pods", "watch")[0].status == 200
+        assert kube.open_watches == 1 and events == []
         kube.faults.stall_watches = False
 
     task = asyncio.create_task(act())
-    events = []
-    async for event in watch.Watch().stream(
-        core.list_namespaced_pod, "gpu", resource_version=str(rv), timeout_seconds=5
-    ):
-        events.append(event["object"].metadata.name)
-        break
+    events: list[str] = []
+    async with watch.Watch() as w:
+        async for event in w.stream(
+            core.list_namespaced_pod, "gpu", resource_version=str(rv), timeout_seconds=5
+        ):
+            events.append(event["object"].metadata.name)
+            break
     await task
     assert events == ["a"]
 
@@ -186,6 +187,21 @@ async def test_dropped_watch_breaks_the_stream(
                 assert kube.drop_watches() == 1
     assert seen == ["ADDED"]
     await kube.wait_for_watches(0)
+    # Dropped before the response headers (while stalled): aiohttp retries an idempotent
+    # request once after a server disconnect, so the client only sees the second watch.
+    kube.faults.stall_watches = True
+    started = kube.watches_started
+    task = asyncio.create_task(
+        core.list_namespaced_pod("gpu", watch=True, timeout_seconds=1, _preload_content=False)
+    )
+    await kube.wait_for_watches(1)
+    kube.drop_watches()
+    await kube.wait_for(lambda: kube.watches_started == started + 2, what="the retried watch")
+    kube.faults.stall_watches = False
+    resp = await task
+    assert resp.status == 200
+    resp.close()
+    await kube.wait_for_watches(0)
 
 
 async def test_ended_watch_resumes_from_last_rv(
@@ -193,15 +209,15 @@ async def test_ended_watch_resumes_from_last_rv(
 ) -> None:
     kube.store.create(o.pod("a", "gpu"))
     names: list[str] = []
-    w = watch.Watch()
-    async for event in w.stream(core.list_namespaced_pod, "gpu"):
-        names.append(event["object"].metadata.name)
-        if names == ["a"]:
-            kube.end_watches()
-            await kube.wait_for_watches(1, within=2)  # the client came back
-            kube.store.create(o.pod("b", "gpu"))
-        else:
-            break
+    async with watch.Watch() as w:
+        async for event in w.stream(core.list_namespaced_pod, "gpu"):
+            names.append(event["object"].metadata.name)
+            if names == ["a"]:
+                kube.end_watches()
+                await kube.wait_for_watches(1, within=2)  # the client came back
+                kube.store.create(o.pod("b", "gpu"))
+            else:
+                break
     assert names == ["a", "b"]
     rvs = [r.query.get("resourceVersion") for r in kube.requests_for("pods", "watch")]
     assert rvs == [None, "2"]

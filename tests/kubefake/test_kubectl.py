@@ -112,15 +112,17 @@ async def test_watch_prints_pods_created_later(kube_tls: FakeKubeServer, kubectl
         first = [await asyncio.wait_for(proc.stdout.readline(), 15) for _ in range(2)]
         assert first == [b"pod/dcgm-b\n", b"pod/trainer\n"]
         await kube_tls.wait_for_watches(1, "pods", within=15)
+        listed_at = kube_tls.store.resource_version  # nothing changed since the list
         kube_tls.store.create(o.pod("late", "ml", DCGM))
         line = await asyncio.wait_for(proc.stdout.readline(), 15)
         assert line == b"pod/late\n"
     finally:
         proc.kill()
         await proc.wait()
+    # kubectl lists, then watches from the list's resourceVersion (a reflector's pattern).
+    (list_req,) = kube_tls.requests_for("pods", "list")
     (watch_req,) = kube_tls.requests_for("pods", "watch")
+    assert list_req.status == 200
     assert watch_req.path == "/api/v1/namespaces/ml/pods"
-    listed_rv = kube_tls.requests_for("pods", "list")[0]
-    assert listed_rv.status == 200
-    assert int(watch_req.query["resourceVersion"]) >= 1
+    assert watch_req.query["resourceVersion"] == str(listed_at)
     await kube_tls.wait_for_watches(0, within=5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -240,7 +241,7 @@ async def test_bad_requests(
 async def test_future_resource_version_waits_then_504(
     kube: FakeKubeServer, core: client.CoreV1Api
 ) -> None:
-    kube.settings = type(kube.settings)(fresh_wait=0.1)
+    kube.settings = dataclasses.replace(kube.settings, fresh_wait=0.1)
     ahead = str(kube.store.resource_version + 5)
     with pytest.raises(ApiException) as err:
         await core.list_pod_for_all_namespaces(resource_version=ahead)

@@ -79,7 +79,6 @@ class WatchStream:
         self.closing: str | None = None
         self.floor = 0
         self.request: web.Request | None = None
-        self.events_sent = 0
 
     # -- Sink ------------------------------------------------------------
 
@@ -199,6 +198,9 @@ class WatchStream:
         while self.is_stalled() and self.closing is None:
             self.wakeup.clear()
             await self._sleep(None)
+        if self.closing == "abort":
+            # Cut before the headers: nothing reaches the client; aiohttp's write fails quietly.
+            return web.Response(status=503)
         resp = web.StreamResponse(
             status=200,
             headers={
@@ -251,7 +253,6 @@ class WatchStream:
             if line is not None:
                 lines.append(line)
         if lines:
-            self.events_sent += len(lines)
             await resp.write(b"".join(lines))
 
     async def _sleep(self, seconds: float | None) -> None:
