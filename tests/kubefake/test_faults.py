@@ -191,9 +191,13 @@ async def test_dropped_watch_breaks_the_stream(
     # request once after a server disconnect, so the client only sees the second watch.
     kube.faults.stall_watches = True
     started = kube.watches_started
-    task = asyncio.create_task(
-        core.list_namespaced_pod("gpu", watch=True, timeout_seconds=1, _preload_content=False)
-    )
+
+    async def open_watch() -> Any:
+        return await core.list_namespaced_pod(
+            "gpu", watch=True, timeout_seconds=1, _preload_content=False
+        )
+
+    task = asyncio.create_task(open_watch())
     await kube.wait_for_watches(1)
     kube.drop_watches()
     await kube.wait_for(lambda: kube.watches_started == started + 2, what="the retried watch")
