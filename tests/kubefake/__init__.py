@@ -18,6 +18,15 @@ Use::
         kube.store.create(objects.pod("dcgm-a", "gpu-operator", {"app": "dcgm"}))
         ...  # point a client at kube.url (or kube.write_kubeconfig(path))
 
+Client behaviour the tests pin (kubernetes_asyncio 36.1.0, aiohttp 3.14,
+kubectl 1.32): a watch cut mid-stream raises ``aiohttp.ClientPayloadError``
+from the stream (no reconnect); a watch cut before its response headers is
+retried once by aiohttp (idempotent GET); a stream ended cleanly is resumed
+from the last resourceVersion when no ``timeout_seconds`` was given; a 410
+is retried once, then raised; kubectl sends no bearer token over plain HTTP
+(use ``tls=True``); a token file with a trailing newline makes aiohttp refuse
+the request.
+
 What it does NOT model, precisely:
 
 * Writes over HTTP: POST/PUT/PATCH/DELETE get 405. Tests mutate through

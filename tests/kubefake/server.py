@@ -72,7 +72,20 @@ class InClusterFiles:
 
 
 class FakeKubeServer:
-    """A protocol-faithful Kubernetes API server for tests (see the package docs)."""
+    """A protocol-faithful Kubernetes API server for tests (see the package docs).
+
+    ``token``: require ``Authorization: Bearer <token>`` (401 for a wrong one; a
+    missing one is ``system:anonymous`` if ``anonymous_auth``). ``user`` is the
+    name in 403 messages. ``tls`` serves HTTPS with a trustme CA for
+    ``host`` (kubectl sends tokens only over HTTPS). ``bookmark_interval``:
+    seconds between bookmarks. ``default_watch_timeout``: close watches that
+    set no ``timeoutSeconds`` after this long (None: never).
+    ``watch_queue_limit``: end a watch whose backlog exceeds this many events,
+    as the watch cache drops unresponsive watchers. ``watch_list``: the
+    WatchList feature gate (on in 1.32 and 1.34+, off in 1.33).
+    ``fresh_wait``: how long a request for a future resourceVersion waits
+    before 504. ``git_version`` feeds ``/version``.
+    """
 
     def __init__(
         self,
