@@ -40,6 +40,8 @@ VICTORIA_METRICS_BINARY = "/usr/bin/victoria-metrics"
 
 #: One query result row: labels (``__name__`` included when the result has it) and value.
 Row = tuple[dict[str, str], float]
+#: One series with its raw samples: labels and (timestamp ms, value) pairs.
+SeriesSamples = tuple[dict[str, str], list[tuple[int, float]]]
 #: One exported series: labels, values, timestamps (ms).
 ExportedSeries = tuple[dict[str, str], list[float], list[int]]
 
@@ -196,6 +198,16 @@ class _Server:
         if at is not None:
             params["time"] = repr(at)
         return _parse_vector(self.get_json("/api/v1/query", params))
+
+    def samples(self, selector: str, window: str = "10m") -> list[SeriesSamples]:
+        """Raw samples of ``selector`` over the last ``window``: (labels, [(ts_ms, value)])."""
+        payload = self.get_json("/api/v1/query", {"query": f"{selector}[{window}]"})
+        if payload.get("status") != "success" or payload["data"]["resultType"] != "matrix":
+            raise PeerError(f"range selector {selector!r} failed: {payload}")
+        return [
+            (dict(r["metric"]), [(round(float(t) * 1000), float(v)) for t, v in r["values"]])
+            for r in payload["data"]["result"]
+        ]
 
     async def aquery(self, promql: str, at: float | None = None) -> list[Row]:
         """:meth:`query` for code running inside an event loop."""
