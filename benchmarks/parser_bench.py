@@ -1,0 +1,123 @@
+"""Parser throughput on synthetic dcgm-exporter bodies, beside prometheus_client's parser.
+
+Run: ``python -m benchmarks.parser_bench [--runs N] [--min-time S]``.
+
+* cold: a new Parser per body (empty cache: every series is tokenized and built);
+* warm: one Parser over successive bodies (values change, families reorder);
+* prometheus_client: ``text_string_to_metric_families`` with every sample consumed.
+
+The builder attaches ``job`` and ``instance`` and creates a Series, as the
+scrape loop does. Bodies are already decoded ``str``. Figures are medians
+of ``--runs`` runs, each repeating the parse for at least ``--min-time``
+seconds, pinned to one core when the OS allows it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from benchmarks.dcgm_payload import NodeShape, Payload
+from openagent.exposition import Parser
+from openagent.model import Labels, Series
+
+TARGET: Labels = (("job", "dcgm-exporter"), ("instance", "10.0.3.17:9400"))
+
+
+def build(name: str, labels: Labels) -> Series:
+    """What the scrape loop's builder does without relabel rules."""
+    return Series(name, labels + TARGET)
+
+
+def _pin() -> str:
+    if not hasattr(os, "sched_setaffinity"):
+        return "not pinned"
+    cpu = max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return f"pinned to CPU {cpu}"
+
+
+def _time_per_call(fn: Callable[[int], None], bodies: int, runs: int, min_time: float) -> float:
+    """Median over runs of the seconds one call takes."""
+    results = []
+    for _ in range(runs):
+        calls = 0
+        t0 = time.perf_counter()
+        while True:
+            fn(calls % bodies)
+            calls += 1
+            elapsed = time.perf_counter() - t0
+            if elapsed >= min_time:
+                break
+        results.append(elapsed / calls)
+    return statistics.median(results)
+
+
+def bench_shape(label: str, shape: NodeShape, runs: int, min_time: float) -> list[str]:
+    """Rows of the result table for one payload shape."""
+    payload = Payload(shape)
+    bodies = [payload.render(i).decode() for i in range(16)]
+    samples = payload.samples
+
+    def cold(i: int) -> None:
+        Parser(build).parse(bodies[i], openmetrics=False, default_ts_ms=0)
+
+    warm_parser = Parser(build)
+    for body in bodies:
+        warm_parser.parse(body, openmetrics=False, default_ts_ms=0)
+
+    def warm(i: int) -> None:
+        warm_parser.parse(bodies[i], openmetrics=False, default_ts_ms=0)
+
+    def client(i: int) -> None:
+        for family in text_string_to_metric_families(bodies[i]):
+            for _ in family.samples:
+                pass
+
+    for body in bodies[:2]:  # the three must agree on the sample count
+        got = warm_parser.parse(body, openmetrics=False, default_ts_ms=0).samples
+        ref = sum(len(f.samples) for f in text_string_to_metric_families(body))
+        assert got == ref == samples, (got, ref, samples)
+
+    t_client = _time_per_call(client, len(bodies), max(3, runs // 2), min_time)
+    rows = []
+    for name, fn in (("openagent warm", warm), ("openagent cold", cold)):
+        t = _time_per_call(fn, len(bodies), runs, min_time)
+        rows.append(_row(label, name, samples, t, t_client))
+    rows.append(_row(label, "prometheus_client", samples, t_client, t_client))
+    return rows
+
+
+def _row(payload: str, parser: str, samples: int, t: float, t_ref: float) -> str:
+    return (
+        f"| {payload} | {parser} | {t * 1e3:9.3f} | {t / samples * 1e6:7.3f} "
+        f"| {samples / t:12,.0f} | {t_ref / t:6.1f}x |"
+    )
+
+
+def main() -> None:
+    """Print the benchmark table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=9, help="timed runs per figure (median)")
+    ap.add_argument("--min-time", type=float, default=0.3, help="seconds per run")
+    args = ap.parse_args()
+    print(f"# parser benchmark ({_pin()}, median of {args.runs} runs)")
+    print()
+    print("| payload | parser | ms/parse | µs/sample | samples/s | vs prometheus_client |")
+    print("|---|---|---:|---:|---:|---:|")
+    shapes = (
+        ("8 GPUs x 40 families (320)", NodeShape(gpus=8, families=40)),
+        ("8 GPUs x 10 pods x 40 families (3,200)", NodeShape(gpus=8, families=40, pods_per_gpu=10)),
+    )
+    for label, shape in shapes:
+        for row in bench_shape(label, shape, args.runs, args.min_time):
+            print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,566 @@
+"""Per-target parser with a series cache: an unchanged series line costs a lookup and a float.
+
+The cache maps the *series text* of a line (``name{...}`` exactly as exposed)
+to the output :class:`~openagent.model.Series` that the builder made for it.
+dcgm-exporter reorders families between scrapes, so the key is the text,
+never the position. The hot loop per line is ``rpartition(" ")``, one dict
+lookup and one ``float()`` plus cheap checks that keep Prometheus's value
+rules; everything else (new series, comments, timestamps, odd spacing,
+suspicious values) goes to the slow path in :mod:`.lexer`.
+
+Why a line with a timestamp or an exemplar never hits the cache by its
+``rpartition`` head: the head then starts with the line's own series text
+and continues past it, and a series text is found by a deterministic left to
+right scan, so no valid series text can be a strict extension of another.
+Aliases (heads of lines with odd spacing) have the form blanks, series text,
+blanks, and are only stored for lines that end in their value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Final
+
+from openagent.exposition.errors import LimitExceeded, LineError, ParseError
+from openagent.exposition.lexer import (
+    EOF,
+    IGNORED,
+    NAME,
+    MetaLine,
+    is_blank,
+    quick_value,
+    scan_comment,
+    scan_openmetrics,
+    scan_text,
+)
+from openagent.model import Labels, Metadata, Series
+
+#: (metric name, exposed labels in exposition order) -> output series, or None to drop it.
+Builder = Callable[[str, Labels], Series | None]
+
+
+class _Marker:
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+#: Stored in the cache for series that the builder dropped.
+DROPPED: Final[object] = _Marker("DROPPED")
+#: Stored for OpenMetrics ``_created`` series, which are neither samples nor errors.
+_SKIPPED: Final[object] = _Marker("SKIPPED")
+
+_CREATED_TYPES = frozenset(("counter", "histogram", "summary", "gaugehistogram"))
+#: Spellings of NaN and infinity that Prometheus accepts and exporters actually write.
+_HOT_SPECIALS = frozenset(("NaN", "nan", "+Inf", "-Inf", "Inf", "+inf", "-inf", "inf"))
+_SYNC_CHUNK = 50_000
+_MAX_META_LINES = 100_000
+_MAX_NAMES = 100_000
+_MAX_METADATA = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Prometheus's per-scrape limits; 0 means unlimited.
+
+    The label limits apply to the series the builder returns (after
+    relabelling, ``__name__`` included, lengths in UTF-8 bytes), as in Prometheus.
+    """
+
+    sample_limit: int = 0
+    label_limit: int = 0
+    label_name_length_limit: int = 0
+    label_value_length_limit: int = 0
+
+
+_NO_LIMITS: Final = Limits()
+
+
+class Parsed:
+    """The outcome of one parse.
+
+    ``series[i]`` has value ``values[i]``; ``timestamps`` is None unless some
+    sample carried one. ``samples`` counts sample lines before dropping.
+    ``metadata`` is shared with the parser: do not mutate it.
+    """
+
+    __slots__ = ("metadata", "metadata_changed", "samples", "series", "timestamps", "values")
+
+    def __init__(
+        self,
+        series: list[Series],
+        values: list[float],
+        timestamps: list[int] | None,
+        samples: int,
+        metadata: dict[str, Metadata],
+        metadata_changed: bool,
+    ) -> None:
+        self.series = series
+        self.values = values
+        self.timestamps = timestamps
+        self.samples = samples
+        self.metadata = metadata
+        self.metadata_changed = metadata_changed
+
+    def __repr__(self) -> str:
+        return f"Parsed(samples={self.samples}, kept={len(self.values)})"
+
+
+class _Scrape:
+    """Mutable state of one parse."""
+
+    __slots__ = (
+        "comments",
+        "dirty",
+        "dropped",
+        "om",
+        "series",
+        "stamps",
+        "types",
+        "types_seen",
+        "values",
+    )
+
+    def __init__(self, om: bool, dirty: bool) -> None:
+        self.om = om
+        self.dirty = dirty
+        self.series: list[Series] = []
+        self.values: list[float] = []
+        self.comments: list[str] = []
+        self.stamps: list[tuple[int, int]] = []
+        self.dropped = 0
+        self.types: dict[str, str] = {}
+        self.types_seen = 0
+
+
+def _index_of(lines: list[str], line: str) -> int:
+    """Position of ``line`` in ``lines``, by identity.
+
+    ``str.split`` makes a new object per piece except for empty and
+    one-character pieces, which are shared singletons; such a line is either
+    always an error or never, so its first occurrence is the failing one.
+    """
+    for i, candidate in enumerate(lines):
+        if candidate is line:
+            return i
+    return lines.index(line)
+
+
+_METADATA: dict[tuple[str, str, str], Metadata] = {}
+
+
+def _metadata(type_: str, help_: str, unit: str) -> Metadata:
+    """Shared Metadata objects: a fleet of exporters repeats the same few hundred."""
+    key = (type_, help_, unit)
+    m = _METADATA.get(key)
+    if m is None:
+        if len(_METADATA) >= _MAX_METADATA:
+            _METADATA.clear()
+        m = _METADATA[key] = Metadata(type_, help_, unit)
+    return m
+
+
+def _utf8_len(s: str) -> int:
+    return len(s) if s.isascii() else len(s.encode())
+
+
+class Parser:
+    """Parses the bodies of one target; keeps its series cache and metadata cache.
+
+    Not safe for concurrent parses of the same instance (one scrape at a time).
+    """
+
+    def __init__(
+        self, build: Builder, limits: Limits = _NO_LIMITS, max_cache_entries: int = 500_000
+    ) -> None:
+        if max_cache_entries < 1:
+            raise ValueError("max_cache_entries must be at least 1")
+        self._build = build
+        self._limits = limits
+        self._check_labels = bool(
+            limits.label_limit or limits.label_name_length_limit or limits.label_value_length_limit
+        )
+        self._max = max_cache_entries
+        self._cache: dict[str, Series] = {}
+        self._marks: dict[str, object] = {}  # DROPPED or _SKIPPED, by series text
+        # OpenMetrics: family -> (its TYPE when its _created series were decided, their keys)
+        self._created: dict[str, tuple[str | None, list[str]]] = {}
+        self._blocks: dict[str, Labels] = {}
+        self._names: set[str] = set()  # metric names known to be valid
+        self._meta: dict[str, MetaLine] = {}
+        self._meta_key: frozenset[str] | None = None
+        self._metadata: dict[str, Metadata] = {}
+        self._om: bool | None = None
+        #: How often the series cache hit ``max_cache_entries`` and was cleared.
+        self.cache_resets = 0
+
+    @property
+    def cache_size(self) -> int:
+        """Entries in the series cache (kept, dropped and skipped series, and aliases)."""
+        return len(self._cache) + len(self._marks)
+
+    def reset(self) -> None:
+        """Forget cached series (target labels or relabel rules changed)."""
+        # cleared in place: a running hot loop holds bound methods of these dicts
+        self._cache.clear()
+        self._marks.clear()
+        self._created.clear()
+
+    def parse(self, text: str, *, openmetrics: bool, default_ts_ms: int) -> Parsed:
+        """Parse a whole body synchronously."""
+        steps = self._steps(text, openmetrics, default_ts_ms, _SYNC_CHUNK)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                result: Parsed = done.value
+                return result
+
+    async def parse_async(
+        self, text: str, *, openmetrics: bool, default_ts_ms: int, chunk_lines: int = 20_000
+    ) -> Parsed:
+        """Parse like :meth:`parse`, yielding to the event loop every ``chunk_lines`` lines."""
+        if chunk_lines < 1:
+            raise ValueError("chunk_lines must be at least 1")
+        steps = self._steps(text, openmetrics, default_ts_ms, chunk_lines)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                result: Parsed = done.value
+                return result
+            await asyncio.sleep(0)
+
+    # -- driver ---------------------------------------------------------------
+
+    def _steps(
+        self, text: str, om: bool, default_ts_ms: int, chunk: int
+    ) -> Generator[None, None, Parsed]:
+        if om is not self._om:
+            if self._om is not None:  # the target switched format: rules and meanings differ
+                self.reset()
+                self._blocks.clear()
+                self._meta.clear()
+                self._meta_key = None
+            self._om = om
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        dirty = not text.isascii() or "\r" in text or "\x0b" in text or "\x0c" in text
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        if om:
+            if not lines or lines[-1] != "# EOF":
+                if "# EOF" in lines:
+                    raise ParseError(lines.index("# EOF") + 2, "unexpected content after # EOF")
+                raise ParseError(max(len(lines), 1), "missing # EOF at the end of the body")
+            lines.pop()
+        limit = self._limits.sample_limit
+        n = len(lines)
+        retried = False
+        while True:
+            st = _Scrape(om, dirty)
+            for lo in range(0, n, chunk):
+                hi = min(n, lo + chunk)
+                self._run(st, lines, lo, hi)
+                if limit and len(st.values) > limit:
+                    raise LimitExceeded(
+                        "sample_limit", f"{len(st.values)} samples in {hi} lines, limit {limit}"
+                    )
+                if hi < n:
+                    yield
+            if om and not retried and self._created_went_stale(st):
+                retried = True  # a family changed TYPE since its _created series were decided
+                continue
+            return self._finish(st, default_ts_ms)
+
+    def _run(self, st: _Scrape, lines: list[str], lo: int, hi: int) -> None:
+        """The hot loop over ``lines[lo:hi]``."""
+        chunk = lines if lo == 0 and hi == len(lines) else lines[lo:hi]
+        get = self._cache.get
+        mark_get = self._marks.get
+        meta_get = self._meta.get
+        add_series = st.series.append
+        add_value = st.values.append
+        add_comment = st.comments.append
+        slow = self._slow
+        dirty = st.dirty
+        specials = _HOT_SPECIALS
+        line = ""
+        try:
+            for line in chunk:
+                head, _, val = line.rpartition(" ")
+                s = get(head)
+                if s is not None:
+                    try:
+                        v = float(val)
+                    except ValueError:
+                        slow(st, line, head, val)
+                        continue
+                    if (
+                        "_" in val
+                        or (v - v and val not in specials)
+                        or (dirty and not (val.isascii() and val.isprintable()))
+                    ):
+                        slow(st, line, head, val)
+                        continue
+                    add_series(s)
+                    add_value(v)
+                    continue
+                mark = mark_get(head)
+                if mark is not None:
+                    try:
+                        v = float(val)
+                    except ValueError:
+                        slow(st, line, head, val)
+                        continue
+                    if (
+                        "_" in val
+                        or (v - v and val not in specials)
+                        or (dirty and not (val.isascii() and val.isprintable()))
+                    ):
+                        slow(st, line, head, val)
+                    elif mark is DROPPED:
+                        st.dropped += 1
+                    continue
+                if line[:1] == "#":
+                    meta = meta_get(line)
+                    if meta is not None:
+                        if meta is not IGNORED:
+                            add_comment(line)
+                        continue
+                slow(st, line, head, val)
+        except LineError as e:
+            raise ParseError(lo + _index_of(chunk, line) + 1, e.reason) from None
+        except LimitExceeded as e:
+            where = lo + _index_of(chunk, line) + 1
+            raise LimitExceeded(e.reason, e.detail, where) from None
+
+    # -- slow path ------------------------------------------------------------
+
+    def _slow(self, st: _Scrape, line: str, head: str, val: str) -> None:
+        """Everything the hot loop could not settle with one lookup."""
+        first = line[:1]
+        if first == "#":
+            self._comment(st, line)
+            return
+        if first == " " or first == "\t" or not first:
+            if is_blank(line):
+                if st.om:
+                    raise LineError("blank line (not allowed in OpenMetrics)")
+                return
+            if not st.om and line.lstrip(" \t")[:1] == "#":
+                self._comment(st, line)
+                return
+        elif head:
+            v = quick_value(val)
+            if v is not None and head[-1] == "}":
+                # name{labels} value with a label set seen before: a new series (the hot
+                # loop missed it), settled without tokenizing
+                j = head.find("{")
+                labels = self._blocks.get(head[j:]) if j > 0 else None
+                if labels is not None:
+                    name = head[:j]
+                    if (name in self._names or self._valid_name(name)) and not (
+                        st.om and name.endswith("_created")
+                    ):
+                        s = self._build(name, labels)
+                        if len(self._cache) + len(self._marks) >= self._max:
+                            self.reset()
+                            self.cache_resets += 1
+                        if s is None:
+                            self._marks[head] = DROPPED
+                            st.dropped += 1
+                            return
+                        if self._check_labels:
+                            self._check_limits(s)
+                        self._cache[head] = s
+                        st.series.append(s)
+                        st.values.append(v)
+                        return
+            elif self._fast_other(st, head, val, v):
+                return
+        sample = scan_openmetrics(line, self._blocks) if st.om else scan_text(line, self._blocks)
+        if len(self._blocks) > self._max:
+            self._blocks.clear()
+        entry = self._entry(st, sample.name, sample.labels, sample.key)
+        if sample.alias is not None:
+            self._store(sample.alias, entry)
+        self._append(st, entry, sample.value, sample.timestamp_ms)
+
+    def _fast_other(self, st: _Scrape, head: str, val: str, v: float | None) -> bool:
+        """``name value``, or ``series value timestamp`` of a known series, without tokenizing."""
+        if v is not None and (head in self._names or self._valid_name(head)):
+            self._append(st, self._entry(st, head, (), head), v, None)
+            return True
+        key, sep, vtext = head.rpartition(" ")
+        if sep and (key in self._cache or key in self._marks):
+            ts = self._quick_timestamp(val, st.om)
+            v = quick_value(vtext)
+            if ts is not None and v is not None:
+                self._append(st, self._entry(st, "", (), key), v, ts)
+                return True
+        return False
+
+    def _valid_name(self, name: str) -> bool:
+        if NAME.fullmatch(name) is None:
+            return False
+        if len(self._names) >= _MAX_NAMES:
+            self._names.clear()
+        self._names.add(name)
+        return True
+
+    @staticmethod
+    def _quick_timestamp(text: str, om: bool) -> int | None:
+        if om:
+            seconds = quick_value(text)
+            if seconds is None or not -9e15 < seconds < 9e15:
+                return None
+            return int(seconds * 1000.0)
+        if text.isdigit() and text.isascii() and len(text) < 19:
+            return int(text)
+        return None
+
+    @staticmethod
+    def _append(st: _Scrape, entry: object, value: float, ts: int | None) -> None:
+        if entry is DROPPED:
+            st.dropped += 1
+        elif entry is not _SKIPPED:
+            if ts is not None:
+                st.stamps.append((len(st.values), ts))
+            st.series.append(entry)  # type: ignore[arg-type]
+            st.values.append(value)
+
+    def _entry(self, st: _Scrape, name: str, labels: Labels, key: str) -> object:
+        """The cached entry for series text ``key``; made (built, checked, stored) if new."""
+        entry: object | None = self._cache.get(key)
+        if entry is None:
+            entry = self._marks.get(key)
+            if entry is None:
+                family_type = self._decide_created(st, name, key) if st.om else None
+                if family_type in _CREATED_TYPES:
+                    entry = _SKIPPED
+                else:
+                    entry = self._build(name, labels)
+                    if entry is None:
+                        entry = DROPPED
+                    elif self._check_labels:
+                        self._check_limits(entry)
+                self._store(key, entry)
+        return entry
+
+    def _store(self, key: str, entry: object) -> None:
+        if len(self._cache) + len(self._marks) >= self._max:
+            self.reset()
+            self.cache_resets += 1
+        if entry is DROPPED or entry is _SKIPPED:
+            self._marks[key] = entry
+        else:
+            self._cache[key] = entry  # type: ignore[assignment]
+
+    def _check_limits(self, series: Series) -> None:
+        lim = self._limits
+        count = len(series.labels) + 1
+        if lim.label_limit and count > lim.label_limit:
+            raise LimitExceeded(
+                "label_limit",
+                f"{series.name} has {count} labels with __name__, limit {lim.label_limit}",
+            )
+        name_max = lim.label_name_length_limit
+        value_max = lim.label_value_length_limit
+        for lname, lvalue in (("__name__", series.name), *series.labels):
+            if name_max and _utf8_len(lname) > name_max:
+                raise LimitExceeded(
+                    "label_name_length_limit",
+                    f"label name {lname!r} of {series.name} is {_utf8_len(lname)} bytes, "
+                    f"limit {name_max}",
+                )
+            if value_max and _utf8_len(lvalue) > value_max:
+                raise LimitExceeded(
+                    "label_value_length_limit",
+                    f"value of label {lname!r} of {series.name} is {_utf8_len(lvalue)} bytes, "
+                    f"limit {value_max}",
+                )
+
+    # -- metadata -------------------------------------------------------------
+
+    def _comment(self, st: _Scrape, line: str) -> None:
+        entry = scan_comment(line, st.om)
+        if entry is EOF:
+            raise LineError("'# EOF' before the end of the body")
+        meta = self._meta
+        if len(meta) >= _MAX_META_LINES:
+            meta.clear()
+        meta[line] = entry
+        if entry is IGNORED:
+            return
+        st.comments.append(line)
+
+    def _decide_created(self, st: _Scrape, name: str, key: str) -> str | None:
+        """The TYPE of the family that series ``name`` is the ``_created`` series of."""
+        if not name.endswith("_created"):
+            return None
+        family = name[:-8]
+        family_type = self._family_type(st, family)
+        record = self._created.get(family)
+        if record is None or record[0] != family_type:
+            record = self._created[family] = (family_type, [])
+        record[1].append(key)
+        return family_type
+
+    def _created_went_stale(self, st: _Scrape) -> bool:
+        """Forget _created decisions whose family changed TYPE; True if there were any."""
+        if not self._created or frozenset(st.comments) == self._meta_key:
+            return False
+        self._family_type(st, "")  # bring st.types up to date with every comment line
+        stale = [f for f, (t, _) in self._created.items() if st.types.get(f) != t]
+        for family in stale:
+            for key in self._created.pop(family)[1]:
+                self._cache.pop(key, None)
+                self._marks.pop(key, None)
+        return bool(stale)
+
+    def _meta_entry(self, line: str, om: bool) -> MetaLine:
+        entry = self._meta.get(line)
+        return entry if entry is not None else scan_comment(line, om)
+
+    def _family_type(self, st: _Scrape, family: str) -> str | None:
+        comments = st.comments
+        for line in comments[st.types_seen :]:
+            entry = self._meta_entry(line, st.om)
+            if entry[0] == "type":
+                st.types[entry[1]] = entry[2]
+        st.types_seen = len(comments)
+        return st.types.get(family)
+
+    def _finish(self, st: _Scrape, default_ts_ms: int) -> Parsed:
+        key = frozenset(st.comments)
+        changed = key != self._meta_key
+        if changed:
+            self._metadata = self._collect_metadata(st)
+            self._meta_key = key
+        timestamps: list[int] | None = None
+        if st.stamps:
+            timestamps = [default_ts_ms] * len(st.values)
+            for i, ts in st.stamps:
+                timestamps[i] = ts
+        return Parsed(
+            st.series, st.values, timestamps, len(st.values) + st.dropped, self._metadata, changed
+        )
+
+    def _collect_metadata(self, st: _Scrape) -> dict[str, Metadata]:
+        fields: dict[str, dict[str, str]] = {}
+        for line in st.comments:
+            kind, family, text = self._meta_entry(line, st.om)
+            fields.setdefault(family, {})[kind] = text
+        default_type = "unknown" if st.om else "untyped"
+        return {
+            family: _metadata(f.get("type", default_type), f.get("help", ""), f.get("unit", ""))
+            for family, f in fields.items()
+        }
