@@ -338,7 +338,8 @@ def test_duplicate_target_names(errors: Errors) -> None:
             "metricRelabelConfigs[0]: expected a mapping, got 'keep'",
         ),
         (
-            "{port: '1', metricRelabelConfigs: [{source_labels: [a], sourceLabels: [b]}]}",
+            "{port: '1', metricRelabelConfigs: "
+            "[{source_labels: [a], sourceLabels: [b], target_label: x}]}",
             "metricRelabelConfigs[0].sourceLabels: 'source_labels' is given too; keep only one "
             "of them",
         ),

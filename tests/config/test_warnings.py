@@ -71,7 +71,7 @@ def test_unknown_section_keys(snippet: str, expected: str, warnings: Errors) -> 
             "did you mean 'insecureSkipVerify'?",
         ),
         (
-            "metricRelabelConfigs: [{source_label: [a]}]",
+            "metricRelabelConfigs: [{source_label: [a], target_label: x}]",
             "metricRelabelConfigs[0].source_label: unknown key 'source_label' (ignored); "
             "did you mean 'source_labels'?",
         ),
