@@ -1,0 +1,88 @@
+"""Turns an exposed series into the series the agent sends.
+
+Runs once per new series of a target (the parser caches the result), so it
+may allocate freely: attach target labels (Prometheus ``honor_labels``
+semantics, ``exported_`` renaming on collision), apply metric relabelling,
+and return the shared `Series` object for that label set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from openagent.model import Labels, Series, series_key
+from openagent.relabel import Relabeler
+
+EXPORTED_PREFIX = "exported_"
+
+
+class SeriesBuilder:
+    """Builds output series for one target; reuses one `Series` per label set.
+
+    ``registry`` maps a series key to its `Series`. Reusing the object keeps
+    per-sink encodings and lets staleness tracking compare series by identity,
+    even when two different exposed lines (or a cache reset) lead to the same
+    output series. ``created`` counts new series (Prometheus's
+    ``scrape_series_added`` is its increase during one scrape); ``dropped``
+    counts series that relabelling dropped.
+    """
+
+    __slots__ = ("created", "dropped", "honor_labels", "registry", "relabeler", "target_labels")
+
+    def __init__(
+        self,
+        target_labels: Labels,
+        *,
+        honor_labels: bool = False,
+        relabeler: Relabeler | None = None,
+        registry: dict[str, Series] | None = None,
+    ) -> None:
+        self.target_labels = target_labels
+        self.honor_labels = honor_labels
+        self.relabeler = relabeler if relabeler else None
+        self.registry: dict[str, Series] = registry if registry is not None else {}
+        self.dropped = 0
+        self.created = 0
+
+    def __call__(self, name: str, exposed: Labels) -> Series | None:
+        """Return the output series for ``name{exposed}``, or None when relabelling drops it."""
+        lb: dict[str, str] = {"__name__": name}
+        lb.update(exposed)
+        if self.honor_labels:
+            for k, v in self.target_labels:
+                if not lb.get(k):
+                    lb[k] = v
+        else:
+            for k, v in self.target_labels:
+                existing = lb.get(k)
+                if existing:
+                    exported = EXPORTED_PREFIX + k
+                    while lb.get(exported):
+                        exported = EXPORTED_PREFIX + exported
+                    lb[exported] = existing
+                lb[k] = v
+        if self.relabeler is not None:
+            result = self.relabeler.process(lb)
+            if result is None:
+                self.dropped += 1
+                return None
+            lb = result
+        out_name = lb.pop("__name__", "")
+        if not out_name:
+            self.dropped += 1
+            return None
+        return self.intern(out_name, tuple(lb.items()))
+
+    def intern(self, name: str, labels: Labels) -> Series:
+        """Return the registered series for ``name{labels}``, creating it once."""
+        key = series_key(name, labels)
+        series = self.registry.get(key)
+        if series is None:
+            series = Series(name, labels)
+            self.registry[key] = series
+            self.created += 1
+        return series
+
+    def prune(self, keep: Iterable[Series]) -> None:
+        """Forget every registered series not in ``keep``."""
+        self.registry = {s.key: s for s in keep}
