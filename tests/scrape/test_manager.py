@@ -1,0 +1,82 @@
+"""Reconciling targets: start, keep undisturbed, restart with carried state, stop with staleness."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from openagent.exposition import Limits
+from openagent.model import ScrapeResult
+from openagent.scrape.http import ScrapeClient
+from openagent.scrape.manager import ScrapeManager, in_shard
+from tests.scrape.test_loop import BODY, make_target
+from tests.support import Exporter, eventually
+
+LIMITS = Limits(sample_limit=1000)
+
+
+@pytest.fixture
+async def manager() -> AsyncIterator[tuple[ScrapeManager, list[ScrapeResult]]]:
+    client = ScrapeClient(default_body_limit=1 << 20, user_agent="openagent-test")
+    emitted: list[ScrapeResult] = []
+    m = ScrapeManager(client, emitted.append, default_limits=LIMITS)
+    yield m, emitted
+    await m.stop()
+    await client.close()
+
+
+async def test_unchanged_target_keeps_running(
+    exporter: Exporter, manager: tuple[ScrapeManager, list[ScrapeResult]]
+) -> None:
+    m, emitted = manager
+    exporter.body = BODY
+    t = make_target(exporter.port)
+    await m.apply([t])
+    loop = m.loops[t.id]
+    await eventually(lambda: len(emitted) >= 1)
+    await m.apply([make_target(exporter.port)])  # an equal target found again
+    assert m.loops[t.id] is loop
+
+
+async def test_removed_target_gets_stale_markers(
+    exporter: Exporter, manager: tuple[ScrapeManager, list[ScrapeResult]]
+) -> None:
+    m, emitted = manager
+    exporter.body = BODY
+    t = make_target(exporter.port)
+    await m.apply([t])
+    await eventually(lambda: len(emitted) >= 1)
+    await m.apply([])
+    assert not m.loops
+    final = emitted[-1]
+    assert final.final and final.target_id == t.id
+    assert {s.name for s in final.stale} >= {"a_metric", "b_metric", "up"}
+
+
+async def test_changed_settings_restart_without_stale_markers(
+    exporter: Exporter, manager: tuple[ScrapeManager, list[ScrapeResult]]
+) -> None:
+    m, emitted = manager
+    exporter.body = BODY
+    t = make_target(exporter.port)
+    await m.apply([t])
+    await eventually(lambda: len(emitted) >= 1)
+    first = emitted[0]
+    changed = make_target(exporter.port, timeout="500ms")
+    assert changed.id == t.id and changed != t
+    before = len(emitted)
+    await m.apply([changed])
+    assert m.loops[t.id].target == changed
+    assert not any(r.final for r in emitted[before:])
+    await eventually(lambda: len(emitted) > before)
+    later = emitted[-1]
+    assert later.series[0] is first.series[0]  # the series registry was carried over
+    assert later.stale == []
+
+
+def test_shards_partition_targets() -> None:
+    ids = [f"target-{i}" for i in range(300)]
+    shards = [[i for i in ids if in_shard(i, k, 3)] for k in range(3)]
+    assert sorted(i for shard in shards for i in shard) == sorted(ids)
+    assert all(50 < len(s) < 150 for s in shards)
