@@ -145,6 +145,7 @@ class Settings(BaseSettings):
     label_name_length_limit: Limit = 0
     label_value_length_limit: Limit = 0
     reload_interval: Annotated[float, BeforeValidator(_duration), Field(gt=0)] = 1.0
+    drain_grace: Annotated[float, BeforeValidator(_duration), Field(ge=0)] = 10.0
 
     spool_dir: Path | None = None
     spool_max_bytes: Annotated[int, BeforeValidator(_size), Field(gt=0)] = GiB

@@ -1,0 +1,7 @@
+"""``python -m openagent``."""
+
+import sys
+
+from openagent.cli import main
+
+sys.exit(main())

@@ -1,0 +1,134 @@
+"""The agent's HTTP server: /metrics, /healthz, /readyz, /targets, /config.
+
+Read-only: nothing here changes the agent. ``/targets`` answers JSON, or a
+small HTML table when a browser asks for HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from openagent.discovery.target import Target
+from openagent.scrape.loop import TargetState
+from openagent.telemetry import REGISTRY
+
+
+@dataclass
+class ServerView:
+    """What the server reads from the running agent (all callables, evaluated per request)."""
+
+    ready: Callable[[], tuple[bool, str]]
+    targets: Callable[[], list[tuple[Target, TargetState]]]
+    config: Callable[[], dict[str, Any]]
+
+
+def _iso(ts: float) -> str | None:
+    if not ts:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
+
+
+def target_json(target: Target, state: TargetState) -> dict[str, Any]:
+    """The JSON form of one target's state."""
+    ep = target.endpoint
+    return {
+        "id": target.id,
+        "job": target.job,
+        "instance": target.instance,
+        "url": target.url,
+        "source": target.source,
+        "labels": dict(target.labels),
+        "health": state.health,
+        "last_scrape": _iso(state.last_scrape_ms / 1000),
+        "last_scrape_duration_seconds": round(state.last_duration, 6),
+        "last_error": state.last_error,
+        "samples": state.samples,
+        "interval_seconds": ep.interval,
+        "timeout_seconds": state.timeout or ep.timeout,
+        "next_scrape": _iso(state.next_scrape),
+    }
+
+
+def _targets_html(rows: list[dict[str, Any]]) -> str:
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("job", "instance", "health", "last scrape", "duration", "samples", "error")
+    )
+    body = []
+    for r in rows:
+        cells = (
+            r["job"],
+            r["url"],
+            r["health"],
+            r["last_scrape"] or "",
+            f"{r['last_scrape_duration_seconds']:.3f}s",
+            str(r["samples"]),
+            r["last_error"] or "",
+        )
+        body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    return (
+        "<!doctype html><meta charset=utf-8><title>openagent targets</title>"
+        "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}</style>"
+        f"<h1>Targets ({len(rows)})</h1><table><tr>{head}</tr>{''.join(body)}</table>"
+    )
+
+
+def build_app(view: ServerView) -> web.Application:
+    """The aiohttp application."""
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def readyz(_: web.Request) -> web.Response:
+        ok, why = view.ready()
+        return web.Response(text=why + "\n", status=200 if ok else 503)
+
+    async def targets(request: web.Request) -> web.Response:
+        rows = [target_json(t, s) for t, s in view.targets()]
+        if "text/html" in request.headers.get("Accept", ""):
+            return web.Response(text=_targets_html(rows), content_type="text/html")
+        return web.Response(body=orjson.dumps(rows), content_type="application/json")
+
+    async def config(_: web.Request) -> web.Response:
+        return web.Response(
+            body=orjson.dumps(view.config(), default=str), content_type="application/json"
+        )
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/targets", targets)
+    app.router.add_get("/config", config)
+    return app
+
+
+async def start_server(view: ServerView, host: str | None, port: int) -> web.AppRunner:
+    """Start serving on ``host:port`` (host None: all interfaces); return the runner."""
+    runner = web.AppRunner(build_app(view), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    """The port the server actually listens on (useful with port 0)."""
+    for site in runner.sites:
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            return int(server.sockets[0].getsockname()[1])
+    raise RuntimeError("server is not listening")

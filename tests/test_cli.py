@@ -1,0 +1,111 @@
+"""The command line: check, scrape, targets, version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from openagent import __version__
+from openagent.cli import main
+from openagent.commands import scrape
+from tests.support import Exporter
+
+REPO = Path(__file__).resolve().parents[1]
+BODY = b"""# HELP DCGM_FI_DEV_GPU_UTIL GPU utilization (in %).
+# TYPE DCGM_FI_DEV_GPU_UTIL gauge
+DCGM_FI_DEV_GPU_UTIL{gpu="0",job="exporter-side"} 87
+go_goroutines 12
+"""
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["version"]) == 0
+    assert capsys.readouterr().out.strip() == f"openagent {__version__}"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "config").glob("*.yaml")))
+def test_check_accepts_every_shipped_config(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--config", str(REPO / "config" / name)]) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_check_prints_every_error_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        """features:
+  openAgent:
+    enabled: true
+    targets:
+    - targetName: a
+      type: StaticEndpoints
+      endpoints:
+      - {address: '127.0.0.1:1', interval: 15x}
+    - targetName: b
+      type: Podmonitor
+      endpoints: [{port: '9400'}]
+"""
+    )
+    assert main(["check", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "targets[0].endpoints[0].interval: '15x' is not a duration" in err
+    assert "targets[1].type" in err
+    assert "invalid (2 error(s))" in err
+
+
+async def test_scrape_prints_what_would_be_sent(
+    exporter: Exporter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exporter.body = BODY
+    url = f"http://127.0.0.1:{exporter.port}/metrics"
+    assert await scrape(url, "jsonl", None, None) == 0
+    lines = [orjson.loads(x) for x in capsys.readouterr().out.splitlines()]
+    util = next(x for x in lines if x["name"] == "DCGM_FI_DEV_GPU_UTIL")
+    assert util["value"] == 87
+    assert util["labels"]["exported_job"] == "exporter-side"
+    assert util["labels"]["instance"] == f"127.0.0.1:{exporter.port}"
+    assert next(x for x in lines if x["name"] == "up")["value"] == 1
+
+
+async def test_scrape_with_a_config_target_applies_its_rules(
+    exporter: Exporter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exporter.body = BODY
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"""features:
+  openAgent:
+    enabled: true
+    targets:
+    - targetName: gpus
+      type: StaticEndpoints
+      endpoints:
+      - address: 127.0.0.1:{exporter.port}
+        honorLabels: true
+        metricRelabelConfigs:
+        - {{sourceLabels: [__name__], regex: 'DCGM.*', action: keep}}
+        - {{targetLabel: wtp_src, replacement: 'true'}}
+"""
+    )
+    url = f"http://127.0.0.1:{exporter.port}/metrics"
+    assert await scrape(url, "table", str(cfg), "gpus") == 0
+    out = capsys.readouterr().out
+    assert "go_goroutines" not in out
+    assert 'DCGM_FI_DEV_GPU_UTIL{gpu="0",job="exporter-side",instance=' in out
+    assert 'wtp_src="true"}\t87.0\t' in out
+
+
+async def test_scrape_failure_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    assert await scrape("http://127.0.0.1:9/metrics", "jsonl", None, None) == 1
+    assert "scrape failed: connect" in capsys.readouterr().err
+
+
+def test_targets_lists_static_and_names_what_needs_kubernetes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["targets", "--config", str(REPO / "config" / "hybrid.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "needs Kubernetes discovery" in out
