@@ -91,7 +91,7 @@ def test_odd_spacing_and_timestamps_keep_series_identity(builder: CountingBuilde
 def test_value_checks_apply_to_cached_series(builder: CountingBuilder) -> None:
     parser = Parser(builder)
     parse(parser, 'm{a="1"} 1\nn 2\n')
-    for bad in ("1_0", "0x1p1", "+nan", "1e400", "\u0661", "\u00a01"):
+    for bad in ("1_0", "0x1p1", "+nan", "1e400", "\u0661", "\u00a01", "\x0b1", "1\x0c", "\r1"):
         with pytest.raises(Exception, match="line 2: "):
             parse(parser, f'm{{a="1"}} 1\nn {bad}\n')
     _, values = parse(parser, 'm{a="1"} NaN\nn -Inf\n')
