@@ -231,3 +231,15 @@ async def test_parse_async_error_line_numbers_span_chunks() -> None:
         await Parser(CountingBuilder()).parse_async(
             body, openmetrics=False, default_ts_ms=0, chunk_lines=7
         )
+
+
+async def test_sample_limit_stops_early() -> None:
+    # the limit is checked per chunk, so a malformed line further on is never reached
+    body = "".join(f"m{i} {i}\n" for i in range(50)) + "broken\n"
+    parser = Parser(CountingBuilder(), Limits(sample_limit=5))
+    with pytest.raises(LimitExceeded, match="sample_limit"):
+        await parser.parse_async(body, openmetrics=False, default_ts_ms=0, chunk_lines=4)
+    with pytest.raises(Exception, match="line 51"):
+        await Parser(CountingBuilder()).parse_async(
+            body, openmetrics=False, default_ts_ms=0, chunk_lines=4
+        )

@@ -25,7 +25,7 @@ from tests.exposition.conftest import (
     CountingBuilder,
 )
 from tests.exposition.edge_cases import CASES, CREATED_SKIPPED, DEVIATIONS
-from tests.peers import PrometheusServer
+from tests.peers import PeerError, PrometheusServer
 
 pytestmark = pytest.mark.peer
 
@@ -167,3 +167,8 @@ def test_help_texts_match_prometheus(run: Run) -> None:
         meta = Parser(CountingBuilder()).parse(text, openmetrics=om, default_ts_ms=0).metadata
         stored = run.prom.metadata(family)[family]
         assert stored == [{"type": meta[family].type, "help": meta[family].help, "unit": ""}]
+
+
+def test_missing_binary_is_a_clear_error() -> None:
+    with pytest.raises(PeerError, match="binary not found at /nonexistent/prometheus"):
+        PrometheusServer(binary="/nonexistent/prometheus").start()
