@@ -50,6 +50,7 @@ class _Scrape:
         "dirty",
         "dropped",
         "om",
+        "redo",
         "series",
         "stamps",
         "types",
@@ -67,6 +68,7 @@ class _Scrape:
         self.dropped = 0
         self.types: dict[str, str] = {}
         self.types_seen = 0
+        self.redo = False
 
 
 def _index_of(lines: list[str], line: str) -> int:
@@ -381,21 +383,27 @@ class Parser:
         family_type = self._family_type(st, family)
         record = self._created.get(family)
         if record is None or record[0] != family_type:
+            if record is not None and record[1]:
+                self._forget_created(family)
+                st.redo = True  # earlier lines of this scrape may have used the old decision
             record = self._created[family] = (family_type, [])
         record[1].append(key)
         return family_type
 
+    def _forget_created(self, family: str) -> None:
+        for key in self._created.pop(family)[1]:
+            self._cache.pop(key, None)
+            self._marks.pop(key, None)
+
     def _created_went_stale(self, st: _Scrape) -> bool:
         """Forget _created decisions whose family changed TYPE; True if there were any."""
-        if not self._created or self._meta.unchanged(st.comments):
-            return False
+        if not self._created or (not st.redo and self._meta.unchanged(st.comments)):
+            return st.redo
         self._family_type(st, "")  # bring st.types up to date with every comment line
         stale = [f for f, (t, _) in self._created.items() if st.types.get(f) != t]
         for family in stale:
-            for key in self._created.pop(family)[1]:
-                self._cache.pop(key, None)
-                self._marks.pop(key, None)
-        return bool(stale)
+            self._forget_created(family)
+        return st.redo or bool(stale)
 
     def _family_type(self, st: _Scrape, family: str) -> str | None:
         comments = st.comments
