@@ -28,7 +28,7 @@ from tests.exposition.conftest import (
     CountingBuilder,
 )
 from tests.exposition.edge_cases import CASES, CREATED_SKIPPED, DEVIATIONS
-from tests.peers import PrometheusServer
+from tests.peers import PeerError, PrometheusServer
 
 pytestmark = pytest.mark.peer
 
@@ -204,3 +204,8 @@ def test_openagent_scrape_command_matches_prometheus(run: Run, path: Path) -> No
     for key, value in ours.items():
         their_value = theirs[key][0]
         assert value == their_value or (math.isnan(value) and math.isnan(their_value)), key
+
+
+def test_missing_binary_is_a_clear_error() -> None:
+    with pytest.raises(PeerError, match="binary not found at /nonexistent/prometheus"):
+        PrometheusServer(binary="/nonexistent/prometheus").start()
