@@ -9,10 +9,11 @@ Run: ``python -m benchmarks.parser_bench [--runs N] [--min-time S]``.
   dict lookup, float(), two appends), on a prefilled dict; shows what the warm parser's
   checks, comment handling and bookkeeping cost on top.
 
-The builder attaches ``job`` and ``instance`` and creates a Series, as the
-scrape loop does. Bodies are already decoded ``str``. Figures are medians
-of ``--runs`` runs, each repeating the parse for at least ``--min-time``
-seconds, pinned to one core when the OS allows it.
+The builder is the scrape loop's own (`SeriesBuilder`: attaches ``job`` and
+``instance``, interns one Series per label set), fresh for every cold parse.
+Bodies are already decoded ``str``. Figures are medians of ``--runs`` runs,
+each repeating the parse for at least ``--min-time`` seconds, pinned to one
+core when the OS allows it.
 """
 
 from __future__ import annotations
@@ -28,13 +29,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from benchmarks.dcgm_payload import NodeShape, Payload
 from openagent.exposition import Parser
 from openagent.model import Labels, Series
+from openagent.scrape.series import SeriesBuilder
 
 TARGET: Labels = (("job", "dcgm-exporter"), ("instance", "10.0.3.17:9400"))
-
-
-def build(name: str, labels: Labels) -> Series:
-    """What the scrape loop's builder does without relabel rules."""
-    return Series(name, labels + TARGET)
 
 
 def _pin() -> str:
@@ -70,9 +67,9 @@ def bench_shape(label: str, shape: NodeShape, runs: int, min_time: float) -> lis
     samples = payload.samples
 
     def cold(i: int) -> None:
-        Parser(build).parse(bodies[i], openmetrics=False, default_ts_ms=0)
+        Parser(SeriesBuilder(TARGET)).parse(bodies[i], openmetrics=False, default_ts_ms=0)
 
-    warm_parser = Parser(build)
+    warm_parser = Parser(SeriesBuilder(TARGET))
     for body in bodies:
         warm_parser.parse(body, openmetrics=False, default_ts_ms=0)
 
