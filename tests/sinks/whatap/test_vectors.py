@@ -812,7 +812,7 @@ def check_value_tokens(v: Vector) -> None:
             continue
         (_, _, got, got_ts), *more = flat(parse_text(body, ts))
         assert not more and got_ts == ts
-        assert got == value_key(f64(r["value_bits"])), r["token"]
+        assert got == value_key(f64(r["value_bits"])), (r["token"], NAN_NOTE)
         series.append(builder.intern("m", (("token", str(i)),)))
         values.append(f64(r["value_bits"]))
     records, _, enc = encode_all(scrape_result(series, values, ts))
