@@ -48,8 +48,8 @@ CHOICES: tuple[tuple[str, int], ...] = (
     ("zlib", 6),
     ("zlib", 1),
     ("zlib-ng", 6),
+    ("zlib-ng", 2),
     ("zlib-ng", 1),
-    ("isal", 3),
     ("isal", 2),
     ("isal", 1),
 )

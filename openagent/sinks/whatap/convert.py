@@ -63,8 +63,8 @@ EXPORTED_PREFIX = "exported_"
 #: Entries of the label-set, label-pair and name encoding caches before they start over.
 TEXT_CACHE_LIMIT = 200_000
 #: Measured on DCGM records (benchmarks/whatap_encode_bench.py): stdlib zlib at level 1
-#: costs 0.6-0.8 µs per record against 1.8-2.1 µs at Go's level 6, for 10-25 % more bytes;
-#: ISA-L at level 1 costs about 0.1 µs.
+#: costs 0.6-1.4 µs per record against 1.8-2.8 µs at Go's level 6, for 10-20 % more bytes;
+#: zlib-ng at level 1 about 0.2 µs (see `openagent.sinks.whatap.compress`).
 DEFAULT_GZIP_LEVEL = 1
 
 _PACK_TYPE = I16.pack(OPEN_MX_PACK)

@@ -317,6 +317,8 @@ def test_every_backend_and_level_gives_valid_packs(backend: str, level: int) -> 
 
 
 def test_make_gzip_output_is_a_gzip_member_with_gos_header() -> None:
+    assert available_backends()[-1] == "zlib"
+    assert OpenMxEncoder(IDENTITY).gzip_backend == available_backends()[0]
     data = bytes(range(256)) * 50
     for backend in available_backends():
         _, compress = make_gzip(1, backend)
