@@ -8,11 +8,12 @@ and ``node`` are target labels already, and an exposed ``pcode`` label is kept
 as ``exported_pcode``.
 
 Hot path: the series part of a record (``00 ‖ Text name ‖ byte n ‖ labels``,
-``n`` counting the pcode label) is encoded once per series and cached in
-``Series.encoded["whatap"]``; the pcode label (the same for every record),
-timestamp and value are one precompiled ``struct`` call. A sample then costs
-a dict lookup, that call and two list appends; each pack is joined once. The
-cached bytes do not depend on the pcode's value. NaN and ±Inf
+``n`` counting the pcode label) is encoded once per series and cached in the
+series' ``enc_whatap`` slot (b"" when the series cannot be sent); the pcode
+label (the same for every record), timestamp and value are one precompiled
+``struct`` call. A sample then costs a slot read, that call and two list
+appends; each pack is joined once. The cached bytes do not depend on the
+pcode's value. NaN and ±Inf
 samples are dropped and counted (OpenMx carries no such values, and the Go
 agent drops them too); stale markers are not sent (OpenMx has no staleness)
 and are counted apart. A series with more labels than the one-byte count can
@@ -53,12 +54,8 @@ STALE_SKIPPED = Counter(
 )
 _DROPPED_NON_FINITE = DROPPED.labels("non_finite")
 
-#: ``Series.encoded`` key of the cached series part of a record.
-CACHE_KEY = "whatap"
-#: The same without the pcode label (an encoder whose pcode is not positive adds none).
-CACHE_KEY_NO_PCODE = "whatap-nopcode"
-#: ``Series.encoded`` key of the reason a series cannot be sent (its cached prefix is b"").
-DROP_KEY = "whatap-drop"
+#: Unsendable series remembered with their reason before the memory starts over.
+UNSENDABLE_LIMIT = 10_000
 EXPORTED_PREFIX = "exported_"
 #: Entries of the label-set, label-pair and name encoding caches before they start over.
 TEXT_CACHE_LIMIT = 200_000
@@ -116,7 +113,10 @@ class OpenMxEncoder:
         self._help = HelpTracker(int(help_interval * 1000))
         self._endpoints: dict[str, str] = {}
         self._pcode_label = identity.pcode > 0
-        self._key = CACHE_KEY if self._pcode_label else CACHE_KEY_NO_PCODE
+        # Only an encoder that writes the pcode label (every real one: a license with
+        # pcode 0 is refused) caches on the series; the slot holds one variant.
+        self._cache_on_series = self._pcode_label
+        self._unsendable_reason: dict[Series, str] = {}
         tail = text_bytes("pcode") + text_bytes(str(identity.pcode)) if self._pcode_label else b""
         # pcode label ‖ i64 timestamp ‖ f64 value, in one call
         self._tail = tail
@@ -190,7 +190,7 @@ class OpenMxEncoder:
 
         Two list appends and one join per pack are cheaper than one concatenation per record.
         """
-        key = self._key
+        cached = self._cache_on_series
         pack = self._pack
         tail = self._tail
         parts: list[bytes] = []
@@ -211,7 +211,7 @@ class OpenMxEncoder:
                 if v - v:  # NaN or ±Inf
                     non_finite += 1
                     continue
-                prefix = s.encoded.get(key)  # type: ignore[assignment]
+                prefix = s.enc_whatap if cached else None
                 if not prefix and not (prefix := self._slow_prefix(s, prefix)):
                     continue
                 add(prefix)
@@ -223,7 +223,7 @@ class OpenMxEncoder:
                 if v - v:
                     non_finite += 1
                     continue
-                prefix = s.encoded.get(key)  # type: ignore[assignment]
+                prefix = s.enc_whatap if cached else None
                 if not prefix and not (prefix := self._slow_prefix(s, prefix)):
                     continue
                 add(prefix)
@@ -239,7 +239,7 @@ class OpenMxEncoder:
         series that cannot be sent (its sample is counted as dropped)."""
         prefix = self._prefix(s) if cached is None else cached
         if not prefix:
-            reason = str(s.encoded.get(DROP_KEY, "too_many_labels"))
+            reason = self._unsendable_reason.get(s, "too_many_labels")
             self.dropped_unsendable[reason] = self.dropped_unsendable.get(reason, 0) + 1
             DROPPED.labels(reason).inc()
         return prefix
@@ -269,7 +269,8 @@ class OpenMxEncoder:
                 return self._unsendable(s, "unencodable", f"metric name: {exc}")
             texts[s.name] = name
         prefix = b"\x00" + name + block
-        s.encoded[self._key] = prefix
+        if self._cache_on_series:
+            s.enc_whatap = prefix
         return prefix
 
     def _block(self, labels: Labels) -> bytes | tuple[str, str]:
@@ -298,8 +299,11 @@ class OpenMxEncoder:
 
     def _unsendable(self, s: Series, reason: str, detail: str) -> bytes:
         """Mark ``s`` as never sendable (cached) and log it, at most once a minute per reason."""
-        s.encoded[self._key] = b""
-        s.encoded[DROP_KEY] = reason
+        if self._cache_on_series:
+            s.enc_whatap = b""
+        if len(self._unsendable_reason) >= UNSENDABLE_LIMIT:
+            self._unsendable_reason.clear()
+        self._unsendable_reason[s] = reason
         if self._throttle.allow(reason):
             log.warning(
                 "series not sent to Whatap",

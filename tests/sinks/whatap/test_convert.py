@@ -13,7 +13,7 @@ from openagent.exposition import Parser
 from openagent.model import Labels, Metadata, ScrapeResult, Series
 from openagent.scrape.series import SeriesBuilder
 from openagent.sinks.whatap.compress import GO_GZIP_HEADER, available_backends, make_gzip
-from openagent.sinks.whatap.convert import CACHE_KEY, OpenMxEncoder, PackIdentity
+from openagent.sinks.whatap.convert import OpenMxEncoder, PackIdentity
 from openagent.sinks.whatap.header import PackHeader
 from openagent.sinks.whatap.helpmeta import HelpTracker
 from openagent.sinks.whatap.openmx import (
@@ -137,12 +137,12 @@ def test_prefix_is_cached_on_the_series_and_reused() -> None:
     (s,) = gpu_series(1)
     enc = OpenMxEncoder(IDENTITY)
     enc.encode(result([s], [1.0]), NOW)
-    prefix = s.encoded[CACHE_KEY]
+    prefix = s.enc_whatap
     assert isinstance(prefix, bytes) and prefix.startswith(b"\x00\x14DCGM_FI_DEV_GPU_UTIL")
     # a planted cache entry is what the next encode sends: the labels are not re-encoded
     other = Series("other_metric", (("a", "b"),))
     enc.encode(result([other], [1.0]), NOW)
-    s.encoded[CACHE_KEY] = other.encoded[CACHE_KEY]
+    s.enc_whatap = other.enc_whatap
     (rec,) = records_of([b.payload for b in enc.encode(result([s], [2.0]), NOW)])
     assert (rec.metric, rec.labels, rec.value) == (
         "other_metric",
