@@ -26,6 +26,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--listen", help="HTTP listen address host:port (env OPENAGENT_LISTEN)")
     run.add_argument("--log-level", help="debug, info, warning, error")
     run.add_argument("--log-format", choices=["auto", "json", "console"])
+    run.add_argument(
+        "--spool-dir", help="keep undelivered batches here (one subdirectory per sink)"
+    )
+    run.add_argument("--spool-max-bytes", help="cap of each sink's spool, e.g. 1GiB")
+    run.add_argument(
+        "--spool-fsync",
+        choices=["always", "interval", "never"],
+        help="when spooled data is flushed to disk (default interval: every second)",
+    )
+    run.add_argument(
+        "--memory-queue-bytes", help="memory queue per sink before spilling, e.g. 64MiB"
+    )
+    run.add_argument("--drain-grace", help="on shutdown, keep delivering this long, e.g. 10s")
+    run.add_argument(
+        "--retry-max-backoff", help="longest wait between retries of a batch, e.g. 30s"
+    )
 
     check = sub.add_parser("check", help="validate a config file; exit 2 if invalid")
     check.add_argument("--config", required=True)
@@ -70,6 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         listen=args.listen,
         log_level=args.log_level,
         log_format=args.log_format,
+        spool_dir=args.spool_dir,
+        spool_max_bytes=args.spool_max_bytes,
+        spool_fsync=args.spool_fsync,
+        memory_queue_bytes=args.memory_queue_bytes,
+        drain_grace=args.drain_grace,
+        retry_max_backoff=args.retry_max_backoff,
     )
 
 

@@ -149,6 +149,10 @@ class Settings(BaseSettings):
 
     spool_dir: Path | None = None
     spool_max_bytes: Annotated[int, BeforeValidator(_size), Field(gt=0)] = GiB
+    spool_fsync: Literal["always", "interval", "never"] = "interval"
+    spool_fsync_interval: Annotated[float, BeforeValidator(_duration), Field(gt=0)] = 1.0
+    memory_queue_bytes: Size = 64 * MiB
+    retry_max_backoff: Annotated[float, BeforeValidator(_duration), Field(gt=0)] = 30.0
 
     kubeconfig: Annotated[Path | None, BeforeValidator(_first_path)] = Field(
         default=None, validation_alias=AliasChoices("OPENAGENT_KUBECONFIG", "KUBECONFIG")
