@@ -1,4 +1,4 @@
-"""The spool's consumer position, kept in a small file replaced atomically.
+"""The spool's consumer position: a checkpoint file, and a fast mark beside it.
 
 ``checkpoint.json`` holds ``{"segment": N, "offset": B, "maybe_sent": bool}``:
 everything before byte B of segment N was delivered (or counted as dropped).
@@ -7,17 +7,31 @@ sees either the old position or the new one, never half of either.
 ``maybe_sent`` says the record at that position may already have reached the
 sink (the process stopped while sending it): it is sent again, and counted as
 a possible duplicate.
+
+Renaming over a file is slow on some file systems (ext4 starts writeback of
+the new file first: 0.1 ms typical, 5 ms at the 99th percentile on the
+development machine), too slow for every delivered batch. So the checkpoint is
+rewritten in the background, about once per fsync interval, and at shutdown;
+after every delivered batch only ``position`` changes: 20 bytes (segment,
+offset, CRC-32) overwritten in place with one ``pwrite`` (about 1 µs). A
+process crash keeps it (it is in the page cache), so a restart resends at
+most the batch that was being sent. The mark is trusted only when its
+checksum holds and it is ahead of the checkpoint.
 """
 
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
 NAME = "checkpoint.json"
+MARK = "position"
+_MARK = struct.Struct("<QQ")
 
 
 class CheckpointError(ValueError):
@@ -89,3 +103,33 @@ def sync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class PositionMark:
+    """The ``position`` file: the consumer position, overwritten in place after each delivery."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / MARK
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+    def read(self) -> tuple[int, int] | None:
+        """The position last written, or None if there is none or it is damaged."""
+        data = os.pread(self._fd, _MARK.size + 4, 0)
+        if len(data) != _MARK.size + 4:
+            return None
+        body, crc = data[: _MARK.size], int.from_bytes(data[_MARK.size :], "little")
+        if zlib.crc32(body) != crc:
+            return None
+        segment, offset = _MARK.unpack(body)
+        return segment, offset
+
+    def write(self, segment: int, offset: int) -> None:
+        """Record a new position (one ``pwrite``, no fsync)."""
+        body = _MARK.pack(segment, offset)
+        os.pwrite(self._fd, body + zlib.crc32(body).to_bytes(4, "little"), 0)
+
+    def close(self) -> None:
+        """Release the file."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

@@ -22,9 +22,11 @@ segments and deleting consumed ones. The policy (``--spool-fsync``):
     dirty pages back on its own schedule (about 30 s on Linux). Fastest;
     on power loss everything not yet written back is lost.
 
-The checkpoint and directory changes (new and deleted segments) are synced
-with the same rounds under ``always`` and ``interval``. A stale checkpoint
-after power loss only makes data be sent again, never lost.
+Rounds also rewrite the checkpoint file when the consumer moved (after the
+data fsync of the same round, so under ``always`` and ``interval`` it never
+points past data that is not on disk), and sync directory changes (new and
+deleted segments). Under ``never`` they run on the same timer without any
+fsync. A stale checkpoint after power loss only makes data be sent again.
 """
 
 from __future__ import annotations
@@ -34,8 +36,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from openagent.delivery.checkpoint import NAME as CHECKPOINT
-from openagent.delivery.checkpoint import sync_directory
+from openagent.delivery.checkpoint import Checkpoint, store_checkpoint, sync_directory
 from openagent.telemetry import Throttle, get_logger
 
 FsyncPolicy = Literal["always", "interval", "never"]
@@ -66,7 +67,7 @@ class Syncer:
         self._retired: list[int] = []
         self._unlink: list[Path] = []
         self._dir_dirty = False
-        self._checkpoint_dirty = False
+        self._checkpoint: Checkpoint | None = None
         self._pending = 0
         self._wake = asyncio.Event()
         self._closing = False
@@ -104,12 +105,11 @@ class Syncer:
         self._dir_dirty = True
         self._wake.set()
 
-    def checkpoint_written(self) -> None:
-        """The checkpoint file was replaced."""
-        if self.syncs:
-            self._checkpoint_dirty = True
-            if self.policy == "always":
-                self._wake.set()
+    def checkpoint(self, cp: Checkpoint) -> None:
+        """The consumer moved to ``cp``: write it with the next round (at once under ``always``)."""
+        self._checkpoint = cp
+        if self.policy == "always":
+            self._wake.set()
 
     async def close(self) -> None:
         """Finish: a last round syncs, closes and deletes whatever is pending."""
@@ -123,7 +123,7 @@ class Syncer:
 
     async def _run(self) -> None:
         while not self._closing:
-            if self.policy == "interval":
+            if self.policy != "always":
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.interval)
                 except TimeoutError:
@@ -139,7 +139,7 @@ class Syncer:
         retired, self._retired = self._retired, []
         unlink, self._unlink = self._unlink, []
         dir_dirty, self._dir_dirty = self._dir_dirty, False
-        checkpoint, self._checkpoint_dirty = self._checkpoint_dirty, False
+        checkpoint, self._checkpoint = self._checkpoint, None
         self._pending = 0
         if not (dirty or retired or unlink or dir_dirty or checkpoint):
             return
@@ -152,7 +152,12 @@ class Syncer:
                 log.error("spool disk operation failed", directory=str(self.directory), error=error)
 
     def _work(
-        self, dirty: list[int], retired: list[int], unlink: list[Path], dir_dirty: bool, cp: bool
+        self,
+        dirty: list[int],
+        retired: list[int],
+        unlink: list[Path],
+        dir_dirty: bool,
+        cp: Checkpoint | None,
     ) -> list[str]:
         """Runs in a worker thread; returns what failed."""
         errors: list[str] = []
@@ -174,22 +179,14 @@ class Syncer:
                 path.unlink(missing_ok=True)
             except OSError as exc:
                 errors.append(f"deleting {path}: {exc.strerror}")
-        if self.syncs and (dir_dirty or cp):
+        if cp is not None:
             try:
-                if cp:
-                    _sync_file(self.directory / CHECKPOINT)
+                store_checkpoint(self.directory, cp, fsync=self.syncs)
+            except OSError as exc:
+                errors.append(f"writing the checkpoint: {exc.strerror}")
+        if self.syncs and dir_dirty:
+            try:
                 sync_directory(self.directory)
             except OSError as exc:
                 errors.append(f"fsync of {self.directory}: {exc.strerror}")
         return errors
-
-
-def _sync_file(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

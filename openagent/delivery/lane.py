@@ -129,6 +129,8 @@ class SinkLane:
 
     async def close(self) -> None:
         """Stop sending; keep what is left in the spool (or count it dropped); close the sink."""
+        if self._state == "closed":
+            return
         self._state = "closed"
         for task in self._tasks:
             task.cancel()
@@ -271,10 +273,18 @@ class SinkLane:
             self.flush()
 
     async def _run(self) -> None:
+        """The consumer; an unexpected error is logged and the consumer goes on."""
         await self._start_sink()
         while True:
-            await self._take()
-            await self._deliver()
+            try:
+                while True:
+                    if self._inflight is None:
+                        await self._take()
+                    await self._deliver()
+            except Exception:
+                self._sending = False
+                log.exception("delivery consumer failed, resuming in 1 s", sink=self.name)
+                await asyncio.sleep(1.0)
 
     async def _start_sink(self) -> None:
         self._backoff.reset()

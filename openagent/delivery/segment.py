@@ -19,6 +19,7 @@ byte range it covers, and reading resumes after it:
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,3 +139,10 @@ class SegmentReader:
                 break
             pos += max(1, len(chunk) - (HEADER_SIZE - 1))
         return limit
+
+
+def close_after(done: asyncio.Future[list[Record | Damage]], reader: SegmentReader) -> None:
+    """Close ``reader`` once an abandoned read of it finished (its outcome no longer matters)."""
+    if not done.cancelled():
+        done.exception()
+    reader.close()

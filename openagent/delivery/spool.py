@@ -10,8 +10,9 @@ a segment is sealed once the next record would take it past
 segment, so a torn tail left by a crash stays where it was and is stepped
 over when read. The consumer reads the oldest records first; once it is past
 a whole segment the file is deleted. Its position is kept in
-``checkpoint.json`` (see `openagent.delivery.checkpoint`), rewritten after
-each delivered record, so a restart resumes where delivery stopped.
+``checkpoint.json`` and the ``position`` mark (see
+`openagent.delivery.checkpoint`), so a restart resumes where delivery
+stopped.
 
 Delivery is at least once: a record sent just before a crash, whose
 checkpoint never got written, is sent again after the restart and counted
@@ -24,26 +25,20 @@ naming the file and byte offset, and counted (``spool_corrupt``, or
 ``openagent_delivery_spool_corrupt_bytes_total`` when no header says how many
 samples were lost).
 
-Appends and checkpoint writes run inline (a ``write`` into the page cache);
+Appends and position marks run inline (a ``write`` into the page cache);
 reads run in a worker thread, up to 1 MiB at a time; fsync, closing and
-deleting files go to the `Syncer` per the fsync policy.
+deleting files and rewriting the checkpoint go to the `Syncer`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import re
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from openagent.delivery.checkpoint import (
-    Checkpoint,
-    CheckpointError,
-    load_checkpoint,
-    store_checkpoint,
-)
+from openagent.delivery.checkpoint import Checkpoint, PositionMark, store_checkpoint
 from openagent.delivery.fsync import FsyncPolicy, Syncer
 from openagent.delivery.metrics import (
     CORRUPT_BYTES,
@@ -54,7 +49,8 @@ from openagent.delivery.metrics import (
     dropped,
 )
 from openagent.delivery.record import HEADER_SIZE, encode_header
-from openagent.delivery.segment import Damage, Record, SegmentReader
+from openagent.delivery.recovery import Note, Segment, recover, segment_name
+from openagent.delivery.segment import Damage, Record, SegmentReader, close_after
 from openagent.sinks.base import Batch
 from openagent.telemetry import Throttle, get_logger
 
@@ -62,12 +58,6 @@ log = get_logger("delivery")
 
 DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024
 READ_AHEAD_BYTES = 1024 * 1024
-_SEGMENT = re.compile(r"(\d{16})\.seg")
-
-
-def segment_name(segment_id: int) -> str:
-    """File name of segment ``segment_id``."""
-    return f"{segment_id:016d}.seg"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,16 +67,6 @@ class Position:
     segment: int
     start: int
     end: int
-
-
-@dataclass(slots=True)
-class _Segment:
-    id: int
-    path: Path
-    size: int = 0
-    #: Records and samples not yet handed out (nor stepped over as damage).
-    records: int = 0
-    samples: int = 0
 
 
 class Spool:
@@ -109,8 +89,9 @@ class Spool:
             DEFAULT_SEGMENT_BYTES, max(64 * 1024, max_bytes // 8)
         )
         self._syncer = Syncer(directory, fsync, interval=fsync_interval)
-        self._segments: dict[int, _Segment] = {}
-        self._writer = _Segment(0, directory)
+        self._mark: PositionMark | None = None
+        self._segments: dict[int, Segment] = {}
+        self._writer = Segment(0, directory)
         self._wfd = -1
         self._bytes = 0
         self._rseg = 0
@@ -158,11 +139,6 @@ class Spool:
         """True while the record at ``pos`` is still on disk (not dropped for space)."""
         return pos.segment in self._segments
 
-    def oldest_segment(self) -> Path | None:
-        """Path of the oldest segment file."""
-        first = next(iter(self._segments.values()), None)
-        return None if first is None else first.path
-
     # -- open and close --------------------------------------------------------
 
     async def open(self) -> None:
@@ -175,61 +151,29 @@ class Spool:
         SPOOL_SEGMENTS.labels(self.sink).set_function(lambda: len(self._segments))
         SPOOL_SAMPLES.labels(self.sink).set_function(lambda: self.unread_samples)
 
-    def _load(self) -> list[tuple[str, str, dict[str, object]]]:
+    def _load(self) -> list[Note]:
         """Runs in a worker thread at start."""
-        notes: list[tuple[str, str, dict[str, object]]] = []
-        self.directory.mkdir(parents=True, exist_ok=True)
-        try:
-            cp = load_checkpoint(self.directory)
-            lost = False
-        except CheckpointError as exc:
-            notes.append(("error", "spool checkpoint unusable, replaying all", {"error": str(exc)}))
-            cp, lost = None, True
-        ids = sorted(int(m[1]) for n in os.listdir(self.directory) if (m := _SEGMENT.fullmatch(n)))
-        for sid in ids:
-            if cp is not None and sid < cp.segment:  # consumed; its deletion did not happen
-                (self.directory / segment_name(sid)).unlink(missing_ok=True)
-        live = [sid for sid in ids if cp is None or sid >= cp.segment]
-        next_id = max([*ids, cp.segment if cp else 0]) + 1
-        start = (cp.segment, cp.offset) if cp is not None else (live[0] if live else next_id, 0)
-        for sid in live:
-            path = self.directory / segment_name(sid)
-            seg = _Segment(sid, path, path.stat().st_size)
-            offset = start[1] if sid == start[0] else 0
-            if offset > seg.size:
-                notes.append(
-                    ("warning", "spool checkpoint is past the end of its segment", {
-                        "file": str(path), "offset": offset, "size": seg.size,
-                    })
-                )  # fmt: skip
-                offset = seg.size
-            if sid == start[0]:
-                start = (sid, offset)
-            reader = SegmentReader(path, offset)
-            try:
-                summary = reader.skim(seg.size)
-            finally:
-                reader.close()
-            seg.records, seg.samples = summary.records, summary.samples
-            self._segments[sid] = seg
+        found = recover(self.directory)
+        self._mark = found.mark
+        for seg in found.segments:
+            self._segments[seg.id] = seg
             self._bytes += seg.size
-        if live and start[0] not in self._segments:
-            start = (live[0], 0)
-        self._open_writer(next_id)
-        self._rseg, self._roff = start if live else (next_id, 0)
-        if lost:
-            self._dup_below = next_id
-        elif live and (cp is None or cp.maybe_sent):
-            self._dup_at = self._normalise(start)
+        self._open_writer(found.next_id)
+        self._rseg, self._roff = found.start
+        if found.position_lost:
+            self._dup_below = found.next_id
+        elif found.segments and found.maybe_sent:
+            self._dup_at = self._normalise(found.start)
         self._cursor_at = self._cursor()
-        if live:
-            notes.append(
-                ("info", "spool found, replaying it first", {
-                    "directory": str(self.directory), "segments": len(live),
-                    "bytes": self._bytes, "samples": self.unread_samples,
-                })
-            )  # fmt: skip
-        return notes
+        if found.segments:
+            fields: dict[str, object] = {
+                "directory": str(self.directory),
+                "segments": len(found.segments),
+                "bytes": self._bytes,
+                "samples": self.unread_samples,
+            }
+            found.notes.append(("info", "spool found, replaying it first", fields))
+        return found.notes
 
     async def close(self, *, maybe_sent: bool = False) -> None:
         """Make everything durable and release the files.
@@ -248,11 +192,19 @@ class Spool:
         await self._syncer.close()
         cp = Checkpoint(cursor[0], cursor[1], maybe_sent)
         try:
-            await asyncio.to_thread(store_checkpoint, self.directory, cp, fsync=self._syncer.syncs)
+            await asyncio.to_thread(self._final_position, cp)
         except OSError as exc:
             log.error("cannot write the spool checkpoint", sink=self.sink, error=str(exc))
         for gauge in (SPOOL_BYTES, SPOOL_SEGMENTS, SPOOL_SAMPLES):
             gauge.labels(self.sink).set_function(lambda: 0)
+
+    def _final_position(self, cp: Checkpoint) -> None:
+        """Runs in a worker thread at close."""
+        store_checkpoint(self.directory, cp, fsync=self._syncer.syncs)
+        if self._mark is not None:
+            self._mark.write(cp.segment, cp.offset)
+            self._mark.close()
+            self._mark = None
 
     # -- writing ---------------------------------------------------------------
 
@@ -325,7 +277,7 @@ class Spool:
         path = self.directory / segment_name(segment_id)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
         self._wfd = os.open(path, flags, 0o644)
-        self._writer = _Segment(segment_id, path)
+        self._writer = Segment(segment_id, path)
         self._segments[segment_id] = self._writer
 
     def _rotate(self) -> None:
@@ -334,7 +286,7 @@ class Spool:
         self._open_writer(self._writer.id + 1)
         self._syncer.retire(old_fd)
 
-    def _drop(self, seg: _Segment) -> None:
+    def _drop(self, seg: Segment) -> None:
         """Delete the oldest segment to make room; its unsent samples are lost."""
         dropped(self.sink, "spool_full", seg.samples)
         if self._throttle.allow("spool_full"):
@@ -409,7 +361,7 @@ class Spool:
             reader.offset = seg.size
         except asyncio.CancelledError:
             self._reader = None
-            job.add_done_callback(lambda done: _close_after(done, reader))
+            job.add_done_callback(lambda done: close_after(done, reader))
             raise
         finally:
             self._filling = False
@@ -424,7 +376,7 @@ class Spool:
                 self._damaged(seg, event)
         self._settle()
 
-    def _damaged(self, seg: _Segment, damage: Damage) -> None:
+    def _damaged(self, seg: Segment, damage: Damage) -> None:
         if damage.samples is not None:
             dropped(self.sink, "spool_corrupt", damage.samples)
             seg.records = max(0, seg.records - 1)
@@ -478,16 +430,10 @@ class Spool:
         self._cursor_at = cursor
         for sid in [s for s in self._segments if s < cursor[0]]:
             self._remove(sid)
-        try:
-            store_checkpoint(self.directory, Checkpoint(cursor[0], cursor[1], True))
-            self._syncer.checkpoint_written()
-        except OSError as exc:
-            if self._throttle.allow("checkpoint"):
-                log.error("cannot write the spool checkpoint", sink=self.sink, error=str(exc))
-
-
-def _close_after(done: asyncio.Future[list[Record | Damage]], reader: SegmentReader) -> None:
-    """Close ``reader`` once an abandoned read of it finished (its outcome no longer matters)."""
-    if not done.cancelled():
-        done.exception()
-    reader.close()
+        self._syncer.checkpoint(Checkpoint(cursor[0], cursor[1], True))
+        if self._mark is not None:
+            try:
+                self._mark.write(*cursor)
+            except OSError as exc:
+                if self._throttle.allow("position"):
+                    log.error("cannot write the spool position", sink=self.sink, error=str(exc))
