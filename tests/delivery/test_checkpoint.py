@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 from openagent.delivery.checkpoint import (
+    MARK,
     NAME,
     Checkpoint,
     CheckpointError,
+    PositionMark,
     load_checkpoint,
     store_checkpoint,
 )
@@ -40,3 +42,20 @@ def test_bad_files_name_the_file_and_the_problem(tmp_path: Path, text: str, prob
         load_checkpoint(tmp_path)
     assert str(info.value).startswith(str(tmp_path / NAME))
     assert problem in str(info.value)
+
+
+def test_position_mark_round_trip_and_damage(tmp_path: Path) -> None:
+    mark = PositionMark(tmp_path)
+    try:
+        assert mark.read() is None  # new, empty
+        mark.write(7, 123_456)
+        mark.write(8, 64)
+        assert mark.read() == (8, 64)
+        data = bytearray((tmp_path / MARK).read_bytes())
+        data[3] ^= 1
+        (tmp_path / MARK).write_bytes(bytes(data))
+        assert mark.read() is None  # checksum no longer matches
+        (tmp_path / MARK).write_bytes(b"\x01\x02")
+        assert mark.read() is None  # cut short
+    finally:
+        mark.close()

@@ -8,12 +8,16 @@ import itertools
 from structlog.testing import capture_logs
 
 from openagent.delivery import Delivery, DeliveryOptions
+from openagent.model import ScrapeResult
+from openagent.sinks.base import Batch, SinkError
 from tests.delivery.support import (
     HttpSink,
     Receiver,
     dropped,
+    make_batch,
     metric,
     result,
+    seq_of,
     total_samples,
     unique_name,
 )
@@ -80,3 +84,53 @@ async def test_503_is_retried_with_growing_waits(receiver: Receiver) -> None:
     assert all(later > earlier for earlier, later in itertools.pairwise(gaps)), gaps
     assert metric("openagent_delivery_batches_retried_total", sink=name) == 3
     assert metric("openagent_delivery_samples_sent_total", sink=name) == total_samples([0, 1])
+
+
+class FaultySink:
+    """Keeps what it is sent; fails to start twice, cannot encode 5, chokes on 3."""
+
+    max_batch_delay = 0.0
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.starts = 0
+        self.got: list[int] = []
+
+    def encode(self, res: ScrapeResult) -> list[Batch]:
+        if res.target_id == "5":
+            raise UnicodeError("cannot encode this one")
+        return [make_batch(int(res.target_id))]
+
+    def flush(self) -> list[Batch]:
+        return []
+
+    async def start(self) -> None:
+        self.starts += 1
+        if self.starts < 3:
+            raise SinkError("collector not reachable yet", retryable=True)
+
+    async def send(self, batch: Batch) -> None:
+        if seq_of(batch.payload) == 3:
+            raise KeyError("a bug in the sink")
+        self.got.append(seq_of(batch.payload))
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_faulty_sink_costs_only_the_batches_it_fails_on() -> None:
+    name = unique_name()
+    sink = FaultySink(name)
+    d = Delivery([sink], DeliveryOptions(backoff_initial=0.01))
+    await d.start()
+    with capture_logs() as logs:
+        for i in range(8):
+            d.submit(result(i))
+        await eventually(lambda: len(sink.got) == 6)
+    await d.close(1.0)
+    assert sink.starts == 3
+    assert sink.got == [0, 1, 2, 4, 6, 7]
+    assert dropped(name, "sink_error") == total_samples([3])
+    assert dropped(name, "encode_error") == total_samples([5])
+    events = {e["event"] for e in logs}
+    assert "sink failed, dropped" in events and "sink could not encode a scrape result" in events

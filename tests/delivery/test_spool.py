@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from openagent.delivery import Delivery, DeliveryOptions
 from openagent.delivery.record import HEADER_SIZE
-from openagent.delivery.spool import segment_name
+from openagent.delivery.recovery import segment_name
 from tests.delivery.support import (
     HttpSink,
     Receiver,
@@ -154,17 +154,36 @@ async def test_cap_drops_the_oldest_segments_and_counts_them_exactly(
     assert sent == total_samples(arrived)
 
 
-async def test_unreadable_checkpoint_replays_everything_and_counts_possible_duplicates(
+async def test_unreadable_checkpoint_falls_back_to_the_position_mark(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    name = unique_name()
+    opts = options(tmp_path)
+    await spool_while_down(name, receiver, opts, range(12))
+    d = Delivery([HttpSink(name, receiver.url)], opts)  # deliver 0..11, stop cleanly
+    await d.start()
+    assert await d.lane(name).drain(10)
+    await d.close(1.0)
+    await spool_while_down(name, receiver, opts, range(12, 20))
+    (tmp_path / name / "checkpoint.json").write_text("{not json")
+    with capture_logs() as logs:
+        await replay(name, receiver, opts)
+    assert receiver.accepted == list(range(20))  # nothing sent twice
+    assert any(e["event"] == "spool checkpoint unusable" for e in logs)
+
+
+async def test_without_any_position_everything_replays_and_counts_as_possible_duplicates(
     receiver: Receiver, tmp_path: Path
 ) -> None:
     name = unique_name()
     opts = options(tmp_path)
     await spool_while_down(name, receiver, opts, range(12))
     (tmp_path / name / "checkpoint.json").write_text("{not json")
+    (tmp_path / name / "position").write_bytes(b"\x00" * 20)  # checksum does not match
     with capture_logs() as logs:
         await replay(name, receiver, opts)
     assert receiver.accepted == list(range(12))
-    assert any(e["event"] == "spool checkpoint unusable, replaying all" for e in logs)
+    assert any(e["event"] == "no usable spool position, replaying all" for e in logs)
     replayed = metric("openagent_delivery_replayed_samples_total", sink=name)
     assert replayed == total_samples(range(12))
 

@@ -7,10 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from openagent.delivery.checkpoint import load_checkpoint
+from openagent.delivery.checkpoint import PositionMark, load_checkpoint
 from openagent.delivery.fsync import FsyncPolicy
 from openagent.delivery.spool import Spool
 from tests.delivery.support import make_batch, seq_of, unique_name
+from tests.support import eventually
+
+
+def mark(path: Path) -> tuple[int, int] | None:
+    m = PositionMark(path)
+    try:
+        return m.read()
+    finally:
+        m.close()
 
 
 def segment_files(path: Path) -> list[str]:
@@ -24,7 +33,7 @@ async def opened(path: Path, **kw: object) -> Spool:
 
 
 async def test_read_ack_and_checkpoint(tmp_path: Path) -> None:
-    spool = await opened(tmp_path, segment_bytes=400)
+    spool = await opened(tmp_path, segment_bytes=400, fsync_interval=0.05)
     positions = [spool.append(make_batch(i)) for i in range(7)]
     assert all(p is not None for p in positions)
     assert spool.segments == 3 and spool.unread_samples == sum(1 + i % 7 for i in range(7))
@@ -32,8 +41,10 @@ async def test_read_ack_and_checkpoint(tmp_path: Path) -> None:
     assert got is not None and seq_of(got[0].payload) == 0 and got[1] == positions[0]
     assert load_checkpoint(tmp_path) is None  # nothing delivered yet
     spool.ack(got[1])
-    cp = load_checkpoint(tmp_path)
-    assert cp is not None and (cp.segment, cp.offset) == (got[1].segment, got[1].end)
+    after_first = (got[1].segment, got[1].end)
+    assert mark(tmp_path) == after_first  # at once
+    cp = await eventually(lambda: load_checkpoint(tmp_path))  # in the background
+    assert (cp.segment, cp.offset, cp.maybe_sent) == (*after_first, True)
     seqs = []
     while (got := await spool.read()) is not None:
         seqs.append(seq_of(got[0].payload))
@@ -42,6 +53,8 @@ async def test_read_ack_and_checkpoint(tmp_path: Path) -> None:
     assert spool.segments == 1  # the sealed, consumed ones are gone
     await spool.close()
     assert segment_files(tmp_path) == []
+    cp = load_checkpoint(tmp_path)
+    assert cp is not None and not cp.maybe_sent and mark(tmp_path) == (cp.segment, cp.offset)
 
 
 async def test_handed_out_append_keeps_its_place_but_is_not_read_again(tmp_path: Path) -> None:
