@@ -17,6 +17,11 @@ Without a spool, a full memory queue drops its oldest batch
 long as it takes (new batches keep queueing, then spooling, meanwhile); a
 permanent one drops the batch (``reason="rejected"``). Each kind of trouble
 is logged at most once per ``log_interval``.
+
+A process killed without warning (SIGKILL, OOM) loses what was in memory, up
+to ``memory_queue_bytes`` per sink, uncounted; with ``memory_queue_bytes=0``
+every batch is written to the spool as it is queued, and nothing is lost
+that way.
 """
 
 from __future__ import annotations
@@ -121,6 +126,8 @@ class SinkLane:
 
     async def drain(self, within: float) -> bool:
         """Wait up to ``within`` seconds for everything queued to be delivered."""
+        if self._idle.is_set():
+            return True
         try:
             await asyncio.wait_for(self._idle.wait(), within)
         except TimeoutError:
@@ -354,7 +361,8 @@ class SinkLane:
             SENT_BATCHES.labels(self.name).inc()
             if self._failing:
                 self._failing = False
-                log.info("sink accepts batches again", sink=self.name)
+                if self._throttle.allow("recovered"):
+                    log.info("sink accepts batches again", sink=self.name)
             self._finish(fl)
             return
 

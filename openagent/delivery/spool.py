@@ -2,7 +2,7 @@
 
 Layout of a spool directory (one per sink)::
 
-    0000000000000001.seg  0000000000000002.seg  ...  checkpoint.json
+    0000000000000001.seg  0000000000000002.seg  ...  checkpoint.json  position
 
 Records (see `openagent.delivery.record`) are appended to the newest segment;
 a segment is sealed once the next record would take it past
@@ -14,9 +14,12 @@ a whole segment the file is deleted. Its position is kept in
 `openagent.delivery.checkpoint`), so a restart resumes where delivery
 stopped.
 
-Delivery is at least once: a record sent just before a crash, whose
-checkpoint never got written, is sent again after the restart and counted
-in ``openagent_delivery_replayed_samples_total``.
+Delivery is at least once: the record being sent when the process died (or
+whose send the shutdown cut short) is sent again after the restart and
+counted in ``openagent_delivery_replayed_samples_total``. A process crash
+resends at most that one record; a power loss may resend up to about one
+fsync interval of records, uncounted, and under ``interval`` or ``never``
+lose spooled data that was not yet on disk.
 
 ``max_bytes`` caps the segment files on disk. An append that would pass it
 first deletes the oldest segments, whole, and counts their unsent samples as

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from openagent.agent import delivery_options
+from openagent.delivery import Delivery, DeliveryOptions
 from openagent.settings import SettingsError, load_settings
+from openagent.sinks.jsonl import JsonlSink
+from tests.delivery.support import result
 from tests.support import Exporter, eventually
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,3 +79,25 @@ async def test_agent_process_with_spool_flags_exits_zero_and_keeps_a_checkpoint(
     assert proc.returncode == 0, err.decode()
     assert (spool / "jsonl" / "checkpoint.json").exists()
     assert b"agent stopped" in err
+
+
+def test_sink_names_must_be_unique_and_usable_as_directories() -> None:
+    with pytest.raises(ValueError, match="two sinks are named 'jsonl'"):
+        Delivery([JsonlSink(), JsonlSink()], DeliveryOptions())
+    bad = JsonlSink()
+    bad.name = "../etc"
+    with pytest.raises(ValueError, match="cannot name a spool directory"):
+        Delivery([bad], DeliveryOptions())
+
+
+def test_bad_options_are_refused_with_the_reason() -> None:
+    with pytest.raises(ValueError, match="spool_fsync must be one of always, interval, never"):
+        DeliveryOptions(spool_fsync="sometimes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="memory_queue_bytes must be >= 0"):
+        DeliveryOptions(memory_queue_bytes=-1)
+
+
+async def test_submitting_before_start_is_a_clear_error() -> None:
+    d = Delivery([JsonlSink()], DeliveryOptions())
+    with pytest.raises(RuntimeError, match="delivery for sink 'jsonl' is not started"):
+        d.submit(result(1))
