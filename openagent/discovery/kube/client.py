@@ -16,7 +16,9 @@ timeout should exceed the server's bookmark cadence (about a minute).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import gc
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -49,6 +51,24 @@ __all__ = [
 
 _ERROR_BODY_LIMIT = 64 * 1024
 _EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK"})
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector while a list page becomes objects.
+
+    A page of 500 pods is some 100,000 new containers, none of them garbage;
+    collections triggered in the middle of building them only traverse the
+    growing set of live objects (they more than doubled the parse time with
+    20,000 pods held). The block must not await.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +201,8 @@ class KubeClient:
         finally:
             resp.release()
         try:
-            data = orjson.loads(body)
+            with gc_paused():
+                data = orjson.loads(body)
         except orjson.JSONDecodeError as err:
             raise KubeError(
                 "list", resource, namespace, reason="BadResponse", message=f"not JSON: {err}"

@@ -30,7 +30,7 @@ from typing import Any
 
 from openagent.discovery.kube import metrics
 from openagent.discovery.kube.backoff import Backoff
-from openagent.discovery.kube.client import KubeClient
+from openagent.discovery.kube.client import KubeClient, gc_paused
 from openagent.discovery.kube.errors import KubeError, Resource, resource_info
 from openagent.discovery.kube.prune import keep_all, prune
 from openagent.telemetry import Throttle, get_logger
@@ -261,8 +261,9 @@ class Informer:
                     fresh, token, limit = {}, None, 0
                     continue
                 raise
-            for item in page.get("items") or ():
-                self._store(fresh, item)
+            with gc_paused():
+                for item in page.get("items") or ():
+                    self._store(fresh, item)
             meta = page.get("metadata") or {}
             rv = str(meta.get("resourceVersion") or rv)
             token = meta.get("continue") or None

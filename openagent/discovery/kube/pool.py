@@ -82,6 +82,7 @@ class InformerPool:
             inf = entry.informer
             rows.append(
                 {
+                    "key": str(key),
                     "resource": key.resource,
                     "namespace": key.namespace,
                     "label_selector": key.label_selector,

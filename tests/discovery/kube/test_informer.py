@@ -12,6 +12,7 @@ from openagent.discovery.kube import InformerKey, InformerOptions, Timeouts, con
 from tests.discovery.kube.conftest import FAST, InformerFactory, Recorder, metric, synced
 from tests.kubefake import FakeKubeServer
 from tests.kubefake import objects as o
+from tests.kubefake.kinds import kind_of
 from tests.support import eventually
 
 pytestmark = pytest.mark.timeout(60)
@@ -24,11 +25,9 @@ def names(informer: Any) -> set[str]:
     return {f"{ns}/{name}" for ns, name in informer.objects}
 
 
-def store_names(kube: FakeKubeServer, kind: str = "pods", namespace: str | None = None) -> set[str]:
-    return {
-        f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
-        for obj in kube.store.list(kind, namespace)
-    }
+def store_names(kube: FakeKubeServer) -> set[str]:
+    """``namespace/name`` of every pod in the store (its keys, without copying objects)."""
+    return set(kube.store.state(kind_of("pods")).objects)
 
 
 async def test_list_then_watch(kube: FakeKubeServer, start_informer: InformerFactory) -> None:

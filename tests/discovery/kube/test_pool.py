@@ -75,6 +75,7 @@ async def test_status_reports_every_informer(kube: FakeKubeServer, pool: Informe
     await eventually(lambda: pool.status()[1]["error"])
     by_resource = {row["resource"]: row for row in pool.status()}
     assert by_resource["nodes"] == {
+        "key": "nodes",
         "resource": "nodes",
         "namespace": None,
         "label_selector": None,
@@ -90,6 +91,7 @@ async def test_status_reports_every_informer(kube: FakeKubeServer, pool: Informe
     ns = by_resource["namespaces"]
     assert ns["synced"] is False and ns["objects"] == 0
     assert ns["field_selector"] == "metadata.name=gpu"
+    assert ns["key"] == "namespaces (fields metadata.name=gpu)"
     assert ns["error"].startswith("cannot list namespaces: grant list/watch on namespaces (RBAC)")
     assert gauge("openagent_discovery_informer_up", "namespaces") == 0
 
