@@ -116,6 +116,7 @@ class Informer:
         self._error_key: tuple[int | None, str] | None = None
         self._relist_reason = "initial"
         self._need_list = True
+        self._progressed = False
         self._prune = prune if self.options.prune else keep_all
         opts = self.options
         self._backoff = Backoff(opts.backoff_initial, opts.backoff_max, opts.backoff_reset)
@@ -191,7 +192,8 @@ class Informer:
                         await asyncio.sleep(self._backoff.next_delay())
                 except KubeError as err:
                     if err.expired:
-                        expired_in_a_row += 1
+                        # Back off only if 410s repeat with no progress in between.
+                        expired_in_a_row = 1 if self._progressed else expired_in_a_row + 1
                         self._expired(watching)
                         if expired_in_a_row > 1:
                             await asyncio.sleep(self._backoff.next_delay())
@@ -313,6 +315,7 @@ class Informer:
         if self._relist_reason == "initial":
             self._log.info("informer synced", objects=len(current), resource_version=rv)
         self._need_list = False
+        self._progressed = False
         self._healthy()
         for change in changes:
             self._notify(*change)
@@ -346,6 +349,7 @@ class Informer:
         meta = obj.get("metadata")
         self._event_counters[event_type].inc()
         self.last_event = time.time()
+        self._progressed = True
         rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
         if event_type != "BOOKMARK":
             self._change(event_type, obj, meta)
