@@ -313,6 +313,7 @@ class Collector:
             return
         reason = self._check_hello(info, hello)
         if reason:
+            info.rejected = reason
             conn.send(fr.encode_frame(fr.NET_KEY_RESET, 0, 0, 0, b"", SRC_SERVER))
             self.received.session_event(info, "rejected", reason=reason, pcode=hello.pcode)
             await self._read_to_end(conn)

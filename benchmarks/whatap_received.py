@@ -56,6 +56,7 @@ class SessionInfo:
     pcode: int = 0
     ip: int = 0
     accepted: bool = False
+    rejected: str = ""
     closed_ms: int | None = None
     close_reason: str = ""
     packs: int = 0
