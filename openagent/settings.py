@@ -257,6 +257,12 @@ HELP: dict[str, str] = {
     "kubeconfig": "kubeconfig for Kubernetes discovery outside a cluster",
     "shard_index": "this agent's shard, 0-based (targets are split by hash)",
     "shard_count": "number of shards the targets are split into",
+    "oname": "Whatap agent name, ONAME (unset: the workload name from POD_NAME)",
+    "okind": "Whatap agent kind, OKIND (unset: POD_NAME without its last -part)",
+    "onode": "Whatap node name, ONODE (unset: NODE_NAME, else NODE_IP)",
+    "cypher_level": "Whatap data frames: 128 (AES session keys, XOR-hidden packs) or 0 (plain)",
+    "whatap_connect_timeout": "how long a TCP connect to the Whatap collector may take",
+    "whatap_timeout": "Whatap handshake deadline, and silence after which the link is dropped",
 }
 
 
