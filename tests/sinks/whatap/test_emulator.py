@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.whatap_collector import FAKE_LICENSE, Collector
+from benchmarks.whatap_collector import FAKE_LICENSE, Collector, main
 from openagent.sinks.whatap import frames as fr
 from openagent.sinks.whatap.hashing import hash_str, ip_to_int32
 from openagent.sinks.whatap.header import PackHeader
@@ -287,11 +287,10 @@ async def test_command_line(tmp_path: Path) -> None:
         (["--summary-interval", "0"], "must be positive"),
     ],
 )
-async def test_command_line_refuses_bad_flags(args: list[str], message: str) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.whatap_collector", *args,
-        cwd=REPO, stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)},
-    )  # fmt: skip
-    _, err = await asyncio.wait_for(proc.communicate(), 20)
-    assert proc.returncode == 2
-    assert message in err.decode()
+def test_command_line_refuses_bad_flags(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
