@@ -40,10 +40,10 @@ OVERSIZE = Counter(
     "Packs above the send limit, replaced by a NEW_OVERFLOW event pack.",
     registry=REGISTRY,
 )
-DROPPED_SAMPLES = Counter(
-    "openagent_whatap_dropped_samples",
-    "Samples that never reached the collector, by reason.",
-    ["reason"],
+OVERSIZE_SAMPLES = Counter(
+    "openagent_whatap_oversize_samples",
+    "Samples lost because their pack was above the send limit (a NEW_OVERFLOW event "
+    "pack went instead).",
     registry=REGISTRY,
 )
 COMMANDS = Counter(
