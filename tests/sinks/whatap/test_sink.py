@@ -229,3 +229,21 @@ async def test_close_delivers_what_was_written(collector: Collector) -> None:
     await collector.wait_for(lambda: collector.sessions[0].closed_ms is not None)
     assert collector.received.record_count == 60
     assert collector.sessions[0].close_reason == "agent closed the connection"
+
+
+async def test_the_license_never_reaches_the_logs(
+    sinks: list[WhatapSink], capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with Collector(licenses=(), projects={PCODE + 1: b"x"}) as collector:
+        sink = await make(sinks, collector.port, log_level="debug")
+        await eventually(lambda: len(collector.sessions) >= 2, within=5)  # rejected, retried
+        collector.projects[PCODE] = b"WhaTapFakeKey!01"
+        await sink.session.wait_connected(5)
+        await sink.send(sink.encode(result(1000))[-1])
+        await collector.wait_for_records(3)
+        assert "rejected the license" in repr(list(sink.session.history))
+        assert "WhaTapFakeKey" not in repr(sink.session.config)
+    out = capsys.readouterr()
+    logged = out.out + out.err
+    assert "rejected the license" in logged and "connected to the collector" in logged
+    assert FAKE_LICENSE not in logged and "WhaTapFakeKey" not in logged
