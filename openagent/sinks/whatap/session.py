@@ -30,7 +30,13 @@ from openagent.sinks.whatap.control import COMMAND_NAMES, CommandHandler
 from openagent.sinks.whatap.header import PackHeader, read_header
 from openagent.sinks.whatap.identity import Identity
 from openagent.sinks.whatap.metrics import COMMANDS, CONNECTED, CONNECTS, DISCONNECTS, OVERSIZE
-from openagent.sinks.whatap.packs import ParamPack, decode_pack, overflow_event, pack_type
+from openagent.sinks.whatap.packs import (
+    SET_CONFIG,
+    ParamPack,
+    decode_pack,
+    overflow_event,
+    pack_type,
+)
 from openagent.telemetry import Throttle, get_logger
 
 __all__ = ["Backoff", "Session", "SessionConfig", "SessionError", "wall_ms"]
@@ -308,7 +314,13 @@ class Session:
             if reply is None:
                 log.debug("ignoring a collector command", command=name)
                 return
-            log.info("answering a collector command", command=name, refused=name == "SET_CONFIG")
+            if pack.id == SET_CONFIG:
+                log.warning(
+                    "refused the collector's SET_CONFIG: openagent is configured by its "
+                    "environment and scrape_config.yaml only"
+                )
+            else:
+                log.info("answering a collector command", command=name)
             await conn.write_pack(reply.to_bytes(), fr.NET_SECURE_HIDE)
 
     # -- sending ---------------------------------------------------------------
