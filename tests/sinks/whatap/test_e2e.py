@@ -68,7 +68,7 @@ class Running:
 
     @property
     def sink(self) -> WhatapSink:
-        sink = self.agent.fanout.queues[0].sink
+        sink = self.agent.delivery.lanes[0].sink
         assert isinstance(sink, WhatapSink)
         return sink
 
