@@ -223,6 +223,29 @@ class Settings(BaseSettings):
         return tuple(p.strip() for p in parts if p.strip())
 
 
+#: One line per setting, for ``openagent run --help``.
+HELP: dict[str, str] = {
+    "config": "scrape_config.yaml to load and watch",
+    "listen": "address of the agent's HTTP server (/metrics, /healthz, /readyz, /targets)",
+    "jsonl_path": "file the jsonl sink appends to; - for stdout",
+    "remote_write_url": "Prometheus remote-write endpoint for the remote_write sink",
+    "log_level": "debug, info, warning or error",
+    "log_format": "auto (console on a terminal, else JSON), json or console",
+    "sample_limit": "samples per scrape above which the scrape fails (0: no limit)",
+    "body_size_limit": "largest scrape body, e.g. 64MiB; larger bodies fail the scrape",
+    "label_limit": "labels per series above which the scrape fails (0: no limit)",
+    "label_name_length_limit": "longest label name in bytes (0: no limit)",
+    "label_value_length_limit": "longest label value in bytes (0: no limit)",
+    "reload_interval": "how often the config file is checked for changes",
+    "drain_grace": "on SIGTERM, how long to keep delivering queued data before exiting",
+    "spool_dir": "directory of the on-disk spool (unset: memory only)",
+    "spool_max_bytes": "largest size of the spool per sink, e.g. 1GiB; oldest data goes first",
+    "kubeconfig": "kubeconfig for Kubernetes discovery outside a cluster",
+    "shard_index": "this agent's shard, 0-based (targets are split by hash)",
+    "shard_count": "number of shards the targets are split into",
+}
+
+
 def _env_names(field: str) -> list[str]:
     """The variables a field is read from, in order of precedence."""
     alias: Any = Settings.model_fields[field].validation_alias
