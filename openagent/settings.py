@@ -149,6 +149,10 @@ class Settings(BaseSettings):
 
     spool_dir: Path | None = None
     spool_max_bytes: Annotated[int, BeforeValidator(_size), Field(gt=0)] = GiB
+    spool_fsync: Literal["always", "interval", "never"] = "interval"
+    spool_fsync_interval: Annotated[float, BeforeValidator(_duration), Field(gt=0)] = 1.0
+    memory_queue_bytes: Size = 64 * MiB
+    retry_max_backoff: Annotated[float, BeforeValidator(_duration), Field(gt=0)] = 30.0
 
     kubeconfig: Annotated[Path | None, BeforeValidator(_first_path)] = Field(
         default=None, validation_alias=AliasChoices("OPENAGENT_KUBECONFIG", "KUBECONFIG")
@@ -240,6 +244,10 @@ HELP: dict[str, str] = {
     "drain_grace": "on SIGTERM, how long to keep delivering queued data before exiting",
     "spool_dir": "directory of the on-disk spool (unset: memory only)",
     "spool_max_bytes": "largest size of the spool per sink, e.g. 1GiB; oldest data goes first",
+    "spool_fsync": "when spooled data reaches the disk: always, interval or never",
+    "spool_fsync_interval": "with spool_fsync=interval, how often to fsync, e.g. 1s",
+    "memory_queue_bytes": "memory queue per sink before batches spill to the spool, e.g. 64MiB",
+    "retry_max_backoff": "longest wait between retries of a batch, e.g. 30s",
     "kubeconfig": "kubeconfig for Kubernetes discovery outside a cluster",
     "shard_index": "this agent's shard, 0-based (targets are split by hash)",
     "shard_count": "number of shards the targets are split into",

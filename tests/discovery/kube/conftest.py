@@ -1,66 +1,98 @@
-"""Fixtures for Kubernetes target discovery: configs from YAML snippets, endpoint plans."""
+"""Fixtures: a fake API server, a client for it, and informers that stop at teardown."""
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from openagent.config import ScrapeConfig, TargetConfig, parse_config
-from openagent.discovery.kube.meta import EndpointPlan
+from openagent.discovery.kube import (
+    Informer,
+    InformerKey,
+    InformerOptions,
+    KubeClient,
+    Timeouts,
+    connect,
+)
+from openagent.telemetry import REGISTRY
+from tests.kubefake import FakeKubeServer
 
-Config = Callable[[str], ScrapeConfig]
-Plan = Callable[..., EndpointPlan]
-
-
-def config_of(targets: str) -> ScrapeConfig:
-    """A config whose ``targets`` list is the YAML snippet ``targets``."""
-    body = textwrap.indent(textwrap.dedent(targets).strip("\n"), "      ")
-    text = f"features:\n  openAgent:\n    enabled: true\n    targets:\n{body}\n"
-    return parse_config(text, "test.yaml").config
-
-
-@pytest.fixture
-def config() -> Config:
-    """Parse a ``targets`` list snippet into a checked config."""
-    return config_of
-
-
-def _target(kind: str, endpoint: str, extra: str, name: str) -> TargetConfig:
-    selector = "app: dcgm" if kind == "PodMonitor" else "app: dcgm-svc"
-    snippet = f"""\
-    - targetName: {name}
-      type: {kind}
-      namespaceSelector: {{matchNames: [gpu]}}
-      selector: {{matchLabels: {{{selector}}}}}
-      endpoints:
-      - {endpoint}
-    """
-    snippet = snippet.rstrip() + "\n"
-    if extra:
-        snippet += textwrap.indent(textwrap.dedent(extra).strip("\n"), "      ") + "\n"
-    (tc,) = config_of(snippet).targets
-    return tc
+TOKEN = "informer-test-token"
+#: Short backoffs and watch timeouts so failures and restarts show within a test.
+FAST = InformerOptions(
+    page_size=500, watch_timeout=(5, 10), backoff_initial=0.02, backoff_max=0.2, backoff_reset=5.0
+)
+#: A watch silent this long counts as stalled (bookmarks come every 0.2 s while the store moves).
+TIMEOUTS = Timeouts(connect=2.0, read=5.0, watch_read=2.0)
 
 
-@pytest.fixture
-def pod_plan() -> Plan:
-    """An `EndpointPlan` for a PodMonitor endpoint given as a YAML flow mapping."""
+def metric(name: str, **labels: str) -> float:
+    """The current value of one sample of the agent's registry (0 when absent)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
-    def make(
-        endpoint: str = "{port: metrics}", extra: str = "", name: str = "dcgm"
-    ) -> EndpointPlan:
-        return EndpointPlan.of(0, _target("PodMonitor", endpoint, extra, name), 0, "pod")
 
-    return make
+class Recorder:
+    """A subscriber that keeps ``(type, namespace/name)`` of every notification."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.objects: list[tuple[str, Any, Any]] = []
+
+    def __call__(self, event_type: str, old: Any, new: Any) -> None:
+        obj = new if new is not None else old
+        name = (
+            "-"
+            if obj is None
+            else f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
+        )
+        self.events.append((event_type, name))
+        self.objects.append((event_type, old, new))
+
+    def after(self, mark: int) -> list[tuple[str, str]]:
+        """Events since ``mark`` (a previous ``len(events)``)."""
+        return self.events[mark:]
 
 
 @pytest.fixture
-def service_plan() -> Plan:
-    """An `EndpointPlan` for a ServiceMonitor endpoint given as a YAML flow mapping."""
+async def kube() -> AsyncIterator[FakeKubeServer]:
+    """Plain HTTP, bearer token required, bookmarks every 0.2 s."""
+    async with FakeKubeServer(token=TOKEN, bookmark_interval=0.2) as server:
+        yield server
 
-    def make(endpoint: str = "{port: metrics}", extra: str = "", name: str = "svc") -> EndpointPlan:
-        return EndpointPlan.of(0, _target("ServiceMonitor", endpoint, extra, name), 0, "service")
 
-    return make
+@pytest.fixture
+async def client(kube: FakeKubeServer, tmp_path: Path) -> AsyncIterator[KubeClient]:
+    """A client for ``kube`` through a kubeconfig file."""
+    c = await connect(kube.write_kubeconfig(tmp_path / "kubeconfig"), timeouts=TIMEOUTS)
+    yield c
+    await c.close()
+
+
+InformerFactory = Callable[..., Informer]
+
+
+@pytest.fixture
+async def start_informer(client: KubeClient) -> AsyncIterator[InformerFactory]:
+    """Start informers on ``client`` (FAST options unless given); cancelled at teardown."""
+    tasks: list[asyncio.Task[None]] = []
+
+    def start(
+        key: InformerKey, options: InformerOptions = FAST, on_client: KubeClient | None = None
+    ) -> Informer:
+        informer = Informer(on_client or client, key, options)
+        tasks.append(asyncio.create_task(informer.run()))
+        return informer
+
+    yield start
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def synced(informer: Informer, within: float = 10.0) -> Informer:
+    """Wait for the informer's first complete list."""
+    await asyncio.wait_for(informer.synced.wait(), within)
+    return informer
