@@ -131,19 +131,20 @@ def pod_targets(
     md, spec = _dict(pod.get("metadata")), _dict(pod.get("spec"))
     ip = str(_dict(pod.get("status")).get("podIP"))
     base = dict(meta) if meta is not None else pod_meta(pod)
-    base["namespace"] = str(md.get("namespace", ""))
-    base["pod"] = str(md.get("name", ""))
-    base["endpoint"] = port
     node = spec.get("nodeName")
-    if plan.endpoint.add_node_label and isinstance(node, str) and node:
-        base["node"] = node
+    node_label = node if plan.endpoint.add_node_label and isinstance(node, str) and node else None
     targets: list[Target] = []
     dropped: list[Dropped] = []
     for pp in resolved:
         labels = dict(base)
+        labels["namespace"] = str(md.get("namespace", ""))
+        labels["pod"] = str(md.get("name", ""))
         if pp.container is not None:
             labels.update(container_meta(pp.container, pp.port, init=pp.init))
             labels["container"] = str(pp.container.get("name", ""))
+        labels["endpoint"] = port
+        if node_label is not None:
+            labels["node"] = node_label
         built = plan.build(host_port(ip, pp.number), labels, f"{source} port {pp.number}")
         if isinstance(built, Target):
             targets.append(built)

@@ -15,7 +15,7 @@ from openagent.discovery.kube.podmonitor import (
 from openagent.discovery.target import Target
 from tests.kubefake import objects
 
-from .conftest import Plan
+from .targets_support import pod_plan
 
 M = "__meta_kubernetes_"
 
@@ -43,7 +43,7 @@ def dcgm_pod(**kw: Any) -> dict[str, Any]:
         ({"node": None, "phase": "Pending"}, "pod not Running (phase Pending)"),
     ],
 )
-def test_skip_reasons(kw: dict[str, object], reason: str, pod_plan: Plan) -> None:
+def test_skip_reasons(kw: dict[str, object], reason: str) -> None:
     pod = dcgm_pod(**kw)
     assert pod_skip_reason(pod) == reason
     targets, dropped = pod_targets(pod, pod_plan())
@@ -57,7 +57,7 @@ def test_missing_phase_reads_as_unknown() -> None:
     assert pod_skip_reason({"metadata": {"name": "x"}}) == "pod not Running (phase Unknown)"
 
 
-def test_running_pod_target_and_labels(pod_plan: Plan) -> None:
+def test_running_pod_target_and_labels() -> None:
     (t,), dropped = pod_targets(dcgm_pod(), pod_plan("{port: metrics, addNodeLabel: true}"))
     assert dropped == []
     assert t.url == "http://127.0.3.7:9400/metrics"
@@ -74,12 +74,12 @@ def test_running_pod_target_and_labels(pod_plan: Plan) -> None:
     assert t.source == "targets[0].endpoints[0] (dcgm) pod gpu/dcgm-a port 9400"
 
 
-def test_no_node_label_unless_asked(pod_plan: Plan) -> None:
+def test_no_node_label_unless_asked() -> None:
     (t,), _ = pod_targets(dcgm_pod(), pod_plan("{port: metrics}"))
     assert "node" not in dict(t.labels)
 
 
-def test_unready_running_pod_is_scraped_and_rules_can_drop_it(pod_plan: Plan) -> None:
+def test_unready_running_pod_is_scraped_and_rules_can_drop_it() -> None:
     pod = dcgm_pod(ready=False)
     (t,), _ = pod_targets(pod, pod_plan())
     assert t.url == "http://127.0.3.7:9400/metrics"
@@ -92,14 +92,14 @@ def test_unready_running_pod_is_scraped_and_rules_can_drop_it(pod_plan: Plan) ->
     assert [d.reason for d in dropped] == ["dropped by relabelConfigs"]
 
 
-def test_named_port_is_resolved_not_pasted(pod_plan: Plan) -> None:
+def test_named_port_is_resolved_not_pasted() -> None:
     pod = dcgm_pod(containers=[("app", [("http", 8080)]), ("dcgm-exporter", [("metrics", 9500)])])
     (t,), _ = pod_targets(pod, pod_plan("{port: metrics}"))
     assert t.url == "http://127.0.3.7:9500/metrics"
     assert dict(t.labels)["container"] == "dcgm-exporter"
 
 
-def test_a_name_in_several_containers_gives_one_target_each(pod_plan: Plan) -> None:
+def test_a_name_in_several_containers_gives_one_target_each() -> None:
     pod = dcgm_pod(
         containers=[
             ("a", [("metrics", 9100)]),
@@ -121,7 +121,7 @@ def test_a_name_in_several_containers_gives_one_target_each(pod_plan: Plan) -> N
     assert len({t.id for t in targets}) == 2
 
 
-def test_missing_port_name_says_which_names_exist(pod_plan: Plan) -> None:
+def test_missing_port_name_says_which_names_exist() -> None:
     pod = dcgm_pod(containers=[("app", [("http", 8080), ("grpc", 9090)])])
     assert resolve_pod_port(pod, "metrics") == "port 'metrics' not found (named ports: grpc, http)"
     targets, dropped = pod_targets(pod, pod_plan())
@@ -131,7 +131,7 @@ def test_missing_port_name_says_which_names_exist(pod_plan: Plan) -> None:
     assert resolve_pod_port(bare, "metrics") == "port 'metrics' not found (named ports: none)"
 
 
-def test_numeric_port_declared_or_not(pod_plan: Plan) -> None:
+def test_numeric_port_declared_or_not() -> None:
     pod = dcgm_pod()
     (declared,) = resolve_pod_port(pod, "9400")  # type: ignore[misc]
     assert isinstance(declared, PodPort) and declared.container is not None
@@ -158,7 +158,7 @@ def test_sidecar_init_container_ports_count() -> None:
     assert isinstance(resolve_pod_port(pod, "setup"), str)
 
 
-def test_meta_labels_reach_relabel_rules(pod_plan: Plan) -> None:
+def test_meta_labels_reach_relabel_rules() -> None:
     rules = f"""
     relabelConfigs:
     - {{sourceLabels: [{M}pod_controller_kind, {M}pod_controller_name], separator: /,
@@ -174,7 +174,7 @@ def test_meta_labels_reach_relabel_rules(pod_plan: Plan) -> None:
     assert not any(k.startswith("__") for k in labels)
 
 
-def test_relabelling_can_rewrite_the_address(pod_plan: Plan) -> None:
+def test_relabelling_can_rewrite_the_address() -> None:
     rules = """
     relabelConfigs:
     - {sourceLabels: [__address__], regex: '(.*):9400', targetLabel: __address__,
@@ -185,7 +185,7 @@ def test_relabelling_can_rewrite_the_address(pod_plan: Plan) -> None:
     assert dict(t.labels)["instance"] == "127.0.3.7:9500"
 
 
-def test_job_label_from_operator(pod_plan: Plan) -> None:
+def test_job_label_from_operator() -> None:
     rules = """
     relabelConfigs:
     - {action: replace, source_labels: [app], target_label: job}
@@ -198,7 +198,7 @@ def test_job_label_from_operator(pod_plan: Plan) -> None:
     assert u.job == "dcgm"
 
 
-def test_host_network_pod_is_scraped_on_the_node_ip(pod_plan: Plan) -> None:
+def test_host_network_pod_is_scraped_on_the_node_ip() -> None:
     pod = dcgm_pod(host_network=True, containers=[("dcgm-exporter", [("metrics", 9400)])])
     (t,), _ = pod_targets(pod, pod_plan('{port: "9400", addNodeLabel: true}'))
     node_ip = objects.node_ip("gpu-node-1")
@@ -206,12 +206,12 @@ def test_host_network_pod_is_scraped_on_the_node_ip(pod_plan: Plan) -> None:
     assert dict(t.labels)["instance"] == f"{node_ip}:9400"
 
 
-def test_ipv6_pod(pod_plan: Plan) -> None:
+def test_ipv6_pod() -> None:
     (t,), _ = pod_targets(dcgm_pod(ip="fd00::7"), pod_plan())
     assert t.url == "http://[fd00::7]:9400/metrics"
 
 
-def test_identity_follows_the_address(pod_plan: Plan) -> None:
+def test_identity_follows_the_address() -> None:
     plan = pod_plan()
     (a,), _ = pod_targets(dcgm_pod(), plan)
     (b,), _ = pod_targets(dcgm_pod(), plan)
@@ -221,7 +221,7 @@ def test_identity_follows_the_address(pod_plan: Plan) -> None:
     assert isinstance(c, Target)
 
 
-def test_scheme_params_and_path(pod_plan: Plan) -> None:
+def test_scheme_params_and_path() -> None:
     (t,), _ = pod_targets(
         dcgm_pod(), pod_plan("{port: metrics, scheme: https, path: /m, params: {a: [b]}}")
     )

@@ -12,7 +12,7 @@ from openagent.discovery.kube.servicemonitor import (
 )
 from tests.kubefake import objects
 
-from .conftest import Plan
+from .targets_support import service_plan
 
 M = "__meta_kubernetes_"
 
@@ -23,7 +23,7 @@ def svc(**kw: Any) -> dict[str, Any]:
     return objects.service(**args)
 
 
-def test_port_by_name_uses_the_slice_port_of_that_name(service_plan: Plan) -> None:
+def test_port_by_name_uses_the_slice_port_of_that_name() -> None:
     service = svc(ports=[("web", 80, 8080), ("metrics", 9400, 9500)])
     slices = [
         objects.endpoint_slice(
@@ -46,7 +46,7 @@ def test_port_by_name_uses_the_slice_port_of_that_name(service_plan: Plan) -> No
     }
 
 
-def test_service_port_number_differing_from_target_port(service_plan: Plan) -> None:
+def test_service_port_number_differing_from_target_port() -> None:
     """The Go agent finds no target here ("Port not found in endpoints")."""
     service = svc(ports=[("http", 80, 8080)])
     slices = [
@@ -63,7 +63,7 @@ def test_service_port_number_differing_from_target_port(service_plan: Plan) -> N
     assert dict(t.labels)["endpoint"] == "80"
 
 
-def test_unnamed_single_port(service_plan: Plan) -> None:
+def test_unnamed_single_port() -> None:
     service = svc(ports=[("", 80, 8080)])
     eps = objects.endpoint_slice(
         "dcgm", "gpu", [("127.0.4.1", True, False, "p")], ports=[("", 8080)]
@@ -72,7 +72,7 @@ def test_unnamed_single_port(service_plan: Plan) -> None:
     assert t.url == "http://127.0.4.1:8080/metrics"
 
 
-def test_target_port_number_and_name(service_plan: Plan) -> None:
+def test_target_port_number_and_name() -> None:
     service = svc(ports=[("http", 80, "web"), ("metrics", 9400, 9500)])
     eps = objects.endpoint_slice(
         "dcgm", "gpu", [("127.0.4.1", True, False, "p")], ports=[("http", 8080), ("metrics", 9500)]
@@ -86,7 +86,7 @@ def test_target_port_number_and_name(service_plan: Plan) -> None:
     assert resolve_service_port(svc(ports=[("x", 1, 2)]), None, "8080") == PortMatch(number=8080)
 
 
-def test_target_port_as_container_port_name_needs_the_pod(service_plan: Plan) -> None:
+def test_target_port_as_container_port_name_needs_the_pod() -> None:
     service = svc(ports=[("http", 80, 8080)])
     pod = objects.pod("p", "gpu", containers=[("app", [("prom", 8080)])])
     eps = objects.endpoint_slice(
@@ -100,7 +100,7 @@ def test_target_port_as_container_port_name_needs_the_pod(service_plan: Plan) ->
     assert "pod is not known" in dropped[0].reason
 
 
-def test_missing_service_port_is_explained(service_plan: Plan) -> None:
+def test_missing_service_port_is_explained() -> None:
     service = svc(ports=[("web", 80, 8080)])
     targets, dropped = service_targets(service, [], service_plan("{port: metrics}"))
     assert targets == []
@@ -112,7 +112,7 @@ def test_missing_service_port_is_explained(service_plan: Plan) -> None:
     ]
 
 
-def test_slice_without_the_port(service_plan: Plan) -> None:
+def test_slice_without_the_port() -> None:
     service = svc(ports=[("metrics", 9400)])
     eps = objects.endpoint_slice(
         "dcgm", "gpu", [("127.0.4.1", True, False, "p")], ports=[("other", 1)]
@@ -122,7 +122,7 @@ def test_slice_without_the_port(service_plan: Plan) -> None:
     assert "has no port 'metrics' (ports: other 1)" in dropped[0].reason
 
 
-def test_ready_terminating_and_unset_conditions(service_plan: Plan) -> None:
+def test_ready_terminating_and_unset_conditions() -> None:
     service = svc()
     eps = objects.endpoint_slice(
         "dcgm",
@@ -144,7 +144,7 @@ def test_ready_terminating_and_unset_conditions(service_plan: Plan) -> None:
     assert endpoint_skip_reason({"addresses": []}) == "endpoint has no address"
 
 
-def test_every_endpoint_of_every_slice(service_plan: Plan) -> None:
+def test_every_endpoint_of_every_slice() -> None:
     service = svc()
     a = objects.endpoint_slice("dcgm", "gpu", [("127.0.4.1", True, False, "a")], name="dcgm-1")
     b = objects.endpoint_slice(
@@ -157,7 +157,7 @@ def test_every_endpoint_of_every_slice(service_plan: Plan) -> None:
     assert sorted(dict(t.labels)["pod"] for t in targets) == ["a", "b", "c"]
 
 
-def test_pod_meta_when_the_pod_is_known(service_plan: Plan) -> None:
+def test_pod_meta_when_the_pod_is_known() -> None:
     service = svc()
     pod = objects.pod("dcgm-a", "gpu", {"team": "ml"}, ip="127.0.4.1", node="n7")
     eps = objects.endpoint_slice("dcgm", "gpu", [("127.0.4.1", True, False, pod)])
@@ -185,7 +185,7 @@ def test_pod_meta_when_the_pod_is_known(service_plan: Plan) -> None:
     assert "team" not in dict(u.labels)
 
 
-def test_node_label_and_node_local_filter(service_plan: Plan) -> None:
+def test_node_label_and_node_local_filter() -> None:
     service = svc()
     p1 = objects.pod("a", "gpu", node="n1")
     p2 = objects.pod("b", "gpu", node="n2")
@@ -200,7 +200,7 @@ def test_node_label_and_node_local_filter(service_plan: Plan) -> None:
     assert [d.reason for d in dropped] == ["endpoint on node n1, not n2"]
 
 
-def test_job_label_reads_the_service_label(service_plan: Plan) -> None:
+def test_job_label_reads_the_service_label() -> None:
     rules = """
     relabelConfigs:
     - {action: replace, source_labels: [app], target_label: job}
