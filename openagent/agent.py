@@ -83,7 +83,7 @@ class Agent:
             shard_index=settings.shard_index,
             shard_count=settings.shard_count,
         )
-        self.discovery = Discovery(self._on_targets)
+        self.discovery = Discovery.from_settings(self._on_targets, settings)
 
     # -- config ----------------------------------------------------------------
 

@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
 
     targets = sub.add_parser("targets", help="list the targets a config yields")
     targets.add_argument("--config", required=True)
+    targets.add_argument(
+        "--kubeconfig", help="kubeconfig for PodMonitor/ServiceMonitor targets (env KUBECONFIG)"
+    )
+    targets.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for the cluster (10)"
+    )
 
     sub.add_parser("version", help="print the version")
     return p
@@ -56,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "targets":
         from openagent.commands import targets
 
-        return targets(args.config)
+        return targets(args.config, args.kubeconfig, args.timeout)
     from openagent.commands import run
 
     overrides = {k: v for k, v in vars(args).items() if k not in ("command",)}

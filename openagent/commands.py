@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import math
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
-from openagent.config import ConfigError, EndpointConfig, LoadedConfig, load_config, parse_config
+from openagent.config import (
+    ConfigError,
+    EndpointConfig,
+    LoadedConfig,
+    ScrapeConfig,
+    load_config,
+    parse_config,
+)
+from openagent.discovery import needs_kubernetes
 from openagent.discovery.build import Dropped, make_target, meta_labels
 from openagent.discovery.static import static_targets
 from openagent.discovery.target import Target
@@ -43,8 +53,20 @@ def check(path: str) -> int:
     return 0
 
 
-def targets(path: str) -> int:
-    """Print the targets a config yields (static targets; others need Kubernetes)."""
+def _print_target(t: Target) -> None:
+    labels = ",".join(f'{k}="{v}"' for k, v in t.labels)
+    print(f"{t.url}\t{{{labels}}}\t{t.source}")
+
+
+def targets(path: str, kubeconfig: str | None = None, timeout: float = 10.0) -> int:
+    """Print the targets a config yields, and why each dropped candidate was dropped.
+
+    PodMonitor and ServiceMonitor targets are listed from the cluster (through
+    ``kubeconfig``, else in-cluster, ``$KUBECONFIG`` or ``~/.kube/config``).
+    Exit 0 when everything was listed (or no cluster is configured at all and
+    ``kubeconfig`` was not given), 1 when the cluster could not be read, 2
+    for a bad config or kubeconfig.
+    """
     try:
         loaded = load_config(path)
     except ConfigError as exc:
@@ -52,14 +74,75 @@ def targets(path: str) -> int:
         return 2
     found, dropped = static_targets(loaded.config)
     for t in found:
-        labels = ",".join(f'{k}="{v}"' for k, v in t.labels)
-        print(f"{t.url}\t{{{labels}}}\t{t.source}")
+        _print_target(t)
     for d in dropped:
         print(f"dropped\t{d.source}: {d.reason}")
-    for i, tc in enumerate(loaded.config.targets):
-        if tc.enabled and tc.type != "StaticEndpoints":
-            print(f"skipped\ttargets[{i}] ({tc.target_name}): {tc.type} needs Kubernetes discovery")
-    return 0
+    if not needs_kubernetes(loaded.config):
+        return 0
+    with _warnings_to_stderr():  # stdout is the listing
+        return run_coroutine(_kube_targets(loaded.config, kubeconfig, timeout))
+
+
+@contextlib.contextmanager
+def _warnings_to_stderr() -> Iterator[None]:
+    """Send log warnings (informer retries) to stderr for a while, then restore logging."""
+    import logging
+
+    import structlog
+
+    saved = structlog.get_config()
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.dev.ConsoleRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
+async def _kube_targets(config: ScrapeConfig, kubeconfig: str | None, wait: float) -> int:
+    """List the Kubernetes targets once: start informers, wait for them, print, stop."""
+    from openagent.discovery.kube import InformerPool, KubeConfigError, connect
+    from openagent.discovery.kube.targets import KubeTargets
+
+    kube = KubeTargets(config)
+    try:
+        client = await connect(Path(kubeconfig) if kubeconfig else None)
+    except KubeConfigError as exc:
+        for plan in kube.plans:
+            print(f"skipped\t{plan.where}: {plan.target.type} needs Kubernetes discovery: {exc}")
+        return 2 if kubeconfig else 0
+    pool = InformerPool(client)
+    try:
+        informers = {key: pool.acquire(key) for key in kube.keys}
+        for _ in range(max(1, math.ceil(wait / 0.05))):
+            if all(i.synced.is_set() or i.error for i in informers.values()):
+                break
+            await asyncio.sleep(0.05)
+        outcome = kube.build(informers)
+    finally:
+        await pool.close()
+        await client.close()
+    for targets_found in outcome.by_target.values():
+        for t in targets_found or ():
+            _print_target(t)
+    for d in outcome.dropped:
+        print(f"dropped\t{d.source}: {d.reason}")
+    for plan in kube.plans:
+        prefixes = (f"targets[{plan.index}].", f"targets[{plan.index}] ")
+        if outcome.by_target.get(plan.index) == [] and not any(
+            d.source.startswith(prefixes) for d in outcome.dropped
+        ):
+            print(f"empty\t{plan.where}: {plan.describe()}")
+    for line in outcome.waiting:
+        print(f"failed\t{line}")
+    unsynced = [k for k, i in informers.items() if not i.synced.is_set() and not i.error]
+    for key in unsynced:
+        print(f"timeout: no answer for {key} within {wait:g} s", file=sys.stderr)
+    return 1 if outcome.waiting else 0
 
 
 def _ad_hoc_config(url: str) -> LoadedConfig:

@@ -170,6 +170,8 @@ class Settings(BaseSettings):
     node_name: str | None = Field(default=None, validation_alias="NODE_NAME")
     node_ip: str | None = Field(default=None, validation_alias="NODE_IP")
     pod_namespace: str | None = Field(default=None, validation_alias="POD_NAMESPACE")
+    #: Discover only the pods and endpoints on this node (NODE_NAME): DaemonSet mode.
+    node_local: bool = False
 
     @field_validator("listen")
     @classmethod
@@ -263,6 +265,7 @@ HELP: dict[str, str] = {
     "memory_queue_bytes": "memory queue per sink before batches spill to the spool, e.g. 64MiB",
     "retry_max_backoff": "longest wait between retries of a batch, e.g. 30s",
     "kubeconfig": "kubeconfig for Kubernetes discovery outside a cluster",
+    "node_local": "true: discover only pods and endpoints on this node (NODE_NAME), per node",
     "shard_index": "this agent's shard, 0-based (targets are split by hash)",
     "shard_count": "number of shards the targets are split into",
     "oname": "Whatap agent name, ONAME (unset: the workload name from POD_NAME)",
