@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from openagent.backoff import Backoff
 from openagent.delivery.metrics import (
     OLDEST_AGE,
     QUEUE_BATCHES,
@@ -41,7 +42,6 @@ from openagent.delivery.metrics import (
 )
 from openagent.delivery.options import DeliveryOptions
 from openagent.delivery.queue import MemoryQueue
-from openagent.delivery.retry import Backoff
 from openagent.delivery.spool import Position, Spool
 from openagent.model import ScrapeResult
 from openagent.sinks.base import Batch, Sink, SinkError

@@ -28,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from openagent.backoff import Backoff
 from openagent.discovery.kube import metrics
-from openagent.discovery.kube.backoff import Backoff
 from openagent.discovery.kube.client import KubeClient, gc_paused
 from openagent.discovery.kube.errors import KubeError, Resource, resource_info
 from openagent.discovery.kube.prune import keep_all, prune
@@ -119,7 +119,9 @@ class Informer:
         self._progressed = False
         self._prune = prune if self.options.prune else keep_all
         opts = self.options
-        self._backoff = Backoff(opts.backoff_initial, opts.backoff_max, opts.backoff_reset)
+        self._backoff = Backoff(
+            opts.backoff_initial, opts.backoff_max, jitter=0.5, reset_after=opts.backoff_reset
+        )
         self._log = get_logger("discovery.kube").bind(informer=str(key))
         self._throttle = Throttle(60.0)
         self._event_counters = {
@@ -189,14 +191,14 @@ class Informer:
                     self._restarted("timeout")
                     if not delivered and time.monotonic() - started < 1.0:
                         # Ended at once with nothing sent: do not hammer the server.
-                        await asyncio.sleep(self._backoff.next_delay())
+                        await asyncio.sleep(self._backoff.next())
                 except KubeError as err:
                     if err.expired:
                         # Back off only if 410s repeat with no progress in between.
                         expired_in_a_row = 1 if self._progressed else expired_in_a_row + 1
                         self._expired(watching)
                         if expired_in_a_row > 1:
-                            await asyncio.sleep(self._backoff.next_delay())
+                            await asyncio.sleep(self._backoff.next())
                         continue
                     if err.reason == "Stalled":
                         self._restarted("stalled")
@@ -204,11 +206,11 @@ class Informer:
                     if watching:
                         self._restarted("dropped" if err.status is None else "error")
                     self._failed(str(err), err.reason or "Unknown", err.status)
-                    await asyncio.sleep(self._backoff.next_delay())
+                    await asyncio.sleep(self._backoff.next())
                 except Exception as err:  # a bug must not end discovery
                     self._log.exception("informer failed unexpectedly")
                     self._failed(f"internal error: {err!r}", "Internal", None)
-                    await asyncio.sleep(self._backoff.next_delay())
+                    await asyncio.sleep(self._backoff.next())
         finally:
             metrics.GAUGES.informers.discard(self)
 

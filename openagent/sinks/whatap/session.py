@@ -23,6 +23,7 @@ import random
 import time
 from collections import deque
 
+from openagent.backoff import Backoff
 from openagent.sinks.whatap import frames as fr
 from openagent.sinks.whatap.codec import DecodeError, Reader
 from openagent.sinks.whatap.connection import Connection, SessionConfig, SessionError, wall_ms
@@ -39,7 +40,7 @@ from openagent.sinks.whatap.packs import (
 )
 from openagent.telemetry import Throttle, get_logger
 
-__all__ = ["Backoff", "Session", "SessionConfig", "SessionError", "wall_ms"]
+__all__ = ["Session", "SessionConfig", "SessionError", "wall_ms"]
 
 log = get_logger("whatap")
 
@@ -53,32 +54,6 @@ PACK_NAMES = {
     0x1606: "OpenMxEndpointPack",
     0x1607: "OpenMxHistogramPack",
 }
-
-
-class Backoff:
-    """Capped exponential delays with jitter: step n waits ``min(max, initial * 2**n)``
-    shortened by up to ``jitter`` of itself (so delays never exceed the cap)."""
-
-    def __init__(
-        self, initial: float, maximum: float, jitter: float, rng: random.Random | None = None
-    ) -> None:
-        self.initial, self.maximum, self.jitter = initial, maximum, jitter
-        self.rng = rng or random.Random()
-        self.step = 0
-
-    def base(self, step: int) -> float:
-        """The delay of ``step`` before jitter."""
-        return min(self.maximum, self.initial * float(2 ** min(step, 62)))
-
-    def next(self) -> float:
-        """The next delay; the step grows."""
-        delay = self.base(self.step) * (1 - self.jitter * self.rng.random())
-        self.step += 1
-        return delay
-
-    def reset(self) -> None:
-        """Start again from ``initial``."""
-        self.step = 0
 
 
 def _kind(exc: BaseException) -> str:
@@ -106,7 +81,7 @@ class Session:
         self.config = config
         self.commands = commands or CommandHandler(environ=lambda: os.environ)
         self.backoff = Backoff(
-            config.backoff_initial, config.backoff_max, config.backoff_jitter, rng
+            config.backoff_initial, config.backoff_max, jitter=config.backoff_jitter, rng=rng
         )
         #: The delays slept before reconnecting, most recent last.
         self.retry_delays: deque[float] = deque(maxlen=1000)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import random
 
 import pytest
 from structlog.testing import capture_logs
 
+from openagent.backoff import Backoff
 from openagent.discovery.kube import InformerKey
-from openagent.discovery.kube.backoff import Backoff
 from openagent.telemetry import REGISTRY
 from tests.discovery.kube.conftest import InformerFactory, metric, synced
 from tests.kubefake import FakeKubeServer
@@ -117,17 +118,22 @@ async def test_api_server_down_at_start_then_up(
 
 def test_backoff_doubles_caps_jitters_and_forgets() -> None:
     now = [0.0]
-    jitter = [1.0]
-    backoff = Backoff(0.5, 4.0, reset_after=60.0, clock=lambda: now[0], rand=lambda: jitter[0])
+    jitter = [0.0]
+
+    class Rng(random.Random):
+        def random(self) -> float:
+            return jitter[0]
+
+    backoff = Backoff(0.5, 4.0, jitter=0.5, reset_after=60.0, clock=lambda: now[0], rng=Rng())
     delays = []
     for _ in range(6):
-        delays.append(backoff.next_delay())
+        delays.append(backoff.next())
         now[0] += delays[-1] + 0.1  # fails again soon after each retry
     assert delays == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
-    jitter[0] = 0.0
-    assert backoff.next_delay() == 2.0  # jitter keeps 50-100 % of the step
-    now[0] += 2.0 + 61.0  # healthy for longer than reset_after
     jitter[0] = 1.0
-    assert backoff.next_delay() == 0.5
+    assert backoff.next() == 2.0  # jitter keeps 50-100 % of the step
+    now[0] += 2.0 + 61.0  # healthy for longer than reset_after
+    jitter[0] = 0.0
+    assert backoff.next() == 0.5
     with pytest.raises(ValueError, match="initial <= maximum"):
         Backoff(5.0, 1.0)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from benchmarks.whatap_collector import FAKE_LICENSE, Collector
+from openagent.backoff import Backoff
 from openagent.sinks.whatap import frames as fr
 from openagent.sinks.whatap.control import CommandHandler
 from openagent.sinks.whatap.crypto import Cypher
@@ -20,7 +21,7 @@ from openagent.sinks.whatap.header import PackHeader
 from openagent.sinks.whatap.license import parse_license
 from openagent.sinks.whatap.openmx import OpenMx, OpenMxPack
 from openagent.sinks.whatap.packs import CONFIGURE_GET, GET_ENV, SET_CONFIG
-from openagent.sinks.whatap.session import Backoff, Session, SessionConfig, SessionError
+from openagent.sinks.whatap.session import Session, SessionConfig, SessionError
 from openagent.sinks.whatap.values import TextValue
 from openagent.telemetry import REGISTRY
 from tests.sinks.whatap.golden import by_name
@@ -168,7 +169,7 @@ async def test_hosts_rotate_on_reconnect(open_session: Callable[..., Session]) -
 
 
 def test_backoff_doubles_to_the_cap_with_jitter() -> None:
-    b = Backoff(0.5, 30.0, 0.2, random.Random(1))
+    b = Backoff(0.5, 30.0, jitter=0.2, rng=random.Random(1))
     delays = [b.next() for _ in range(10)]
     bases = [min(30.0, 0.5 * 2**i) for i in range(10)]
     assert all(0.8 * base <= d <= base for d, base in zip(delays, bases, strict=True))
@@ -187,7 +188,7 @@ async def test_unreachable_collector_backs_off(open_session: Callable[..., Sessi
         await session.wait_connected(0.5)
     await eventually(lambda: len(session.retry_delays) >= 7, within=5)
     delays = list(session.retry_delays)[:7]
-    expected = Backoff(0.01, 0.08, 0.2, random.Random(5))
+    expected = Backoff(0.01, 0.08, jitter=0.2, rng=random.Random(5))
     assert delays == [expected.next() for _ in range(7)]
     assert all(
         0.8 * b <= d <= b

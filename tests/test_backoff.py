@@ -1,4 +1,4 @@
-"""Backoff: growth, cap, jitter bounds, Retry-After."""
+"""Backoff: growth, cap, jitter bounds, Retry-After (shared by delivery, Whatap and informers)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from openagent.delivery.retry import Backoff
+from openagent.backoff import Backoff
 
 
 def test_waits_double_within_the_jitter_and_stop_at_the_cap() -> None:
