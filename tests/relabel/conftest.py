@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import subprocess
 import threading
-import time
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -83,73 +79,3 @@ def exposition_server() -> Iterator[tuple[int, dict[str, str]]]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-class Prometheus:
-    """A running Prometheus bound to loopback."""
-
-    def __init__(self, port: int) -> None:
-        self.base = f"http://{LOOPBACK}:{port}"
-
-    def get(self, path: str, **params: str) -> Any:
-        url = f"{self.base}{path}"
-        if params:
-            url += "?" + urllib.parse.urlencode(params)
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return json.loads(response.read())
-
-    def wait_scraped(self, jobs: int, timeout: float = 40.0) -> None:
-        """Wait until every one of ``jobs`` targets has finished a scrape."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            active = self.get("/api/v1/targets")["data"]["activeTargets"]
-            done = [t for t in active if not t["lastScrape"].startswith("0001")]
-            if len(active) == jobs and len(done) == jobs:
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"Prometheus did not scrape all {jobs} targets in {timeout}s")
-
-
-@pytest.fixture(scope="module")
-def run_prometheus(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Callable[[dict[str, Any]], Prometheus]]:
-    """Start Prometheus with a config (on loopback, fresh storage); stopped at teardown."""
-    binary = _binary("prometheus")
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def run(config: dict[str, Any]) -> Prometheus:
-        directory = tmp_path_factory.mktemp("prometheus")
-        (directory / "prometheus.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
-        port = _free_port()
-        proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={directory / 'prometheus.yml'}",
-                f"--storage.tsdb.path={directory / 'data'}",
-                f"--web.listen-address={LOOPBACK}:{port}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=(directory / "prometheus.log").open("wb"),
-        )
-        procs.append(proc)
-        prometheus = Prometheus(port)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"{prometheus.base}/-/ready", timeout=2):
-                    return prometheus
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log = (directory / "prometheus.log").read_text()
-                    raise RuntimeError(f"Prometheus did not start:\n{log[-2000:]}") from None
-                time.sleep(0.05)
-
-    yield run
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

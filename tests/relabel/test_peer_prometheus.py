@@ -7,7 +7,7 @@ can be traced back to its case and input series, whatever the rules did to its l
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from openagent.relabel import Relabeler
+from tests.peers import PrometheusServer
 
-from .conftest import Prometheus
 from .rules import Rule
 from .test_validation import INVALID, VALID
 
@@ -165,8 +165,7 @@ def _page(case: int) -> str:
 @pytest.fixture(scope="module")
 def prometheus_results(
     exposition_server: tuple[int, dict[str, str]],
-    run_prometheus: Callable[[dict[str, Any]], Prometheus],
-) -> dict[int, dict[int, dict[str, str]]]:
+) -> Iterator[dict[int, dict[int, dict[str, str]]]]:
     """case -> input series index -> labels as Prometheus stored them."""
     port, pages = exposition_server
     jobs = []
@@ -176,21 +175,23 @@ def prometheus_results(
             {
                 "job_name": f"case{i}",
                 "metrics_path": f"/case/{i}",
+                "scrape_timeout": "1s",
                 "static_configs": [{"targets": [f"127.0.0.1:{port}"]}],
                 "metric_relabel_configs": rules,
             }
         )
-    config = {"global": {"scrape_interval": "1s", "scrape_timeout": "1s"}, "scrape_configs": jobs}
-    prometheus = run_prometheus(config)
-    prometheus.wait_scraped(len(jobs))
-    result = prometheus.get("/api/v1/query", query='{__name__=~".+"}')["data"]["result"]
-    stored: dict[int, dict[int, dict[str, str]]] = {}
-    for sample in result:
-        value = float(sample["value"][1])
-        if value >= BASE:
-            case, j = divmod(int(value) - BASE, 1000)
-            stored.setdefault(case, {})[j] = sample["metric"]
-    return stored
+    with PrometheusServer(jobs, scrape_interval="1s") as prometheus:
+        prometheus.wait_for(
+            "count(scrape_samples_scraped)",
+            lambda rows: bool(rows) and rows[0][1] == len(jobs),
+            timeout=40,
+        )
+        stored: dict[int, dict[int, dict[str, str]]] = {}
+        for labels, value in prometheus.query('{__name__=~".+"}'):
+            if value >= BASE:
+                case, j = divmod(int(value) - BASE, 1000)
+                stored.setdefault(case, {})[j] = labels
+        yield stored
 
 
 @pytest.mark.timeout(120)
