@@ -152,7 +152,12 @@ class Agent:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
         runner = await start_server(
-            ServerView(ready=self._ready, targets=self.manager.states, config=self._config_view),
+            ServerView(
+                ready=self._ready,
+                targets=self.manager.states,
+                config=self._config_view,
+                discovery=self.discovery.status,
+            ),
             self.settings.listen_host,
             self.settings.listen_port,
         )

@@ -1,4 +1,4 @@
-"""The agent's HTTP server: /metrics, /healthz, /readyz, /targets, /config.
+"""The agent's HTTP server: /metrics, /healthz, /readyz, /targets, /discovery, /config.
 
 Read-only: nothing here changes the agent. ``/targets`` answers JSON, or a
 small HTML table when a browser asks for HTML.
@@ -28,6 +28,7 @@ class ServerView:
     ready: Callable[[], tuple[bool, str]]
     targets: Callable[[], list[tuple[Target, TargetState]]]
     config: Callable[[], dict[str, Any]]
+    discovery: Callable[[], dict[str, Any]] = dict
 
 
 def _iso(ts: float) -> str | None:
@@ -102,6 +103,11 @@ def build_app(view: ServerView) -> web.Application:
             return web.Response(text=_targets_html(rows), content_type="text/html")
         return web.Response(body=orjson.dumps(rows), content_type="application/json")
 
+    async def discovery(_: web.Request) -> web.Response:
+        return web.Response(
+            body=orjson.dumps(view.discovery(), default=str), content_type="application/json"
+        )
+
     async def config(_: web.Request) -> web.Response:
         return web.Response(
             body=orjson.dumps(view.config(), default=str), content_type="application/json"
@@ -113,6 +119,7 @@ def build_app(view: ServerView) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/targets", targets)
     app.router.add_get("/config", config)
+    app.router.add_get("/discovery", discovery)
     return app
 
 

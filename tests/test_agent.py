@@ -142,6 +142,10 @@ async def test_server_endpoints(running: Running) -> None:
     )
     status, body = await running.get("/targets", headers={"Accept": "text/html"})
     assert b"<table>" in body
+    status, body = await running.get("/discovery")
+    discovery = orjson.loads(body)
+    assert status == 200 and discovery["kubernetes_error"] is None
+    assert discovery["dropped"] == [] and discovery["informers"] == []
     status, body = await running.get("/metrics")
     text = body.decode()
     assert "openagent_config_last_reload_successful 1.0" in text

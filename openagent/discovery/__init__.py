@@ -200,6 +200,18 @@ class Discovery:
         self.kube_dropped = outcome.dropped
         self._waiting = outcome.waiting
 
+    def status(self) -> dict[str, Any]:
+        """What `/discovery` shows: informers, what discovery waits for, dropped candidates."""
+        return {
+            "kubernetes_error": self.kube_error,
+            "waiting": self.waiting,
+            "informers": self.pool.status() if self.pool is not None else [],
+            "dropped": [
+                {"source": d.source, "reason": d.reason}
+                for d in (*self.dropped, *self.kube_dropped)
+            ],
+        }
+
     def targets(self) -> list[Target]:
         """The desired set now (each id once)."""
         out: dict[str, Target] = {t.id: t for t in self.static}
