@@ -9,6 +9,22 @@ from collections.abc import Sequence
 
 from openagent import __version__
 
+#: ``--remote-write-<name>`` flags (setting ``remote_write_<name>``, ``OPENAGENT_REMOTE_WRITE_*``).
+REMOTE_WRITE_FLAGS = (
+    ("url", "receiver URL, e.g. http://127.0.0.1:9090/api/v1/write"),
+    ("timeout", "timeout of one request (default 30s)"),
+    ("max-samples", "samples per request (default 10000)"),
+    ("max-bytes", "uncompressed bytes per request (default 4MiB)"),
+    ("batch-delay", "longest time a partial request waits (default 1s)"),
+    ("username", "basic auth user name"),
+    ("password-file", "file with the basic auth password"),
+    ("bearer-token-file", "file with a bearer token"),
+    ("ca-file", "CA certificates that verify the receiver (PEM)"),
+    ("cert-file", "client certificate (PEM)"),
+    ("key-file", "client key (PEM)"),
+    ("server-name", "server name to verify in the receiver's certificate"),
+)
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="openagent", description=__doc__)
@@ -20,7 +36,16 @@ def _parser() -> argparse.ArgumentParser:
         "--sink",
         action="append",
         dest="sinks",
-        help="jsonl (repeat for several sinks; env OPENAGENT_SINKS, comma-separated)",
+        help="jsonl or remote-write (repeat for several sinks; env OPENAGENT_SINKS, "
+        "comma-separated)",
+    )
+    for flag, text in REMOTE_WRITE_FLAGS:
+        run.add_argument(f"--remote-write-{flag}", help=text)
+    run.add_argument(
+        "--remote-write-insecure-skip-verify",
+        action="store_const",
+        const=True,
+        help="do not verify the receiver's certificate",
     )
     run.add_argument("--jsonl-path", help="file for the jsonl sink, - for stdout")
     run.add_argument("--listen", help="HTTP listen address host:port (env OPENAGENT_LISTEN)")
@@ -70,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         listen=args.listen,
         log_level=args.log_level,
         log_format=args.log_format,
+        **{k: v for k, v in vars(args).items() if k.startswith("remote_write_")},
     )
 
 

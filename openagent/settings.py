@@ -88,7 +88,7 @@ def _sinks(value: object) -> object:
     if isinstance(value, list | tuple):
         out: list[object] = []
         for item in value:
-            name = item.strip().lower() if isinstance(item, str) else item
+            name = item.strip().lower().replace("-", "_") if isinstance(item, str) else item
             if name and name not in out:
                 out.append(name)
         return out
@@ -136,6 +136,18 @@ class Settings(BaseSettings):
     sinks: Annotated[list[str], NoDecode, BeforeValidator(_sinks)] = ["jsonl"]
     jsonl_path: str = "-"
     remote_write_url: str | None = None
+    remote_write_timeout: Annotated[float, BeforeValidator(_duration), Field(gt=0)] = 30.0
+    remote_write_max_samples: Annotated[int, Field(ge=1)] = 10_000
+    remote_write_max_bytes: Annotated[int, BeforeValidator(_size), Field(ge=1)] = 4 * MiB
+    remote_write_batch_delay: Annotated[float, BeforeValidator(_duration), Field(ge=0)] = 1.0
+    remote_write_username: str | None = None
+    remote_write_password_file: str | None = None
+    remote_write_bearer_token_file: str | None = None
+    remote_write_ca_file: str | None = None
+    remote_write_cert_file: str | None = None
+    remote_write_key_file: str | None = None
+    remote_write_insecure_skip_verify: bool = False
+    remote_write_server_name: str | None = None
     log_level: str = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 

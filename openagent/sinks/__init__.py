@@ -16,6 +16,10 @@ def build_sinks(settings: Settings) -> list[Sink]:
             from openagent.sinks.jsonl import JsonlSink
 
             sinks.append(JsonlSink(settings.jsonl_path))
+        elif name == "remote_write":
+            from openagent.sinks.remote_write import RemoteWriteSink
+
+            sinks.append(RemoteWriteSink.from_settings(settings))
         else:
             raise ValueError(f"sink {name!r} is not available in this build")
     return sinks
