@@ -88,7 +88,9 @@ def _sinks(value: object) -> object:
     if isinstance(value, list | tuple):
         out: list[object] = []
         for item in value:
-            name = item.strip().lower().replace("-", "_") if isinstance(item, str) else item
+            name = item.strip().lower() if isinstance(item, str) else item
+            if isinstance(name, str) and name.replace("-", "_") in KNOWN_SINKS:
+                name = name.replace("-", "_")  # remote-write is remote_write
             if name and name not in out:
                 out.append(name)
         return out

@@ -11,12 +11,14 @@ import struct
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import cramjam
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from openagent import cli
 from openagent.model import STALE_NAN_BITS, ScrapeResult, Series
 from openagent.settings import SettingsError, load_settings
 from openagent.sinks import build_sinks
@@ -344,3 +346,18 @@ def test_contradictory_sink_settings_are_refused(kwargs: dict[str, object], mess
 def test_bad_urls_are_refused(url: str) -> None:
     with pytest.raises(ValueError, match="remote write URL"):
         RemoteWriteSink(url)
+
+
+def test_command_line_flags_reach_the_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``openagent run`` refuses bad remote-write flags before starting anything."""
+    # keep this process's logging as the suite configured it
+    monkeypatch.setattr("openagent.telemetry.setup_logging", lambda *args: None)
+    base = ["run", "--listen", "127.0.0.1:0", "--config", str(tmp_path / "absent.yaml")]
+    assert cli.main([*base, "--sink", "remote-write"]) == 2
+    assert "--remote-write-url" in capsys.readouterr().err
+    flags = ["--sink", "remote_write", "--remote-write-url", URL, "--remote-write-max-samples", "0"]
+    assert cli.main([*base, *flags]) == 2
+    err = capsys.readouterr().err
+    assert "remote_write_max_samples" in err and "--remote-write-max-samples" in err
