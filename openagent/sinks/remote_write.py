@@ -5,7 +5,8 @@ its stale series, to the open ``WriteRequest`` (see `openagent.sinks.prompb`).
 A request closes when it holds ``max_samples`` samples or ``max_bytes``
 uncompressed bytes (a soft limit: it may pass it by one chunk of at most
 `CHUNK` samples), or when it has been open ``max_batch_delay`` seconds; the
-delivery layer calls ``flush`` on that schedule. A closed request is
+delivery layer calls ``flush`` on that schedule. With ``max_batch_delay`` 0
+nothing is held back: each ``encode`` returns all it appended. A closed request is
 compressed with the snappy *block* format (receivers reject the framed one)
 and becomes a `Batch` whose payload is the HTTP body, ready to spool.
 
@@ -255,6 +256,8 @@ class RemoteWriteSink:
             i = j
             if b.samples >= self.max_samples or len(b) >= self.max_bytes:
                 out.append(self._close())
+        if self.max_batch_delay == 0 and self._builder.samples:
+            out.append(self._close())  # nothing is held back
         return out
 
     def flush(self) -> list[Batch]:

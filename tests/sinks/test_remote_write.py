@@ -263,6 +263,13 @@ def test_an_open_batch_closes_after_the_batch_delay() -> None:
     assert rest.samples == 2
 
 
+def test_no_batch_delay_holds_nothing_back() -> None:
+    sink = RemoteWriteSink(URL, max_batch_delay=0, max_samples=100)
+    assert [b.samples for b in sink.encode(make_result(250))] == [100, 100, 50]
+    assert [b.samples for b in sink.encode(make_result(3))] == [3]
+    assert sink.flush() == []
+
+
 def test_empty_results_make_no_batches() -> None:
     sink = RemoteWriteSink(URL)
     assert sink.encode(make_result(0)) == []
