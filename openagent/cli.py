@@ -9,48 +9,19 @@ from collections.abc import Sequence
 
 from openagent import __version__
 
-#: ``--remote-write-<name>`` flags (setting ``remote_write_<name>``, ``OPENAGENT_REMOTE_WRITE_*``).
-REMOTE_WRITE_FLAGS = (
-    ("url", "receiver URL, e.g. http://127.0.0.1:9090/api/v1/write"),
-    ("timeout", "timeout of one request (default 30s)"),
-    ("max-samples", "samples per request (default 10000)"),
-    ("max-bytes", "uncompressed bytes per request (default 4MiB)"),
-    ("batch-delay", "longest time a partial request waits (default 1s)"),
-    ("username", "basic auth user name"),
-    ("password-file", "file with the basic auth password"),
-    ("bearer-token-file", "file with a bearer token"),
-    ("ca-file", "CA certificates that verify the receiver (PEM)"),
-    ("cert-file", "client certificate (PEM)"),
-    ("key-file", "client key (PEM)"),
-    ("server-name", "server name to verify in the receiver's certificate"),
-)
-
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="openagent", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run the agent")
-    run.add_argument("--config", help="scrape_config.yaml (env OPENAGENT_CONFIG)")
-    run.add_argument(
-        "--sink",
-        action="append",
-        dest="sinks",
-        help="jsonl or remote-write (repeat for several sinks; env OPENAGENT_SINKS, "
-        "comma-separated)",
+    run = sub.add_parser(
+        "run",
+        help="run the agent",
+        description="Run the agent. Every flag has an environment variable "
+        "(OPENAGENT_<NAME>; the Whatap credentials only come from WHATAP_LICENSE, "
+        "WHATAP_HOST and WHATAP_PORT); flags win.",
     )
-    for flag, text in REMOTE_WRITE_FLAGS:
-        run.add_argument(f"--remote-write-{flag}", help=text)
-    run.add_argument(
-        "--remote-write-insecure-skip-verify",
-        action="store_const",
-        const=True,
-        help="do not verify the receiver's certificate",
-    )
-    run.add_argument("--jsonl-path", help="file for the jsonl sink, - for stdout")
-    run.add_argument("--listen", help="HTTP listen address host:port (env OPENAGENT_LISTEN)")
-    run.add_argument("--log-level", help="debug, info, warning, error")
-    run.add_argument("--log-format", choices=["auto", "json", "console"])
+    _add_settings_flags(run)
 
     check = sub.add_parser("check", help="validate a config file; exit 2 if invalid")
     check.add_argument("--config", required=True)
@@ -88,15 +59,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         return targets(args.config)
     from openagent.commands import run
 
-    return run(
-        config=args.config,
-        sinks=args.sinks,
-        jsonl_path=args.jsonl_path,
-        listen=args.listen,
-        log_level=args.log_level,
-        log_format=args.log_format,
-        **{k: v for k, v in vars(args).items() if k.startswith("remote_write_")},
-    )
+    overrides = {k: v for k, v in vars(args).items() if k not in ("command",)}
+    return run(**overrides)
+
+
+#: Settings that have no flag: credentials and what the downward API provides.
+_ENV_ONLY = frozenset(
+    {"license", "host", "port", "pod_name", "node_name", "node_ip", "pod_namespace"}
+)
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per process setting, named after it (``sample_limit`` → ``--sample-limit``)."""
+    from openagent.settings import HELP, Settings
+
+    for name, field in Settings.model_fields.items():
+        if name in _ENV_ONLY:
+            continue
+        doc = HELP.get(name, "")
+        if name == "sinks":
+            parser.add_argument(
+                "--sink",
+                action="append",
+                dest="sinks",
+                help="a sink to send to (repeat for several): jsonl, whatap, remote_write",
+            )
+            continue
+        default = field.default
+        hint = f"default {default}" if default not in (None, [], ()) else "no default"
+        parser.add_argument(
+            "--" + name.replace("_", "-"), dest=name, help=f"{doc} ({hint})".strip()
+        )
 
 
 if __name__ == "__main__":

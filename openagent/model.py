@@ -3,7 +3,7 @@
 These types carry data only. The scrape loop builds them; delivery and the
 sinks read them. A `Series` is created once per distinct series of a target
 and reused across scrapes, so that sinks can cache their own encoding of it
-in `Series.encoded` and a sample then costs a timestamp and a float.
+on the series (``enc_*`` slots) and a sample then costs a timestamp and a float.
 """
 
 from __future__ import annotations
@@ -18,33 +18,37 @@ Labels = tuple[tuple[str, str], ...]
 STALE_NAN_BITS = 0x7FF0000000000002
 
 
-def series_key(name: str, labels: Labels) -> str:
+#: Canonical identity of a series: its name, then its label pairs sorted by name.
+SeriesKey = tuple[object, ...]
+
+
+def series_key(name: str, labels: Labels) -> SeriesKey:
     """Return the canonical identity of a series: name plus labels sorted by name.
 
     Two series with the same key are the same series, whatever their label order.
+    The key shares the label pair objects, so it costs one small tuple.
     """
-    parts = [name]
-    for k, v in sorted(labels):
-        parts.append(k)
-        parts.append(v)
-    return "\x00".join(parts)
+    return (name, *sorted(labels))
 
 
 class Series:
     """One output series: metric name and final labels, in wire order.
 
     The label order is the exposition's order, then target labels, then labels
-    that metric relabelling added. ``encoded`` is a per-sink scratch space for
-    cached encodings, keyed by the sink's name.
+    that metric relabelling added. The ``enc_*`` slots belong to one sink each:
+    it caches its encoding of the series there (None until it does). They are
+    slots rather than a dict because a target fleet holds millions of series.
     """
 
-    __slots__ = ("encoded", "key", "labels", "name")
+    __slots__ = ("enc_jsonl", "enc_remote_write", "enc_whatap", "key", "labels", "name")
 
-    def __init__(self, name: str, labels: Labels) -> None:
+    def __init__(self, name: str, labels: Labels, key: SeriesKey | None = None) -> None:
         self.name = name
         self.labels = labels
-        self.key = series_key(name, labels)
-        self.encoded: dict[str, object] = {}
+        self.key = series_key(name, labels) if key is None else key
+        self.enc_jsonl: bytes | None = None
+        self.enc_whatap: bytes | None = None
+        self.enc_remote_write: bytes | None = None
 
     def labels_dict(self) -> dict[str, str]:
         """The labels as a dict (last one wins, which cannot happen for valid series)."""

@@ -8,6 +8,10 @@ a ``with`` block::
         prom.wait_for('up{job="x"} == 1')
         rows = prom.query('{job="x"}')
 
+or as a pytest fixture::
+
+    prom = peer_fixture(lambda: PrometheusServer(scrape_configs=[...]), scope="module")
+
 ``halt()`` stops the process but keeps its port and data directory, and a
 later ``start()`` brings the same server back (outage tests).
 
@@ -30,12 +34,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import aiohttp
+import pytest
 import yaml
 
 PROMETHEUS_BINARY = "/usr/bin/prometheus"
@@ -414,3 +419,16 @@ class VictoriaMetricsServer(_Server):
             if time.monotonic() > deadline:
                 raise PeerError(f"export {match!r}: {len(series)} series after {timeout}s")
             time.sleep(0.1)
+
+
+def peer_fixture(
+    make: Callable[[], _Server], scope: Literal["function", "module", "session"] = "module"
+) -> Any:
+    """A pytest fixture that starts the server ``make()`` returns and stops it afterwards."""
+
+    @pytest.fixture(scope=scope)
+    def server() -> Iterator[_Server]:
+        with make() as started:
+            yield started
+
+    return server

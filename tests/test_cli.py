@@ -109,3 +109,21 @@ def test_targets_lists_static_and_names_what_needs_kubernetes(
     assert main(["targets", "--config", str(REPO / "config" / "hybrid.yaml")]) == 0
     out = capsys.readouterr().out
     assert "needs Kubernetes discovery" in out
+
+
+def test_every_setting_has_a_flag_with_help_and_flags_reach_settings() -> None:
+    from openagent.cli import _ENV_ONLY, _parser
+    from openagent.settings import HELP, Settings, load_settings
+
+    flagged = set(Settings.model_fields) - _ENV_ONLY
+    assert flagged <= set(HELP) | {"sinks"}, "document every new setting in settings.HELP"
+    args = vars(
+        _parser().parse_args(
+            ["run", "--sample-limit", "5", "--sink", "jsonl", "--listen", "127.0.0.1:0"]
+        )
+    )
+    args.pop("command")
+    settings = load_settings(**args)
+    assert settings.sample_limit == 5
+    assert settings.sinks == ["jsonl"]
+    assert settings.listen == "127.0.0.1:0"

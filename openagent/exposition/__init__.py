@@ -2,7 +2,8 @@
 
 from openagent.exposition.body import decode_body, is_openmetrics
 from openagent.exposition.errors import LimitExceeded, ParseError
-from openagent.exposition.parser import DROPPED, Builder, Limits, Parsed, Parser
+from openagent.exposition.parser import Parser
+from openagent.exposition.result import DROPPED, Builder, Limits, Parsed
 
 __all__ = [
     "DROPPED",

@@ -56,12 +56,14 @@ class Sample(NamedTuple):
     alias: str | None  # another text that names this series on the fast path
 
 
-#: A parsed comment line: (kind, family, text); kind is "help", "type", "unit", or one of
-#: the markers below. A plain tuple, as these are made once per distinct comment line.
-MetaLine = tuple[str, str, str]
+#: A parsed comment line: (field, family, text), where field is the position of the text
+#: in Metadata (TYPE, HELP, UNIT), or a marker below. A plain tuple: one per distinct line.
+MetaLine = tuple[int, str, str]
+TYPE, HELP, UNIT = 0, 1, 2
 
-IGNORED: MetaLine = ("ignored", "", "")
-EOF: MetaLine = ("eof", "", "")
+IGNORED: MetaLine = (-1, "", "")
+EOF: MetaLine = (-2, "", "")
+_FIELDS = {"HELP": HELP, "TYPE": TYPE, "UNIT": UNIT}
 
 
 def _skip_ws(line: str, i: int) -> int:
@@ -317,14 +319,6 @@ def scan_openmetrics(line: str, blocks: dict[str, Labels]) -> Sample:
 
 def scan_comment(line: str, om: bool) -> MetaLine:
     """Parse a line that starts with ``#`` (after leading blanks in text format)."""
-    word = line[:7]
-    if word == "# HELP " or word == "# TYPE ":  # the common spelling, in both formats
-        family, sep, text = line[7:].partition(" ")
-        if sep and NAME.fullmatch(family):
-            if word == "# HELP ":
-                return ("help", family, unescape_help(text, om))
-            if text in (OM_TYPES if om else TEXT_TYPES):
-                return ("type", family, text)
     if om:
         if line == "# EOF":
             return EOF
@@ -340,7 +334,7 @@ def scan_comment(line: str, om: bool) -> MetaLine:
         if word not in ("HELP", "TYPE") or body[4:5] not in (" ", "\t"):
             return IGNORED
         body = body[4:].lstrip(" \t")
-    kind = word[:4].lower()
+    field = _FIELDS[word[:4]]
     m = NAME.match(body)
     if m is None:
         raise LineError(f"expected metric name after {word[:4]}")
@@ -348,13 +342,13 @@ def scan_comment(line: str, om: bool) -> MetaLine:
     if om and body[m.end() : m.end() + 1] != " ":
         raise LineError(f"expected ' ' and text after the metric name in {word[:4]}")
     text = body[m.end() + 1 :]  # everything after the separator that follows the name
-    if kind == "help":
-        return (kind, family, unescape_help(text, om))
-    if kind == "type" and text not in (OM_TYPES if om else TEXT_TYPES):
+    if field == HELP:
+        return (HELP, family, unescape_help(text, om))
+    if field == TYPE and text not in (OM_TYPES if om else TEXT_TYPES):
         raise LineError(f"invalid metric type {_clip(text)}")
-    if kind == "unit" and text and not family.endswith("_" + text):
+    if field == UNIT and text and not family.endswith("_" + text):
         raise LineError(f"unit {_clip(text)} is not a suffix of metric family '{family}'")
-    return (kind, family, text)
+    return (field, family, text)
 
 
 def is_blank(line: str) -> bool:

@@ -19,97 +19,27 @@ blanks, and are only stored for lines that end in their value.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from collections.abc import Generator
 from typing import Final
 
 from openagent.exposition.errors import LimitExceeded, LineError, ParseError
 from openagent.exposition.lexer import (
-    EOF,
     IGNORED,
-    NAME,
-    MetaLine,
+    TYPE,
     is_blank,
     quick_value,
-    scan_comment,
     scan_openmetrics,
     scan_text,
 )
-from openagent.model import Labels, Metadata, Series
-
-#: (metric name, exposed labels in exposition order) -> output series, or None to drop it.
-Builder = Callable[[str, Labels], Series | None]
-
-
-class _Marker:
-    __slots__ = ("_name",)
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __repr__(self) -> str:
-        return self._name
-
-
-#: Stored in the cache for series that the builder dropped.
-DROPPED: Final[object] = _Marker("DROPPED")
-#: Stored for OpenMetrics ``_created`` series, which are neither samples nor errors.
-_SKIPPED: Final[object] = _Marker("SKIPPED")
+from openagent.exposition.meta import MetaCache, Names
+from openagent.exposition.result import DROPPED, SKIPPED, Builder, Limits, Parsed
+from openagent.model import Labels, Series
 
 _CREATED_TYPES = frozenset(("counter", "histogram", "summary", "gaugehistogram"))
 #: Spellings of NaN and infinity that Prometheus accepts and exporters actually write.
 _HOT_SPECIALS = frozenset(("NaN", "nan", "+Inf", "-Inf", "Inf", "+inf", "-inf", "inf"))
 _SYNC_CHUNK = 50_000
-_MAX_META_LINES = 100_000
-_MAX_NAMES = 100_000
-_MAX_METADATA = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Prometheus's per-scrape limits; 0 means unlimited.
-
-    The label limits apply to the series the builder returns (after
-    relabelling, ``__name__`` included, lengths in UTF-8 bytes), as in Prometheus.
-    """
-
-    sample_limit: int = 0
-    label_limit: int = 0
-    label_name_length_limit: int = 0
-    label_value_length_limit: int = 0
-
-
 _NO_LIMITS: Final = Limits()
-
-
-class Parsed:
-    """The outcome of one parse.
-
-    ``series[i]`` has value ``values[i]``; ``timestamps`` is None unless some
-    sample carried one. ``samples`` counts sample lines before dropping.
-    ``metadata`` is shared with the parser: do not mutate it.
-    """
-
-    __slots__ = ("metadata", "metadata_changed", "samples", "series", "timestamps", "values")
-
-    def __init__(
-        self,
-        series: list[Series],
-        values: list[float],
-        timestamps: list[int] | None,
-        samples: int,
-        metadata: dict[str, Metadata],
-        metadata_changed: bool,
-    ) -> None:
-        self.series = series
-        self.values = values
-        self.timestamps = timestamps
-        self.samples = samples
-        self.metadata = metadata
-        self.metadata_changed = metadata_changed
-
-    def __repr__(self) -> str:
-        return f"Parsed(samples={self.samples}, kept={len(self.values)})"
 
 
 class _Scrape:
@@ -120,6 +50,7 @@ class _Scrape:
         "dirty",
         "dropped",
         "om",
+        "redo",
         "series",
         "stamps",
         "types",
@@ -137,6 +68,7 @@ class _Scrape:
         self.dropped = 0
         self.types: dict[str, str] = {}
         self.types_seen = 0
+        self.redo = False
 
 
 def _index_of(lines: list[str], line: str) -> int:
@@ -152,24 +84,6 @@ def _index_of(lines: list[str], line: str) -> int:
     return lines.index(line)
 
 
-_METADATA: dict[tuple[str, str, str], Metadata] = {}
-
-
-def _metadata(type_: str, help_: str, unit: str) -> Metadata:
-    """Shared Metadata objects: a fleet of exporters repeats the same few hundred."""
-    key = (type_, help_, unit)
-    m = _METADATA.get(key)
-    if m is None:
-        if len(_METADATA) >= _MAX_METADATA:
-            _METADATA.clear()
-        m = _METADATA[key] = Metadata(type_, help_, unit)
-    return m
-
-
-def _utf8_len(s: str) -> int:
-    return len(s) if s.isascii() else len(s.encode())
-
-
 class Parser:
     """Parses the bodies of one target; keeps its series cache and metadata cache.
 
@@ -183,19 +97,15 @@ class Parser:
             raise ValueError("max_cache_entries must be at least 1")
         self._build = build
         self._limits = limits
-        self._check_labels = bool(
-            limits.label_limit or limits.label_name_length_limit or limits.label_value_length_limit
-        )
+        self._check_labels = limits.on_labels
         self._max = max_cache_entries
         self._cache: dict[str, Series] = {}
-        self._marks: dict[str, object] = {}  # DROPPED or _SKIPPED, by series text
+        self._marks: dict[str, object] = {}  # DROPPED or SKIPPED, by series text
         # OpenMetrics: family -> (its TYPE when its _created series were decided, their keys)
         self._created: dict[str, tuple[str | None, list[str]]] = {}
         self._blocks: dict[str, Labels] = {}
-        self._names: set[str] = set()  # metric names known to be valid
-        self._meta: dict[str, MetaLine] = {}
-        self._meta_key: frozenset[str] | None = None
-        self._metadata: dict[str, Metadata] = {}
+        self._names = Names()
+        self._meta = MetaCache()
         self._om: bool | None = None
         #: How often the series cache hit ``max_cache_entries`` and was cleared.
         self.cache_resets = 0
@@ -247,7 +157,6 @@ class Parser:
                 self.reset()
                 self._blocks.clear()
                 self._meta.clear()
-                self._meta_key = None
             self._om = om
         if "\r" in text:
             text = text.replace("\r\n", "\n")
@@ -285,11 +194,12 @@ class Parser:
         chunk = lines if lo == 0 and hi == len(lines) else lines[lo:hi]
         get = self._cache.get
         mark_get = self._marks.get
-        meta_get = self._meta.get
+        meta_get = self._meta.lines.get
         add_series = st.series.append
         add_value = st.values.append
         add_comment = st.comments.append
         slow = self._slow
+        comment = self._comment
         dirty = st.dirty
         specials = _HOT_SPECIALS
         line = ""
@@ -331,10 +241,11 @@ class Parser:
                     continue
                 if line[:1] == "#":
                     meta = meta_get(line)
-                    if meta is not None:
-                        if meta is not IGNORED:
-                            add_comment(line)
-                        continue
+                    if meta is None:
+                        comment(st, line)
+                    elif meta is not IGNORED:
+                        add_comment(line)
+                    continue
                 slow(st, line, head, val)
         except LineError as e:
             raise ParseError(lo + _index_of(chunk, line) + 1, e.reason) from None
@@ -358,34 +269,35 @@ class Parser:
             if not st.om and line.lstrip(" \t")[:1] == "#":
                 self._comment(st, line)
                 return
-        elif head:
-            v = quick_value(val)
-            if v is not None and head[-1] == "}":
-                # name{labels} value with a label set seen before: a new series (the hot
-                # loop missed it), settled without tokenizing
-                j = head.find("{")
-                labels = self._blocks.get(head[j:]) if j > 0 else None
-                if labels is not None:
-                    name = head[:j]
-                    if (name in self._names or self._valid_name(name)) and not (
-                        st.om and name.endswith("_created")
-                    ):
-                        s = self._build(name, labels)
-                        if len(self._cache) + len(self._marks) >= self._max:
-                            self.reset()
-                            self.cache_resets += 1
-                        if s is None:
-                            self._marks[head] = DROPPED
-                            st.dropped += 1
-                            return
-                        if self._check_labels:
-                            self._check_limits(s)
-                        self._cache[head] = s
-                        st.series.append(s)
-                        st.values.append(v)
+        elif head[-1:] == "}":
+            # name{labels} value with a label set seen before: a new series (the hot
+            # loop missed it), settled without tokenizing
+            j = head.find("{")
+            labels = self._blocks.get(head[j:]) if j > 0 else None
+            if labels is not None:
+                name = head[:j]
+                v = quick_value(val)
+                if (
+                    v is not None
+                    and self._names.valid(name)
+                    and not (st.om and name.endswith("_created"))
+                ):
+                    s = self._build(name, labels)
+                    if len(self._cache) + len(self._marks) >= self._max:
+                        self.reset()
+                        self.cache_resets += 1
+                    if s is None:
+                        self._marks[head] = DROPPED
+                        st.dropped += 1
                         return
-            elif self._fast_other(st, head, val, v):
-                return
+                    if self._check_labels:
+                        self._limits.check(s)
+                    self._cache[head] = s
+                    st.series.append(s)
+                    st.values.append(v)
+                    return
+        elif head and self._fast_other(st, head, val):
+            return
         sample = scan_openmetrics(line, self._blocks) if st.om else scan_text(line, self._blocks)
         if len(self._blocks) > self._max:
             self._blocks.clear()
@@ -394,9 +306,10 @@ class Parser:
             self._store(sample.alias, entry)
         self._append(st, entry, sample.value, sample.timestamp_ms)
 
-    def _fast_other(self, st: _Scrape, head: str, val: str, v: float | None) -> bool:
+    def _fast_other(self, st: _Scrape, head: str, val: str) -> bool:
         """``name value``, or ``series value timestamp`` of a known series, without tokenizing."""
-        if v is not None and (head in self._names or self._valid_name(head)):
+        v = quick_value(val)
+        if v is not None and self._names.valid(head):
             self._append(st, self._entry(st, head, (), head), v, None)
             return True
         key, sep, vtext = head.rpartition(" ")
@@ -407,14 +320,6 @@ class Parser:
                 self._append(st, self._entry(st, "", (), key), v, ts)
                 return True
         return False
-
-    def _valid_name(self, name: str) -> bool:
-        if NAME.fullmatch(name) is None:
-            return False
-        if len(self._names) >= _MAX_NAMES:
-            self._names.clear()
-        self._names.add(name)
-        return True
 
     @staticmethod
     def _quick_timestamp(text: str, om: bool) -> int | None:
@@ -431,7 +336,7 @@ class Parser:
     def _append(st: _Scrape, entry: object, value: float, ts: int | None) -> None:
         if entry is DROPPED:
             st.dropped += 1
-        elif entry is not _SKIPPED:
+        elif entry is not SKIPPED:
             if ts is not None:
                 st.stamps.append((len(st.values), ts))
             st.series.append(entry)  # type: ignore[arg-type]
@@ -445,13 +350,13 @@ class Parser:
             if entry is None:
                 family_type = self._decide_created(st, name, key) if st.om else None
                 if family_type in _CREATED_TYPES:
-                    entry = _SKIPPED
+                    entry = SKIPPED
                 else:
                     entry = self._build(name, labels)
                     if entry is None:
                         entry = DROPPED
                     elif self._check_labels:
-                        self._check_limits(entry)
+                        self._limits.check(entry)
                 self._store(key, entry)
         return entry
 
@@ -459,48 +364,16 @@ class Parser:
         if len(self._cache) + len(self._marks) >= self._max:
             self.reset()
             self.cache_resets += 1
-        if entry is DROPPED or entry is _SKIPPED:
+        if entry is DROPPED or entry is SKIPPED:
             self._marks[key] = entry
         else:
             self._cache[key] = entry  # type: ignore[assignment]
 
-    def _check_limits(self, series: Series) -> None:
-        lim = self._limits
-        count = len(series.labels) + 1
-        if lim.label_limit and count > lim.label_limit:
-            raise LimitExceeded(
-                "label_limit",
-                f"{series.name} has {count} labels with __name__, limit {lim.label_limit}",
-            )
-        name_max = lim.label_name_length_limit
-        value_max = lim.label_value_length_limit
-        for lname, lvalue in (("__name__", series.name), *series.labels):
-            if name_max and _utf8_len(lname) > name_max:
-                raise LimitExceeded(
-                    "label_name_length_limit",
-                    f"label name {lname!r} of {series.name} is {_utf8_len(lname)} bytes, "
-                    f"limit {name_max}",
-                )
-            if value_max and _utf8_len(lvalue) > value_max:
-                raise LimitExceeded(
-                    "label_value_length_limit",
-                    f"value of label {lname!r} of {series.name} is {_utf8_len(lvalue)} bytes, "
-                    f"limit {value_max}",
-                )
-
     # -- metadata -------------------------------------------------------------
 
     def _comment(self, st: _Scrape, line: str) -> None:
-        entry = scan_comment(line, st.om)
-        if entry is EOF:
-            raise LineError("'# EOF' before the end of the body")
-        meta = self._meta
-        if len(meta) >= _MAX_META_LINES:
-            meta.clear()
-        meta[line] = entry
-        if entry is IGNORED:
-            return
-        st.comments.append(line)
+        if self._meta.parse(line, st.om, self._names) is not IGNORED:
+            st.comments.append(line)
 
     def _decide_created(self, st: _Scrape, name: str, key: str) -> str | None:
         """The TYPE of the family that series ``name`` is the ``_created`` series of."""
@@ -510,57 +383,44 @@ class Parser:
         family_type = self._family_type(st, family)
         record = self._created.get(family)
         if record is None or record[0] != family_type:
+            if record is not None and record[1]:
+                self._forget_created(family)
+                st.redo = True  # earlier lines of this scrape may have used the old decision
             record = self._created[family] = (family_type, [])
         record[1].append(key)
         return family_type
 
+    def _forget_created(self, family: str) -> None:
+        for key in self._created.pop(family)[1]:
+            self._cache.pop(key, None)
+            self._marks.pop(key, None)
+
     def _created_went_stale(self, st: _Scrape) -> bool:
         """Forget _created decisions whose family changed TYPE; True if there were any."""
-        if not self._created or frozenset(st.comments) == self._meta_key:
-            return False
+        if not self._created or (not st.redo and self._meta.unchanged(st.comments)):
+            return st.redo
         self._family_type(st, "")  # bring st.types up to date with every comment line
         stale = [f for f, (t, _) in self._created.items() if st.types.get(f) != t]
         for family in stale:
-            for key in self._created.pop(family)[1]:
-                self._cache.pop(key, None)
-                self._marks.pop(key, None)
-        return bool(stale)
-
-    def _meta_entry(self, line: str, om: bool) -> MetaLine:
-        entry = self._meta.get(line)
-        return entry if entry is not None else scan_comment(line, om)
+            self._forget_created(family)
+        return st.redo or bool(stale)
 
     def _family_type(self, st: _Scrape, family: str) -> str | None:
         comments = st.comments
         for line in comments[st.types_seen :]:
-            entry = self._meta_entry(line, st.om)
-            if entry[0] == "type":
+            entry = self._meta.entry(line, st.om)
+            if entry[0] == TYPE:
                 st.types[entry[1]] = entry[2]
         st.types_seen = len(comments)
         return st.types.get(family)
 
     def _finish(self, st: _Scrape, default_ts_ms: int) -> Parsed:
-        key = frozenset(st.comments)
-        changed = key != self._meta_key
-        if changed:
-            self._metadata = self._collect_metadata(st)
-            self._meta_key = key
+        metadata, changed = self._meta.resolve(st.comments, st.om)
         timestamps: list[int] | None = None
         if st.stamps:
             timestamps = [default_ts_ms] * len(st.values)
             for i, ts in st.stamps:
                 timestamps[i] = ts
         return Parsed(
-            st.series, st.values, timestamps, len(st.values) + st.dropped, self._metadata, changed
+            st.series, st.values, timestamps, len(st.values) + st.dropped, metadata, changed
         )
-
-    def _collect_metadata(self, st: _Scrape) -> dict[str, Metadata]:
-        fields: dict[str, dict[str, str]] = {}
-        for line in st.comments:
-            kind, family, text = self._meta_entry(line, st.om)
-            fields.setdefault(family, {})[kind] = text
-        default_type = "unknown" if st.om else "untyped"
-        return {
-            family: _metadata(f.get("type", default_type), f.get("help", ""), f.get("unit", ""))
-            for family, f in fields.items()
-        }

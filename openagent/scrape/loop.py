@@ -24,7 +24,7 @@ from openagent.exposition import (
     decode_body,
     is_openmetrics,
 )
-from openagent.model import Metadata, ScrapeResult, Series
+from openagent.model import Metadata, ScrapeResult, Series, SeriesKey
 from openagent.relabel import Relabeler
 from openagent.scrape.http import ScrapeClient, ScrapeFailure
 from openagent.scrape.schedule import AdaptiveTimeout, next_time, offset_for
@@ -80,7 +80,7 @@ class TargetState:
 class Carry:
     """State that survives a reload of the same target (no stale markers in between)."""
 
-    registry: dict[str, Series] = field(default_factory=dict)
+    registry: dict[SeriesKey, Series] = field(default_factory=dict)
     previous: set[Series] = field(default_factory=set)
     state: TargetState = field(default_factory=TargetState)
 

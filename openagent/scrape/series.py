@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from openagent.model import Labels, Series, series_key
+from openagent.model import Labels, Series, SeriesKey, series_key
 from openagent.relabel import Relabeler
 
 EXPORTED_PREFIX = "exported_"
@@ -27,7 +27,15 @@ class SeriesBuilder:
     counts series that relabelling dropped.
     """
 
-    __slots__ = ("created", "dropped", "honor_labels", "registry", "relabeler", "target_labels")
+    __slots__ = (
+        "_target_names",
+        "created",
+        "dropped",
+        "honor_labels",
+        "registry",
+        "relabeler",
+        "target_labels",
+    )
 
     def __init__(
         self,
@@ -35,25 +43,35 @@ class SeriesBuilder:
         *,
         honor_labels: bool = False,
         relabeler: Relabeler | None = None,
-        registry: dict[str, Series] | None = None,
+        registry: dict[SeriesKey, Series] | None = None,
     ) -> None:
         self.target_labels = target_labels
+        self._target_names = frozenset(k for k, _ in target_labels)
         self.honor_labels = honor_labels
         self.relabeler = relabeler if relabeler else None
-        self.registry: dict[str, Series] = registry if registry is not None else {}
+        self.registry: dict[SeriesKey, Series] = registry if registry is not None else {}
         self.dropped = 0
         self.created = 0
 
     def __call__(self, name: str, exposed: Labels) -> Series | None:
         """Return the output series for ``name{exposed}``, or None when relabelling drops it."""
+        targets = self.target_labels
+        if self.relabeler is None and not any(k in self._target_names and v for k, v in exposed):
+            # nothing to rename or relabel: share the exposed pair objects as they are
+            kept = (
+                exposed
+                if all(k not in self._target_names for k, _ in exposed)
+                else tuple(p for p in exposed if p[0] not in self._target_names)
+            )
+            return self.intern(name, kept + targets)
         lb: dict[str, str] = {"__name__": name}
         lb.update(exposed)
         if self.honor_labels:
-            for k, v in self.target_labels:
+            for k, v in targets:
                 if not lb.get(k):
                     lb[k] = v
         else:
-            for k, v in self.target_labels:
+            for k, v in targets:
                 existing = lb.get(k)
                 if existing:
                     exported = EXPORTED_PREFIX + k
@@ -71,14 +89,14 @@ class SeriesBuilder:
         if not out_name:
             self.dropped += 1
             return None
-        return self.intern(out_name, tuple(lb.items()))
+        return self.intern(out_name, _pairs(lb, exposed, targets))
 
     def intern(self, name: str, labels: Labels) -> Series:
         """Return the registered series for ``name{labels}``, creating it once."""
         key = series_key(name, labels)
         series = self.registry.get(key)
         if series is None:
-            series = Series(name, labels)
+            series = Series(name, labels, key)
             self.registry[key] = series
             self.created += 1
         return series
@@ -86,3 +104,20 @@ class SeriesBuilder:
     def prune(self, keep: Iterable[Series]) -> None:
         """Forget every registered series not in ``keep``."""
         self.registry = {s.key: s for s in keep}
+
+
+def _pairs(labels: dict[str, str], *sources: Labels) -> Labels:
+    """``labels`` as pairs, reusing the pair objects of ``sources`` where they are unchanged.
+
+    Label pairs are shared between the series of a target (dcgm-exporter repeats
+    one label block per GPU in every family), which saves memory per series.
+    """
+    known: dict[str, tuple[str, str]] = {}
+    for source in sources:
+        for pair in source:
+            known.setdefault(pair[0], pair)
+    out = []
+    for k, v in labels.items():
+        same = known.get(k)
+        out.append(same if same is not None and same[1] == v else (k, v))
+    return tuple(out)

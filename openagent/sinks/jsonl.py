@@ -18,16 +18,12 @@ import orjson
 from openagent.model import ScrapeResult, Series
 from openagent.sinks.base import Batch, SinkError
 
-_KEY = "jsonl"
-
 
 def _prefix(series: Series) -> bytes:
-    cached = series.encoded.get(_KEY)
+    cached = series.enc_jsonl
     if cached is None:
         head = orjson.dumps({"name": series.name, "labels": dict(series.labels)})
-        cached = head[:-1] + b',"value":'
-        series.encoded[_KEY] = cached
-    assert isinstance(cached, bytes)
+        cached = series.enc_jsonl = head[:-1] + b',"value":'
     return cached
 
 

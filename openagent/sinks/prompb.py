@@ -9,7 +9,7 @@ The messages (``prometheus/prompb``, remote-write 1.0)::
 
 Only varints, 8-byte doubles and length-delimited fields are needed, so no
 protobuf runtime is used. A series' labels never change, so its encoded
-labels are built once and kept in ``Series.encoded["remote_write"]`` together
+labels are built once and kept in the series' ``enc_remote_write`` slot together
 with the bytes that precede a sample (``TimeSeries`` tag and length, labels,
 ``Sample`` tag and length, value tag). A sample then costs those cached
 bytes, one packed double and the result's shared timestamp bytes.
@@ -27,8 +27,6 @@ from typing import Final
 
 from openagent.model import STALE_NAN_BITS, Series
 
-#: The key of this encoding in `Series.encoded`.
-KEY: Final = "remote_write"
 #: Little-endian bytes of the staleness marker NaN.
 STALE_MARKER: Final = STALE_NAN_BITS.to_bytes(8, "little")
 #: Length of the timestamp varint for every millisecond time from 1971 to 2109.
@@ -90,11 +88,9 @@ def series_head(labels: bytes, ts_len: int, samples: int = 1) -> bytes:
 
 def cached_head(series: Series) -> bytes:
     """`series_head` for one sample with a common timestamp, cached on the series."""
-    head = series.encoded.get(KEY)
+    head = series.enc_remote_write
     if head is None:
-        head = series_head(encode_labels(series), COMMON_TS_LEN)
-        series.encoded[KEY] = head
-    assert isinstance(head, bytes)
+        head = series.enc_remote_write = series_head(encode_labels(series), COMMON_TS_LEN)
     return head
 
 
@@ -139,10 +135,8 @@ class WriteRequestBuilder:
         pack = _pack_double
         if len(tail) - 1 == COMMON_TS_LEN:
             for s, v in zip(series, values, strict=True):
-                head = s.encoded.get(KEY)
-                if head is None:
-                    head = cached_head(s)
-                out += head  # type: ignore[arg-type]  # always bytes (see cached_head)
+                head = s.enc_remote_write
+                out += head if head is not None else cached_head(s)
                 out += pack(v)
                 out += tail
         else:

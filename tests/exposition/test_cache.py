@@ -91,7 +91,7 @@ def test_odd_spacing_and_timestamps_keep_series_identity(builder: CountingBuilde
 def test_value_checks_apply_to_cached_series(builder: CountingBuilder) -> None:
     parser = Parser(builder)
     parse(parser, 'm{a="1"} 1\nn 2\n')
-    for bad in ("1_0", "0x1p1", "+nan", "1e400", "\u0661", "\u00a01"):
+    for bad in ("1_0", "0x1p1", "+nan", "1e400", "\u0661", "\u00a01", "\x0b1", "1\x0c", "\r1"):
         with pytest.raises(Exception, match="line 2: "):
             parse(parser, f'm{{a="1"}} 1\nn {bad}\n')
     _, values = parse(parser, 'm{a="1"} NaN\nn -Inf\n')
@@ -230,4 +230,16 @@ async def test_parse_async_error_line_numbers_span_chunks() -> None:
     with pytest.raises(Exception, match="line 26: invalid value 'line'"):
         await Parser(CountingBuilder()).parse_async(
             body, openmetrics=False, default_ts_ms=0, chunk_lines=7
+        )
+
+
+async def test_sample_limit_stops_early() -> None:
+    # the limit is checked per chunk, so a malformed line further on is never reached
+    body = "".join(f"m{i} {i}\n" for i in range(50)) + "broken\n"
+    parser = Parser(CountingBuilder(), Limits(sample_limit=5))
+    with pytest.raises(LimitExceeded, match="sample_limit"):
+        await parser.parse_async(body, openmetrics=False, default_ts_ms=0, chunk_lines=4)
+    with pytest.raises(Exception, match="line 51"):
+        await Parser(CountingBuilder()).parse_async(
+            body, openmetrics=False, default_ts_ms=0, chunk_lines=4
         )

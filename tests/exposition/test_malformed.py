@@ -236,3 +236,18 @@ def test_fuzz_async_equals_sync(text: str, openmetrics: bool, chunk: int) -> Non
         return (repr(rows(parsed)), parsed.timestamps, parsed.samples, parsed.metadata)
 
     assert asyncio.run(run()) == outcome(Parser(CountingBuilder()), text, openmetrics)
+
+
+@FUZZ
+@given(data=st.binary())
+def test_fuzz_decode_body(data: bytes) -> None:
+    try:
+        text = decode_body(data)
+    except ParseError as e:
+        lines = data.split(b"\n")
+        for good in lines[: e.line - 1]:
+            good.decode()
+        with pytest.raises(UnicodeDecodeError):
+            lines[e.line - 1].decode()
+    else:
+        assert text.encode() == data

@@ -173,3 +173,13 @@ def test_switching_format_resets_what_the_parser_learned() -> None:
     assert parsed.samples == 1
     assert parsed.metadata_changed
     assert parser.parse(text_body, openmetrics=False, default_ts_ms=0).samples == 2
+
+
+def test_created_decided_again_when_type_changes_mid_body() -> None:
+    parser = Parser(CountingBuilder())
+    first = '# TYPE x counter\nx_created{a="1"} 5\n# EOF\n'
+    assert parser.parse(first, openmetrics=True, default_ts_ms=0).samples == 0
+    # the old decision is used for a="1" before a new series of the family meets the new TYPE
+    second = '# TYPE x gauge\nx_created{a="1"} 5\nx_created{a="2"} 6\n# EOF\n'
+    parsed = parser.parse(second, openmetrics=True, default_ts_ms=0)
+    assert [dict(s.labels) for s in parsed.series] == [{"a": "1"}, {"a": "2"}]

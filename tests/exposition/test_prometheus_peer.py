@@ -9,11 +9,14 @@ stored must match what our parser makes of the same bytes.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import pytest
 
 from openagent.exposition import ParseError, Parser, decode_body
@@ -25,7 +28,7 @@ from tests.exposition.conftest import (
     CountingBuilder,
 )
 from tests.exposition.edge_cases import CASES, CREATED_SKIPPED, DEVIATIONS
-from tests.peers import PrometheusServer
+from tests.peers import PeerError, PrometheusServer
 
 pytestmark = pytest.mark.peer
 
@@ -42,6 +45,7 @@ class Run:
     up: dict[str, float]
     errors: dict[str, str]
     now_ms: int
+    address: str
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +78,7 @@ def run() -> Iterator[Run]:
             prom.wait_for("count(up)", lambda r: bool(r) and r[0][1] == len(jobs), timeout=30)
             up = {labels["job"]: value for labels, value in prom.query("up")}
             errors = {t["labels"]["job"]: t.get("lastError", "") for t in prom.targets()}
-            yield Run(prom, bodies, up, errors, int(time.time() * 1000))
+            yield Run(prom, bodies, up, errors, int(time.time() * 1000), server.address)
 
 
 def prometheus_samples(run: Run, job: str) -> dict[Key, tuple[float, int]]:
@@ -167,3 +171,41 @@ def test_help_texts_match_prometheus(run: Run) -> None:
         meta = Parser(CountingBuilder()).parse(text, openmetrics=om, default_ts_ms=0).metadata
         stored = run.prom.metadata(family)[family]
         assert stored == [{"type": meta[family].type, "help": meta[family].help, "unit": ""}]
+
+
+@pytest.mark.parametrize("path", DCGM_FIXTURES, ids=lambda p: p.stem)
+def test_openagent_scrape_command_matches_prometheus(run: Run, path: Path) -> None:
+    """The real ``openagent scrape`` command prints what Prometheus stored for the same body.
+
+    The command attaches its own ``job``/``instance`` and the synthetic series; both
+    sides are compared without them. Empty label values count as absent, as in
+    Prometheus.
+    """
+    job = f"dcgm-{path.stem}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "openagent", "scrape", f"http://{run.address}/{job}"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    ours: dict[Key, float] = {}
+    for line in proc.stdout.splitlines():
+        sample = orjson.loads(line)
+        name, labels = sample["name"], sample["labels"]
+        if name == "up" or name.startswith("scrape_"):
+            continue
+        assert labels.pop("job") == "scrape"
+        assert labels.pop("instance") == run.address
+        value = sample["value"]
+        value = float(value) if isinstance(value, str) else value
+        ours[(name, frozenset((k, v) for k, v in labels.items() if v))] = value
+    theirs = prometheus_samples(run, job)
+    assert set(ours) == set(theirs)
+    for key, value in ours.items():
+        their_value = theirs[key][0]
+        assert value == their_value or (math.isnan(value) and math.isnan(their_value)), key
+
+
+def test_missing_binary_is_a_clear_error() -> None:
+    with pytest.raises(PeerError, match="binary not found at /nonexistent/prometheus"):
+        PrometheusServer(binary="/nonexistent/prometheus").start()

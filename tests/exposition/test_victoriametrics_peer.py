@@ -18,7 +18,7 @@ import pytest
 from openagent.exposition import Parser, decode_body
 from tests.exposition.conftest import DCGM_FIXTURES, CountingBuilder
 from tests.exposition.edge_cases import CASES
-from tests.peers import VictoriaMetricsServer
+from tests.peers import VictoriaMetricsServer, peer_fixture
 
 pytestmark = pytest.mark.peer
 
@@ -62,3 +62,12 @@ def test_victoriametrics_reads_what_we_read(vm: VictoriaMetricsServer, job: str)
         assert labels.pop("job") == job
         theirs[(name, frozenset(labels.items()))] = values[-1]
     assert theirs == ours
+
+
+bare_vm = peer_fixture(VictoriaMetricsServer, scope="function")
+
+
+def test_peer_fixture_serves_a_running_server(bare_vm: VictoriaMetricsServer) -> None:
+    bare_vm.import_prometheus(b'probe{k="v"} 42\n', {"job": "probe"})
+    ((labels, values, _),) = bare_vm.wait_export('{job="probe"}')
+    assert (labels, values) == ({"__name__": "probe", "job": "probe", "k": "v"}, [42.0])

@@ -22,7 +22,7 @@ from openagent import cli
 from openagent.model import STALE_NAN_BITS, ScrapeResult, Series
 from openagent.settings import SettingsError, load_settings
 from openagent.sinks import build_sinks
-from openagent.sinks.prompb import KEY, encode_labels, varint
+from openagent.sinks.prompb import encode_labels, varint
 from openagent.sinks.remote_write import RemoteWriteSink, RemoteWriteTLS, parse_retry_after
 from tests.sinks.remote_write_support import (
     decode_payload,
@@ -161,12 +161,12 @@ def test_labels_are_encoded_once_and_cached_on_the_series() -> None:
     sink = RemoteWriteSink(URL)
     result = make_result(2)
     sink.encode(result)
-    cached = result.series[0].encoded[KEY]
+    cached = result.series[0].enc_remote_write
     assert isinstance(cached, bytes) and encode_labels(result.series[0]) in cached
     sink.encode(make_result(0))
     again = ScrapeResult("t", "j", "i", "u", NOW_MS + 1000, series=result.series, values=[5, 6])
     sink.encode(again)
-    assert result.series[0].encoded[KEY] is cached
+    assert result.series[0].enc_remote_write is cached
     (batch,) = sink.flush()
     decoded = decode_payload(batch.payload)
     assert [d.samples for d in decoded] == [
