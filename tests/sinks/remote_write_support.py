@@ -196,3 +196,63 @@ class Receiver:
 def is_nan_bits(bits: int) -> bool:
     """True when the 64-bit pattern is a NaN."""
     return math.isnan(struct.unpack("<d", bits.to_bytes(8, "little"))[0])
+
+
+@dataclass
+class SeqExporter:
+    """A loopback exporter that numbers its answers, so tests can count exactly.
+
+    Each successful scrape gets ``body`` plus ``rw_seq <n>``, n = 1, 2, ...;
+    ``served`` is the last n handed out. With ``failing`` set it answers 503
+    (a failed scrape: ``up`` 0, no samples); with ``held`` set a request waits
+    until ``release()`` and then gets 503. Failed and held requests never get
+    a number, so ``served`` counts exactly the scrapes that produced samples.
+    """
+
+    body: bytes = b""
+    served: int = 0
+    failing: bool = False
+    held: bool = False
+    waiting: int = 0
+    port: int = 0
+    _release: asyncio.Event = field(default_factory=asyncio.Event)
+    _runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/metrics"
+
+    def release(self) -> None:
+        """Answer every held request (with 503) and stop holding."""
+        self.held = False
+        self._release.set()
+        self._release = asyncio.Event()
+
+    async def handle(self, _: web.Request) -> web.Response:
+        if self.held:
+            self.waiting += 1
+            try:
+                await self._release.wait()
+            finally:
+                self.waiting -= 1
+            return web.Response(status=503, text="held")
+        if self.failing:
+            return web.Response(status=503, text="failing")
+        self.served += 1
+        text = self.body + b"# TYPE rw_seq gauge\nrw_seq %d\n" % self.served
+        return web.Response(body=text, content_type="text/plain")
+
+    async def __aenter__(self) -> SeqExporter:
+        app = web.Application()
+        app.router.add_get("/metrics", self.handle)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+        if self._runner is not None:
+            await self._runner.cleanup()

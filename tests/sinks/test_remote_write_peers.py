@@ -216,10 +216,16 @@ async def test_a_vanished_series_is_marked_stale_in_prometheus(
 
 
 async def test_prometheus_rejections_are_permanent(prometheus: PrometheusServer) -> None:
-    """Prometheus answers 400 to a sample 10 h old and to an out-of-order one."""
+    """Prometheus answers 400 to a sample 10 h old and to an out-of-order one.
+
+    "Old" is relative to what the TSDB head holds (an empty head takes any
+    time), so a current sample goes first.
+    """
     sink = RemoteWriteSink(prometheus.url + "/api/v1/write")
     now_ms = int(time.time() * 1000)
     try:
+        sink.encode(make_result(1, timestamp_ms=now_ms, prefix="rw_now"))
+        await sink.send(sink.flush()[0])
         sink.encode(make_result(3, timestamp_ms=now_ms - 10 * 3600 * 1000, prefix="rw_old"))
         (old,) = sink.flush()
         with pytest.raises(SinkError) as info:
