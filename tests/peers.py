@@ -23,6 +23,7 @@ targets. Nothing here talks to anything but 127.0.0.1.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -395,7 +396,8 @@ class VictoriaMetricsServer(_Server):
         """``/api/v1/export``: raw samples as (labels, values, timestamps in ms) per series.
 
         VictoriaMetrics does not store NaN samples and writes infinities as bare
-        ``+Inf``/``-Inf`` (not JSON); both are handled here.
+        ``+Inf``/``-Inf`` (not JSON); both are handled here. It does store
+        staleness markers and exports them as ``null``: they come back as NaN.
         """
         url = self.url + "/api/v1/export?" + urllib.parse.urlencode({"match[]": match})
         out = []
@@ -403,7 +405,7 @@ class VictoriaMetricsServer(_Server):
             for raw in r.read().decode().splitlines():
                 if raw.strip():
                     item = json.loads(_BARE_SPECIALS.sub(r'"\1"', raw))
-                    values = [float(v) for v in item["values"]]
+                    values = [math.nan if v is None else float(v) for v in item["values"]]
                     out.append((dict(item["metric"]), values, list(item["timestamps"])))
         return out
 
