@@ -6,7 +6,8 @@ Start-up never dies on a bad or missing config file: the agent serves
 reload that fails keeps the last good config running.
 
 On SIGTERM or SIGINT: stop scraping, deliver what is queued for up to the
-drain grace period, close the sinks, and return 0.
+drain grace period, keep the rest in the spool (when there is one), close
+the sinks, and return 0.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from openagent import __version__
 from openagent.config import ConfigError, ConfigWatcher, LoadedConfig, load_config
-from openagent.delivery.fanout import Fanout
+from openagent.delivery import Delivery, DeliveryOptions
 from openagent.discovery import Discovery
 from openagent.discovery.target import Target
 from openagent.exposition import Limits
@@ -41,6 +42,19 @@ from openagent.telemetry import (
 log = get_logger("agent")
 
 
+def delivery_options(settings: Settings) -> DeliveryOptions:
+    """The delivery layer's knobs, from the process settings."""
+    return DeliveryOptions(
+        memory_queue_bytes=settings.memory_queue_bytes,
+        spool_dir=settings.spool_dir,
+        spool_max_bytes=settings.spool_max_bytes,
+        spool_fsync=settings.spool_fsync,
+        spool_fsync_interval=settings.spool_fsync_interval,
+        backoff_max=settings.retry_max_backoff,
+        backoff_initial=min(0.5, settings.retry_max_backoff),
+    )
+
+
 class Agent:
     """One agent process."""
 
@@ -55,10 +69,10 @@ class Agent:
             default_body_limit=settings.body_size_limit,
             user_agent=f"openagent/{__version__}",
         )
-        self.fanout = Fanout(build_sinks(settings))
+        self.delivery = Delivery(build_sinks(settings), delivery_options(settings))
         self.manager = ScrapeManager(
             self.client,
-            self.fanout.submit,
+            self.delivery.submit,
             default_limits=Limits(
                 sample_limit=settings.sample_limit,
                 label_limit=settings.label_limit,
@@ -144,7 +158,7 @@ class Agent:
         )
         self.listen_port = bound_port(runner)
         log.info("agent started", version=__version__, listen=self.settings.listen)
-        await self.fanout.start()
+        await self.delivery.start()
         known: str | None = None
         try:
             loaded = load_config(self.settings.config)
@@ -171,7 +185,7 @@ class Agent:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.discovery.close()
         await self.manager.stop()
-        await self.fanout.close(self.settings.drain_grace)
+        await self.delivery.close(self.settings.drain_grace)
         await self.client.close()
         await runner.cleanup()
         log.info("agent stopped")

@@ -18,7 +18,9 @@ Labels = tuple[tuple[str, str], ...]
 STALE_NAN_BITS = 0x7FF0000000000002
 
 
-#: Canonical identity of a series: its name, then its label pairs sorted by name.
+#: Identity of a series within its target: equal keys mean the same name and label set.
+#: `series_key` builds the general form; the scrape layer may use a cheaper form that
+#: is equally canonical for the series it covers (see `openagent.scrape.series`).
 SeriesKey = tuple[object, ...]
 
 

@@ -1,8 +1,9 @@
 """Process settings: environment variables and command-line flags (never YAML).
 
 Whatap's own variables keep their names (``WHATAP_LICENSE``, ``WHATAP_HOST``,
-``WHATAP_PORT``), as do the Kubernetes downward-API ones (``POD_NAME``,
-``NODE_NAME``, ``NODE_IP``, ``POD_NAMESPACE``) and ``KUBECONFIG``. Everything
+``WHATAP_PORT``, ``WHATAP_ONAME``, ``WHATAP_OKIND``, ``WHATAP_ONODE``), as do
+the Kubernetes downward-API ones (``POD_NAME``, ``NODE_NAME``, ``NODE_IP``,
+``POD_NAMESPACE``) and ``KUBECONFIG``. Everything
 else is ``OPENAGENT_<NAME>`` (``OPENAGENT_LISTEN``, ``OPENAGENT_SINKS`` ...).
 Flags win over the environment, the environment over defaults. Empty
 variables count as unset. The license is a ``SecretStr``: it never shows in
@@ -132,6 +133,12 @@ class Settings(BaseSettings):
     port: Annotated[int, Field(ge=1, le=65535)] = Field(
         default=6600, validation_alias="WHATAP_PORT"
     )
+    oname: str | None = Field(default=None, validation_alias="WHATAP_ONAME")
+    okind: str | None = Field(default=None, validation_alias="WHATAP_OKIND")
+    onode: str | None = Field(default=None, validation_alias="WHATAP_ONODE")
+    cypher_level: int = 128
+    whatap_connect_timeout: Annotated[float, BeforeValidator(_duration), Field(gt=0)] = 5.0
+    whatap_timeout: Annotated[float, BeforeValidator(_duration), Field(gt=0)] = 120.0
 
     config: Path = Path("scrape_config.yaml")
     listen: str = ":9401"
@@ -163,6 +170,10 @@ class Settings(BaseSettings):
 
     spool_dir: Path | None = None
     spool_max_bytes: Annotated[int, BeforeValidator(_size), Field(gt=0)] = GiB
+    spool_fsync: Literal["always", "interval", "never"] = "interval"
+    spool_fsync_interval: Annotated[float, BeforeValidator(_duration), Field(gt=0)] = 1.0
+    memory_queue_bytes: Size = 64 * MiB
+    retry_max_backoff: Annotated[float, BeforeValidator(_duration), Field(gt=0)] = 30.0
 
     kubeconfig: Annotated[Path | None, BeforeValidator(_first_path)] = Field(
         default=None, validation_alias=AliasChoices("OPENAGENT_KUBECONFIG", "KUBECONFIG")
@@ -179,6 +190,13 @@ class Settings(BaseSettings):
     def _listen(cls, value: str) -> str:
         parse_listen(value)
         return value.strip()
+
+    @field_validator("cypher_level")
+    @classmethod
+    def _cypher_level(cls, value: int) -> int:
+        if value not in (0, 128):
+            raise ValueError(f"expected 128 (AES, the default) or 0 (no encryption), got {value}")
+        return value
 
     @field_validator("remote_write_url")
     @classmethod
@@ -266,9 +284,19 @@ HELP: dict[str, str] = {
     "drain_grace": "on SIGTERM, how long to keep delivering queued data before exiting",
     "spool_dir": "directory of the on-disk spool (unset: memory only)",
     "spool_max_bytes": "largest size of the spool per sink, e.g. 1GiB; oldest data goes first",
+    "spool_fsync": "when spooled data reaches the disk: always, interval or never",
+    "spool_fsync_interval": "with spool_fsync=interval, how often to fsync, e.g. 1s",
+    "memory_queue_bytes": "memory queue per sink before batches spill to the spool, e.g. 64MiB",
+    "retry_max_backoff": "longest wait between retries of a batch, e.g. 30s",
     "kubeconfig": "kubeconfig for Kubernetes discovery outside a cluster",
     "shard_index": "this agent's shard, 0-based (targets are split by hash)",
     "shard_count": "number of shards the targets are split into",
+    "oname": "Whatap agent name, ONAME (unset: the workload name from POD_NAME)",
+    "okind": "Whatap agent kind, OKIND (unset: POD_NAME without its last -part)",
+    "onode": "Whatap node name, ONODE (unset: NODE_NAME, else NODE_IP)",
+    "cypher_level": "Whatap data frames: 128 (AES session keys, XOR-hidden packs) or 0 (plain)",
+    "whatap_connect_timeout": "how long a TCP connect to the Whatap collector may take",
+    "whatap_timeout": "Whatap handshake deadline, and silence after which the link is dropped",
 }
 
 

@@ -75,18 +75,6 @@ RELOAD_TIME = Gauge(
 RELOADS = Counter(
     "openagent_config_reloads", "Configuration loads by result.", ["result"], registry=REGISTRY
 )
-SINK_BATCHES = Counter(
-    "openagent_sink_batches",
-    "Encoded batches handled per sink and outcome (sent, retried, dropped_<reason>).",
-    ["sink", "result"],
-    registry=REGISTRY,
-)
-SINK_QUEUE = Gauge(
-    "openagent_sink_queue_batches",
-    "Encoded batches waiting in a sink's memory queue.",
-    ["sink"],
-    registry=REGISTRY,
-)
 
 
 async def watch_loop_lag(interval: float = 0.5) -> None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up this machine for openagent, then run the demo or the whole test suite.
 #
-#   scripts/dev.sh demo          synthetic GPU fleet on loopback + the agent scraping it
+#   scripts/dev.sh demo          synthetic GPU fleet + Whatap collector emulator on loopback,
+#                                and the agent scraping the one and sending to the other
 #   scripts/dev.sh test [ARGS]   ruff, mypy, then pytest (ARGS go to pytest)
 #   scripts/dev.sh setup         only the set-up steps
 #
@@ -14,10 +15,17 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 VENV="$ROOT/.venv"
 FLEET_PID=
+COLLECTOR_PID=
 PYTHON="${PYTHON:-python3}"
 
+# The demo's collector emulator (benchmarks/whatap_collector.py) on 127.0.0.1:16600; it
+# accepts the fake license of the protocol's test vectors and prints what arrived.
+DEMO_COLLECTOR=(--port 16600 --summary --summary-interval 5)
+DEMO_LICENSE=x6043vk85eq31-x58obg8pgmmpab-x6au9160ojvokf
 # The demo's agent command; it runs in the foreground with .venv/bin on PATH.
-DEMO_AGENT=(openagent run --config config/static-demo.yaml --sink jsonl --jsonl-path -)
+DEMO_AGENT=(env WHATAP_LICENSE="$DEMO_LICENSE" WHATAP_HOST=127.0.0.1 WHATAP_PORT=16600
+    WHATAP_ONAME=openagent-demo
+    openagent run --config config/static-demo.yaml --sink whatap --listen 127.0.0.1:9401)
 # The demo's fleet: 4 nodes of 8 GPUs and 40 families on 127.0.0.1:19400..19403.
 DEMO_FLEET=(--nodes 4 --gpus 8 --families 40 --base-port 19400)
 
@@ -131,7 +139,7 @@ run_demo() {
     "$VENV/bin/python" -m benchmarks.fleet "${DEMO_FLEET[@]}" --endpoints-file "$dir/fleet.json" \
         >"$dir/fleet.log" 2>&1 &
     FLEET_PID=$!
-    trap 'kill "$FLEET_PID" 2>/dev/null || true; wait "$FLEET_PID" 2>/dev/null || true' EXIT
+    trap stop_demo EXIT
     for _ in $(seq 1 200); do
         [ -s "$dir/fleet.json" ] && break
         if ! kill -0 "$FLEET_PID" 2>/dev/null; then
@@ -147,15 +155,32 @@ for node in json.load(open(sys.argv[1]))["nodes"]:
     urllib.request.urlopen(node["url"].replace("/metrics", "/health"), timeout=5).read()
     print(f"    {node['hostname']}: {node['url']}")
 EOF
-    if [ "${DEMO_AGENT[0]}" = openagent ] && ! "$VENV/bin/python" -c 'import openagent.cli' 2>/dev/null; then
-        die "this checkout has no openagent command line yet (openagent/cli.py); the fleet alone works"
-    fi
-    say "running: ${DEMO_AGENT[*]}"
+    rm -f "$dir/collector.json"
+    say "starting the Whatap collector emulator: ${DEMO_COLLECTOR[*]} (records: .demo/received.jsonl)"
+    "$VENV/bin/python" -m benchmarks.whatap_collector "${DEMO_COLLECTOR[@]}" \
+        --ready-file "$dir/collector.json" --jsonl "$dir/received.jsonl" &
+    COLLECTOR_PID=$!
+    for _ in $(seq 1 200); do
+        [ -s "$dir/collector.json" ] && break
+        kill -0 "$COLLECTOR_PID" 2>/dev/null || die "the collector emulator did not start"
+        sleep 0.05
+    done
+    [ -s "$dir/collector.json" ] || die "the collector emulator did not start within 10 s"
+    say "running: ${DEMO_AGENT[*]/$DEMO_LICENSE/<fake license>}"
     PATH="$VENV/bin:$PATH" "${DEMO_AGENT[@]}"
 }
 
+stop_demo() {
+    local pid
+    for pid in "$COLLECTOR_PID" "$FLEET_PID"; do
+        [ -n "$pid" ] || continue
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+}
+
 usage() {
-    sed -n '2,6s/^# \{0,1\}//p' "$0"
+    sed -n '2,7s/^# \{0,1\}//p' "$0"
 }
 
 cmd="${1:-}"

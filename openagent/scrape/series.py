@@ -28,6 +28,7 @@ class SeriesBuilder:
     """
 
     __slots__ = (
+        "_sorted_blocks",
         "_target_names",
         "created",
         "dropped",
@@ -47,6 +48,7 @@ class SeriesBuilder:
     ) -> None:
         self.target_labels = target_labels
         self._target_names = frozenset(k for k, _ in target_labels)
+        self._sorted_blocks: dict[Labels, Labels] = {}
         self.honor_labels = honor_labels
         self.relabeler = relabeler if relabeler else None
         self.registry: dict[SeriesKey, Series] = registry if registry is not None else {}
@@ -56,14 +58,13 @@ class SeriesBuilder:
     def __call__(self, name: str, exposed: Labels) -> Series | None:
         """Return the output series for ``name{exposed}``, or None when relabelling drops it."""
         targets = self.target_labels
-        if self.relabeler is None and not any(k in self._target_names and v for k, v in exposed):
-            # nothing to rename or relabel: share the exposed pair objects as they are
-            kept = (
-                exposed
-                if all(k not in self._target_names for k, _ in exposed)
-                else tuple(p for p in exposed if p[0] not in self._target_names)
-            )
-            return self.intern(name, kept + targets)
+        if self.relabeler is None:
+            names = self._target_names
+            for k, _ in exposed:
+                if k in names:
+                    break
+            else:  # no clash, no rules: share the exposed pair objects as they are
+                return self._intern_plain(name, exposed)
         lb: dict[str, str] = {"__name__": name}
         lb.update(exposed)
         if self.honor_labels:
@@ -90,6 +91,28 @@ class SeriesBuilder:
             self.dropped += 1
             return None
         return self.intern(out_name, _pairs(lb, exposed, targets))
+
+    def _intern_plain(self, name: str, exposed: Labels) -> Series:
+        """`intern` for ``exposed + target labels`` when they share no name.
+
+        The key is then (name, exposed pairs sorted, target labels): canonical
+        among such series, and cheaper than sorting every label set, because
+        the sorted form is cached per exposed label block (dcgm-exporter repeats
+        one block per GPU in every family, and the parser shares those tuples).
+        """
+        blocks = self._sorted_blocks
+        ordered = blocks.get(exposed)
+        if ordered is None:
+            if len(blocks) > 100_000:
+                blocks.clear()
+            ordered = blocks[exposed] = tuple(sorted(exposed))
+        key = (name, ordered, self.target_labels)
+        series = self.registry.get(key)
+        if series is None:
+            series = Series(name, exposed + self.target_labels, key)
+            self.registry[key] = series
+            self.created += 1
+        return series
 
     def intern(self, name: str, labels: Labels) -> Series:
         """Return the registered series for ``name{labels}``, creating it once."""

@@ -20,6 +20,10 @@ def build_sinks(settings: Settings) -> list[Sink]:
             from openagent.sinks.remote_write import RemoteWriteSink
 
             sinks.append(RemoteWriteSink.from_settings(settings))
+        elif name == "whatap":
+            from openagent.sinks.whatap.sink import WhatapSink
+
+            sinks.append(WhatapSink.from_settings(settings))
         else:
             raise ValueError(f"sink {name!r} is not available in this build")
     return sinks

@@ -187,6 +187,10 @@ class WatchStream:
         self.request = request
         try:
             return await self._serve(request)
+        except ConnectionResetError:
+            # the client went away mid-stream (aiohttp raises ClientConnectionResetError,
+            # a ConnectionResetError, from write); a real apiserver just ends the watch
+            return web.Response(status=499)
         finally:
             self.store.unsubscribe(self.kind, self)
 

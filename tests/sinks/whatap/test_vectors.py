@@ -1,8 +1,8 @@
 """Byte-for-byte checks against the golden vectors from Whatap's own Go code.
 
-One test case per vector (every group except ``convert``). Each case encodes
-the vector's inputs and compares with the Go bytes, then decodes the Go bytes
-and compares with the inputs (round trip). Rules (PROTOCOL §9):
+One test case per vector. Each case encodes the vector's inputs and compares
+with the Go bytes, then decodes the Go bytes and compares with the inputs
+(round trip). Rules (PROTOCOL §9):
 
 * zipped packs: everything outside the gzip stream is byte-equal and the
   inflated records blob equals ``inner_hex`` (Go's deflate bytes differ);
@@ -10,29 +10,36 @@ and compares with the inputs (round trip). Rules (PROTOCOL §9):
 * `ENCODER_FIXES` lists Go bugs we deliberately do not reproduce: there our
   corrected bytes are asserted, and our decoder must still read the Go bytes.
 
-Not yet covered (group ``convert``, the scrape -> records conversion, comes
-later): ConvertWithTimestamp_text_edge_cases, TextParser_value_tokens,
-Processor_enrichment, ConvertProtobuf_delimited_all_types, formatLE_0.1,
-formatLE_0.25, formatLE_0.5, formatLE_0.99, formatLE_10, formatLE_100000,
-formatLE_1e+06, formatLE_1.234567e+06, formatLE_1.2345678e+07, formatLE_0.0001,
-formatLE_1e-05, formatLE_0.00012345, formatLE_5e-324, formatLE_-0.5, formatLE_+Inf.
+Group ``convert`` (exposition -> records) runs our real parser, series builder
+and `OpenMxEncoder`; `TEXT_REJECTED`, `TEXT_FIXED`, `HELP_FIXED`, `TOKEN_FIXES`
+and `PROTOBUF_FIXES` list where our conversion deliberately differs from the Go
+agent's (its bugs, or Prometheus's stricter grammar) and why; there our own
+output is asserted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
 
+from openagent.exposition import ParseError, Parser
+from openagent.exposition.protobuf import CONTENT_TYPE as PROTOBUF_CONTENT_TYPE
+from openagent.exposition.protobuf import decode_protobuf, format_go_float
+from openagent.model import Labels, Metadata, ScrapeResult, Series
+from openagent.scrape.series import SeriesBuilder
 from openagent.sinks.whatap import frames as fr
 from openagent.sinks.whatap.codec import Reader, Writer
+from openagent.sinks.whatap.convert import OpenMxEncoder, PackIdentity
 from openagent.sinks.whatap.crypto import Cypher
 from openagent.sinks.whatap.hashing import hash64, hash_str, ip_to_int32, to_long32, to_string32
 from openagent.sinks.whatap.header import read_header
+from openagent.sinks.whatap.helpmeta import help_record
 from openagent.sinks.whatap.identity import decide_identity, make_oname, okind_name, oname_params
 from openagent.sinks.whatap.license import (
     LicenseError,
@@ -87,7 +94,7 @@ from tests.sinks.whatap.golden import (
 
 pytestmark = pytest.mark.vectors
 
-NOT_YET_COVERED = {"convert"}
+NOT_YET_COVERED: set[str] = set()
 
 # Fixed session identities of the vector generator (PROTOCOL §9).
 SESSION_SECURE_KEY = b"SessionKey-16by!"
@@ -597,6 +604,297 @@ def check_net(v: Vector) -> None:
         pytest.fail(f"no handler for net vector {v['name']}")
 
 
+# --- convert -------------------------------------------------------------------------------
+
+IDENTITY = PackIdentity(pcode=33789, oid=1617387566)
+NOW_MS = 1756912213000
+NAN_NOTE = (
+    "Go's NaN has the bits 7ff8000000000001, Python's 7ff8000000000000; NaN samples never "
+    "reach the wire (both drop them), so NaNs compare as NaN"
+)
+
+#: Lines of ConvertWithTimestamp_text_edge_cases that we reject: line -> (why, our error).
+#: Like Prometheus we fail the whole scrape on such a line (the Go agent skips the line);
+#: the rest of the body is checked without them.
+TEXT_REJECTED: dict[str, tuple[str, str]] = {
+    '   spaced_metric{ a = "b" }   2': (
+        "the Go agent trims every line; Prometheus rejects blanks before a metric name",
+        "whitespace before the metric name",
+    ),
+    'bad_value{x="y"} abc': ("not a number: the Go agent skips the line", "invalid value"),
+    "too_big 1e400": ("overflows a double: the Go agent skips the line", "out of range"),
+    "underscore 1_000": (
+        "Go's ParseFloat takes digit separators; Prometheus refuses '_' in values",
+        "invalid value",
+    ),
+    "hex_float 0x1p-2": (
+        "Go's ParseFloat takes hex floats; Prometheus refuses them",
+        "invalid value",
+    ),
+    'dup_ts_bad{a="1"} 8 notatime': (
+        "the Go agent ignores a bad timestamp and keeps the sample; Prometheus rejects the line",
+        "invalid timestamp",
+    ),
+}
+#: Lines the Go agent misreads: line -> (its bug, our samples).
+TEXT_FIXED: dict[str, tuple[str, list[tuple[str, Labels, float]]]] = {
+    'comma_in_value{path="a,b",k="v"} 3': (
+        "the Go agent splits label text on every comma: path='\"a' and the rest is lost",
+        [("comma_in_value", (("path", "a,b"), ("k", "v")), 3.0)],
+    ),
+    'escaped{msg="say \\"hi\\""} 4': (
+        "the Go agent does not unescape label values",
+        [("escaped", (("msg", 'say "hi"'),), 4.0)],
+    ),
+    "# 5": ("the Go agent reads this comment as a sample named '#'", []),
+    'brace_in_value{a="x}y",b="2"} 7': (
+        "the Go agent ends the label block at the first '}' and loses the line",
+        [("brace_in_value", (("a", "x}y"), ("b", "2")), 7.0)],
+    ),
+}
+#: Families whose help record differs: family -> (the Go bug, our properties).
+HELP_FIXED: dict[str, tuple[str, dict[str, str]]] = {
+    "no_help_metric": ("the Go agent drops a TYPE that has no HELP", {"type": "counter"}),
+}
+#: Value tokens of TextParser_value_tokens that Go accepts and Prometheus (and we) reject.
+TOKEN_FIXES: dict[str, str] = {
+    "0x1p-2": "hex float (Go ParseFloat syntax; Prometheus refuses 'p')",
+    "0X1P+2": "hex float (Go ParseFloat syntax; Prometheus refuses 'P')",
+    "0x1.8p1": "hex float (Go ParseFloat syntax; Prometheus refuses 'p')",
+    "1_000": "digit separator (Go ParseFloat syntax; Prometheus refuses '_')",
+    "1_000.5_5": "digit separator (Go ParseFloat syntax; Prometheus refuses '_')",
+}
+#: Processor_enrichment: where our labels differ from the Go agent's.
+PROCESSOR_FIXES = (
+    "instance and node are target labels here, so pcode comes after them (the Go agent "
+    "appends pcode, then a fallback instance, then node again, which duplicates node when "
+    "the target labels have it; its target-label order is random anyway, PROTOCOL Q5)"
+)
+#: ConvertProtobuf_delimited_all_types: native histograms.
+PROTOBUF_FIXES = (
+    "native-only histograms are skipped and counted; the Go agent turns integer ones into "
+    "OpenMxHistogram records that it never sends (PROTOCOL §7.5) and skips float ones"
+)
+
+Flat = tuple[str, Labels, str, int]
+
+
+def value_key(x: float) -> str:
+    """A double's bit pattern, or "nan" for any NaN (see `NAN_NOTE`)."""
+    return "nan" if math.isnan(x) else bits64(x)
+
+
+def go_flat(v: Vector) -> list[Flat]:
+    """A convert vector's records as (metric, labels, value, timestamp)."""
+    return [
+        (
+            r["metric"],
+            tuple((k, x) for k, x in r["labels"] or ()),
+            value_key(f64(r["value_bits"])),
+            int(r["timestamp"]),
+        )
+        for r in v["openmx"]
+    ]
+
+
+def scrape_result(
+    series: list[Series], values: list[float], ts: int, timestamps: list[int] | None = None,
+    metadata: Mapping[str, Metadata] | None = None,
+) -> ScrapeResult:  # fmt: skip
+    return ScrapeResult(
+        target_id="t",
+        job="dcgm-exporter",
+        instance="10.21.150.225:9400",
+        url="http://10.21.150.225:9400/metrics",
+        timestamp_ms=ts,
+        series=series,
+        values=values,
+        timestamps=timestamps,
+        metadata=metadata or {},
+    )
+
+
+def parse_text(text: str, ts: int, target: Labels = ()) -> ScrapeResult:
+    """A body through our parser and series builder, as the scrape loop runs them."""
+    parsed = Parser(SeriesBuilder(target)).parse(text, openmetrics=False, default_ts_ms=ts)
+    return scrape_result(parsed.series, parsed.values, ts, parsed.timestamps, parsed.metadata)
+
+
+def flat(result: ScrapeResult) -> list[Flat]:
+    return [
+        (s.name, s.labels, value_key(x), result.timestamp_of(i))
+        for i, (s, x) in enumerate(zip(result.series, result.values, strict=True))
+    ]
+
+
+def encode_all(
+    result: ScrapeResult, identity: PackIdentity = IDENTITY
+) -> tuple[list[Flat], dict[str, dict[str, str]], OpenMxEncoder]:
+    """What our encoder sends for ``result``: records, help properties by family, encoder."""
+    enc = OpenMxEncoder(identity)
+    records: list[Flat] = []
+    helps: dict[str, dict[str, str]] = {}
+    for batch in enc.encode(result, NOW_MS):
+        pack = decode_pack(batch.payload)
+        assert pack.header == identity.header(NOW_MS)
+        if isinstance(pack, OpenMxHelpPack):
+            assert batch.samples == 0
+            helps.update({h.metric: dict(h.properties) for h in pack.records})
+        else:
+            assert isinstance(pack, OpenMxPack)
+            assert batch.samples == len(pack.records)
+            records += [(r.metric, r.labels, bits64(r.value), r.timestamp) for r in pack.records]
+    return records, helps, enc
+
+
+def on_wire(samples: list[Flat], pcode: int = IDENTITY.pcode) -> list[Flat]:
+    """Samples as sent: finite ones only, with the pcode label."""
+    return [
+        (m, (*labels, ("pcode", str(pcode))), x, ts)
+        for m, labels, x, ts in samples
+        if math.isfinite(f64(x) if x != "nan" else math.nan)
+    ]
+
+
+def starts_line(line: str, metric: str) -> bool:
+    """Whether a Go record named ``metric`` came from ``line``."""
+    return line.startswith(metric) and line[len(metric) : len(metric) + 1] in ("{", " ")
+
+
+def check_text_edge_cases(v: Vector) -> None:
+    text = v["inputs"]["text"]
+    ts = int(v["inputs"]["collection_time"])
+    lines = text.split("\n")
+    with pytest.raises(ParseError) as whole:
+        parse_text(text, ts)
+    assert whole.value.line == 1 + min(lines.index(line) for line in TEXT_REJECTED)
+    for line, (_, error) in TEXT_REJECTED.items():
+        with pytest.raises(ParseError, match=error):
+            parse_text(line + "\n", ts)
+    go = go_flat(v)
+    expected: list[Flat] = []
+    gi = 0
+    for line in lines:
+        from_go = gi < len(go) and starts_line(line.strip(), go[gi][0])
+        if from_go:
+            gi += 1
+        if line in TEXT_REJECTED:
+            continue
+        if line in TEXT_FIXED:
+            expected += [(m, lb, value_key(x), ts) for m, lb, x in TEXT_FIXED[line][1]]
+        elif from_go:
+            expected.append(go[gi - 1])
+    assert gi == len(go), "every Go record comes from a line of the body"
+    assert set(TEXT_FIXED) <= set(lines)
+    result = parse_text("\n".join(x for x in lines if x not in TEXT_REJECTED), ts)
+    assert flat(result) == expected
+    records, helps, enc = encode_all(result)
+    assert records == on_wire(expected)
+    assert enc.dropped_non_finite == len(expected) - len(records)
+    go_help = {h["metric"]: h["property"] for h in v["help_sorted_by_metric"]}
+    assert helps == go_help | {family: props for family, (_, props) in HELP_FIXED.items()}
+
+
+def check_value_tokens(v: Vector) -> None:
+    ts = int(v["inputs"]["collection_time"])
+    template = v["inputs"]["line_template"]
+    tokens = [r["token"] for r in v["results"]]
+    assert set(TOKEN_FIXES) <= set(tokens)
+    builder = SeriesBuilder(())
+    series: list[Series] = []
+    values: list[float] = []
+    for i, r in enumerate(v["results"]):
+        body = template.replace("<token>", r["token"]) + "\n"
+        if r["token"] in TOKEN_FIXES or not r["accepted"]:
+            assert r["accepted"] == (r["token"] in TOKEN_FIXES)
+            with pytest.raises(ParseError, match=r"invalid value|out of range"):
+                parse_text(body, ts)
+            continue
+        (_, _, got, got_ts), *more = flat(parse_text(body, ts))
+        assert not more and got_ts == ts
+        assert got == value_key(f64(r["value_bits"])), (r["token"], NAN_NOTE)
+        series.append(builder.intern("m", (("token", str(i)),)))
+        values.append(f64(r["value_bits"]))
+    records, _, enc = encode_all(scrape_result(series, values, ts))
+    sent = [x for x in values if math.isfinite(x)]
+    assert [r[2] for r in records] == [bits64(x) for x in sent]
+    assert enc.dropped_non_finite == len(values) - len(sent) > 0
+
+
+def check_processor(v: Vector) -> None:
+    inputs = v["inputs"]
+    ts = int(inputs["collection_time"])
+    target: Labels = tuple(inputs["target_labels"].items())
+    appended = len(target) + 1  # the Go agent's: target labels, pcode, instance?, node?
+    if "instance" not in inputs["target_labels"]:
+        target += (("instance", inputs["target_url"]),)
+        appended += 1
+    if inputs["add_node_label"]:
+        target += (("node", inputs["node_name"]),)
+        appended += 1
+    identity = PackIdentity(pcode=int(inputs["pcode"]), oid=IDENTITY.oid)
+    result = parse_text(inputs["text"], ts, target)
+    records, _, enc = encode_all(result, identity)
+    go = go_flat(v)
+    assert enc.dropped_non_finite == len(result.values) - len(go) == 1
+    assert len(records) == len(go)
+    for (m, labels, x, t), (go_m, go_labels, go_x, go_t) in zip(records, go, strict=True):
+        assert (m, x, t) == (go_m, go_x, go_t)
+        exposed = len(go_labels) - appended
+        assert labels[:exposed] == go_labels[:exposed]
+        assert sorted(labels) == sorted(go_labels), PROCESSOR_FIXES
+        assert labels[exposed:] == (*target, ("pcode", inputs["pcode"])), PROCESSOR_FIXES
+
+
+def check_protobuf(v: Vector) -> None:
+    inputs = v["inputs"]
+    ts = int(inputs["collection_time"])
+    assert inputs["content_type"] == PROTOBUF_CONTENT_TYPE
+    decoded = decode_protobuf(bytes.fromhex(inputs["payload_hex"]), ts)
+    ours = [(m, lb, value_key(x), t) for m, lb, x, t in decoded.samples]
+    assert ours == go_flat(v)
+    # native_latency_seconds (integer) and float_native_seconds (float): see PROTOBUF_FIXES
+    assert len(v["histograms"]) == 1 and decoded.native_skipped == 2, PROTOBUF_FIXES
+    assert not {m for m, *_ in ours} & {"native_latency_seconds", "float_native_seconds"}
+    helps = {}
+    for family, meta in decoded.metadata.items():
+        r = Reader(help_record(family, meta))
+        h = read_help(r)
+        assert r.at_end() and h.metric == family
+        helps[family] = dict(h.properties)
+    assert helps == {h["metric"]: h["property"] for h in v["help_sorted_by_metric"]}
+    builder = SeriesBuilder(())
+    series = [builder.intern(m, lb) for m, lb, _, _ in decoded.samples]
+    values = [x for _, _, x, _ in decoded.samples]
+    stamps = [t for _, _, _, t in decoded.samples]
+    records, _, _ = encode_all(scrape_result(series, values, ts, stamps, decoded.metadata))
+    assert records == on_wire(go_flat(v))
+
+
+def check_format_le(v: Vector) -> None:
+    x = f64(v["inputs"]["value_bits"])
+    assert format_go_float(x) == v["text"]
+    assert float(v["text"]) == x
+
+
+CONVERT_CHECKS: dict[str, Callable[[Vector], None]] = {
+    "ConvertWithTimestamp_text_edge_cases": check_text_edge_cases,
+    "TextParser_value_tokens": check_value_tokens,
+    "Processor_enrichment": check_processor,
+    "ConvertProtobuf_delimited_all_types": check_protobuf,
+}
+
+
+def check_convert(v: Vector) -> None:
+    if v["name"].startswith("formatLE_"):
+        check_format_le(v)
+        return
+    check = CONVERT_CHECKS.get(v["name"])
+    if check is None:
+        pytest.fail(f"no handler for convert vector {v['name']}")
+    check(v)
+
+
 CHECKS: dict[str, Callable[[Vector], None]] = {
     "dataoutputx": check_dataoutputx,
     "value": check_value,
@@ -608,6 +906,7 @@ CHECKS: dict[str, Callable[[Vector], None]] = {
     "record": check_record,
     "pack": check_pack,
     "net": check_net,
+    "convert": check_convert,
 }
 
 

@@ -1,0 +1,458 @@
+"""A Whatap collector emulator on loopback: the server side of PROTOCOL §6.
+
+It accepts the key-reset handshake for the licenses it knows (or for
+projects given as pcode and security key): it decrypts the hello with that
+license's key, checks that the OID is the hash of the ONAME and answers with
+fresh session keys (transfer key, secure key, hide key, the peer's IPv4 as
+public IP; layout of §6.3). A hello for an unknown pcode, one that does not
+decrypt, or an OID that does not match gets the empty reply (pcode 0, oid 0,
+no payload) that the Go agent reads as "invalid license key error". It then
+reads frames, answers TIME_SYNC with ``echoed agent time ‖ server time``,
+un-hides or decrypts data frames and decodes their packs with the project's
+own decoders (checked against Whatap's golden vectors): OpenMxPack records,
+OpenMxHelpPack metadata, events, and replies to commands sent with
+`Collector.command`.
+
+Stopping is graceful: the listener closes, every connection is half-closed
+(FIN), and each one is read until the agent closes it, so every frame the
+agent wrote before it noticed is received. `Collector.restart` does that and
+listens again on the same port.
+
+What it does NOT model: the real server's behaviour beyond the empty reply
+for a bad license (PROTOCOL §10 Q1: it may close the socket, answer other
+codes, or throttle); any acknowledgement of data (the protocol has none, so
+a pack that reached the agent's kernel is "sent" even if a crashing server
+never read it); server-side storage, retention, HELP de-duplication or any
+validation of names and labels; commands the server may send on its own; the
+server's src/code bytes and the int after the oid in its replies (made up
+here: src 3, code 0xff, 0); cypher levels other than 0 and 128 (§10 Q2).
+
+Command line: ``python -m benchmarks.whatap_collector --summary`` (see ``--help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.fleet import check_loopback
+from benchmarks.whatap_received import Received, Record, SessionInfo
+from openagent.sinks.whatap import frames as fr
+from openagent.sinks.whatap.codec import DecodeError
+from openagent.sinks.whatap.hashing import hash_str, ip_to_int32
+from openagent.sinks.whatap.header import PackHeader
+from openagent.sinks.whatap.license import parse_license
+from openagent.sinks.whatap.packs import ParamPack, decode_pack
+from openagent.sinks.whatap.values import Value, to_value
+
+__all__ = ["FAKE_LICENSE", "GARBAGE", "Collector", "Faults", "Record", "SessionInfo", "main"]
+
+#: The fake license of the protocol's test vectors (pcode 33789, key ``WhaTapFakeKey!01``).
+FAKE_LICENSE = "x6043vk85eq31-x58obg8pgmmpab-x6au9160ojvokf"
+#: What `Collector.send_garbage` writes: a frame header with a negative payload length.
+GARBAGE = b"\xff" * 64
+SRC_SERVER = 3
+#: Largest hello accepted (the agent's is 54 bytes).
+MAX_HELLO = 4096
+
+
+@dataclass
+class Faults:
+    """Misbehaviour switches: new connections get no handshake reply or garbage instead;
+    ``mute`` stops answering TIME_SYNC on every connection."""
+
+    silent_handshake: bool = False
+    garbage_handshake: bool = False
+    mute: bool = False
+
+
+class _Conn:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: SessionInfo
+    ) -> None:
+        self.reader, self.writer, self.info = reader, writer, info
+        self.keys: fr.SessionKeys | None = None
+        self.half_closed = False
+
+    def send(self, data: bytes) -> None:
+        if not self.half_closed and not self.writer.is_closing():
+            self.writer.write(data)
+
+
+class Collector:
+    """The emulator; an async context manager. What arrived is in ``received`` (and
+    through the shortcuts ``records``, ``help``, ``sessions``, ``events``, ``errors``)."""
+
+    def __init__(
+        self,
+        *,
+        licenses: Iterable[str] = (FAKE_LICENSE,),
+        projects: Mapping[int, bytes] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        cypher_level: int = 128,
+        jsonl: Path | None = None,
+        keep_records: bool = True,
+        drain_timeout: float = 10.0,
+        clock_offset_ms: int = 0,
+        on_event: Callable[[str], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        check_loopback(host)
+        if cypher_level not in (0, 128):
+            raise ValueError(f"cypher level must be 0 or 128, got {cypher_level}")
+        self.projects: dict[int, bytes] = dict(projects or {})
+        for lic in licenses:
+            keys = parse_license(lic)
+            self.projects[keys.pcode] = keys.security_key
+        self.host, self.port, self.cypher_level = host, port, cypher_level
+        self.drain_timeout, self.clock_offset_ms = drain_timeout, clock_offset_ms
+        self.rng = rng or random.Random()
+        self.faults = Faults()
+        self.received = Received(keep_records=keep_records, jsonl=jsonl, on_event=on_event)
+        self._server: asyncio.Server | None = None
+        self._conns: set[_Conn] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self._changed: asyncio.Condition | None = None
+
+    @property
+    def records(self) -> list[Record]:
+        """Every record received, in arrival order."""
+        return self.received.records
+
+    @property
+    def help(self) -> dict[str, dict[str, str]]:
+        """The latest help properties per metric."""
+        return self.received.help
+
+    @property
+    def sessions(self) -> list[SessionInfo]:
+        """Every connection, in accept order."""
+        return self.received.sessions
+
+    @property
+    def errors(self) -> list[str]:
+        """Frames or packs an agent should never send."""
+        return self.received.errors
+
+    @property
+    def live(self) -> int:
+        """Handshaken connections now open."""
+        return sum(1 for c in self._conns if c.keys is not None)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen (on the same port again after a stop)."""
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        self.received.open()
+        self._server = await asyncio.start_server(
+            self._serve, self.host, self.port, reuse_address=True
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop listening; half-close every connection and read it until the agent closes
+        it (at most ``drain_timeout`` seconds, then abort)."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for conn in list(self._conns):
+            conn.half_closed = True
+            if not conn.writer.is_closing() and conn.writer.can_write_eof():
+                conn.writer.write_eof()
+        handlers = list(self._handlers)
+        if handlers:
+            _, pending = await asyncio.wait(handlers, timeout=self.drain_timeout)
+            if pending:
+                self.close_connections()
+                await asyncio.wait(pending, timeout=1.0)
+        if server is not None:
+            await server.wait_closed()
+
+    async def restart(self) -> None:
+        """A graceful stop, then listen again on the same port."""
+        await self.stop()
+        await self.start()
+
+    async def close(self) -> None:
+        """Stop, and close the JSON lines file."""
+        await self.stop()
+        self.received.close()
+
+    async def __aenter__(self) -> Collector:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- faults and commands ---------------------------------------------------
+
+    def close_connections(self) -> int:
+        """Abort every open connection (nothing drained); return how many."""
+        conns = list(self._conns)
+        for conn in conns:
+            conn.writer.transport.abort()
+        return len(conns)
+
+    def send_garbage(self, data: bytes = GARBAGE) -> int:
+        """Write ``data`` on every handshaken connection; return how many got it."""
+        conns = [c for c in self._conns if c.keys is not None]
+        for conn in conns:
+            conn.send(data)
+        return len(conns)
+
+    async def command(
+        self, param_id: int, entries: Mapping[str, object] | None = None, *, within: float = 5.0
+    ) -> ParamPack:
+        """Send a ParamPack command on the newest session and wait for its reply."""
+        live = [c for c in self._conns if c.keys is not None]
+        if not live:
+            raise RuntimeError("no agent session to send a command to")
+        conn = max(live, key=lambda c: c.info.id)
+        info, keys = conn.info, conn.keys
+        assert keys is not None
+        request = self.rng.randrange(1, 2**31)
+        values: dict[str, Value] = {k: to_value(v) for k, v in (entries or {}).items()}
+        header = PackHeader(info.pcode, info.oid, self._now())
+        pack = ParamPack(header, param_id, request, 0, values).to_bytes()
+        conn.send(
+            fr.encode_data_frame(
+                pack, pcode=info.pcode, oid=info.oid, transfer_key=keys.transfer_key,
+                cypher=keys.cypher(), cypher_level=self.cypher_level, src=SRC_SERVER,
+            )
+        )  # fmt: skip
+        responses = self.received.responses
+        await self.wait_for(lambda: any(r.response == request for r in responses), within)
+        return next(r for r in responses if r.response == request)
+
+    # -- waiting ---------------------------------------------------------------
+
+    async def wait_for(self, predicate: Callable[[], bool], within: float = 10.0) -> None:
+        """Wait until ``predicate()`` holds (checked after every change); TimeoutError if not."""
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(predicate)
+
+    async def wait_for_records(self, n: int, within: float = 10.0) -> list[Record]:
+        """Wait until at least ``n`` records arrived; return all records."""
+        await self.wait_for(lambda: self.received.record_count >= n, within)
+        return self.records
+
+    async def _notify(self) -> None:
+        if self._changed is not None:
+            async with self._changed:
+                self._changed.notify_all()
+
+    # -- serving ---------------------------------------------------------------
+
+    def _now(self) -> int:
+        return time.time_ns() // 1_000_000 + self.clock_offset_ms
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        peer = writer.get_extra_info("peername")
+        info = self.received.new_session(f"{peer[0]}:{peer[1]}", self._now())
+        conn = _Conn(reader, writer, info)
+        self._conns.add(conn)
+        reason = "agent closed the connection"
+        try:
+            await self._session(conn)
+        except EOFError:
+            pass
+        except (DecodeError, OSError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._conns.discard(conn)
+            self._handlers.discard(task)
+            info.closed_ms, info.close_reason = self._now(), reason
+            self.received.session_event(info, "closed", reason=reason, records=info.records)
+            writer.close()
+            await self._notify()
+
+    async def _read_to_end(self, conn: _Conn) -> None:
+        while await conn.reader.read(65536):
+            pass
+
+    def _check_hello(self, info: SessionInfo, hello: fr.Frame) -> str:
+        """Empty if the hello is acceptable, else why not."""
+        key = self.projects.get(hello.pcode)
+        if key is None:
+            return f"unknown pcode {hello.pcode}"
+        try:
+            info.oname, info.ip = fr.decode_hello(
+                hello, license_key=key, cypher_level=self.cypher_level
+            )
+        except fr.HandshakeError as exc:
+            return str(exc)
+        return "" if hash_str(info.oname) == hello.oid else "oid is not the hash of the oname"
+
+    async def _session(self, conn: _Conn) -> None:
+        info = conn.info
+        hello = await fr.read_frame(conn.reader, MAX_HELLO)
+        info.hello, info.pcode, info.oid = hello, hello.pcode, hello.oid
+        if self.faults.silent_handshake or self.faults.garbage_handshake:
+            if self.faults.garbage_handshake:
+                conn.send(GARBAGE)
+            await self._read_to_end(conn)
+            return
+        reason = self._check_hello(info, hello)
+        if reason:
+            info.rejected = reason
+            conn.send(fr.encode_frame(fr.NET_KEY_RESET, 0, 0, 0, b"", SRC_SERVER))
+            self.received.session_event(info, "rejected", reason=reason, pcode=hello.pcode)
+            await self._read_to_end(conn)
+            return
+        keys = fr.SessionKeys(
+            self.rng.randrange(-(2**31), 2**31),
+            self.rng.randbytes(16),
+            self.rng.randrange(-(2**31), 2**31),
+            ip_to_int32(info.peer.rpartition(":")[0]),
+        )
+        conn.send(
+            fr.encode_key_reset_reply(
+                keys, pcode=hello.pcode, oid=hello.oid, license_key=self.projects[hello.pcode],
+                cypher_level=self.cypher_level,
+            )
+        )  # fmt: skip
+        conn.keys, info.accepted = keys, True
+        self.received.session_event(
+            info, "connected", oname=info.oname, pcode=info.pcode, oid=info.oid, peer=info.peer
+        )
+        await self._notify()
+        await self._frames(conn, keys)
+
+    async def _frames(self, conn: _Conn, keys: fr.SessionKeys) -> None:
+        info, cypher = conn.info, keys.cypher()
+        while True:
+            frame = await fr.read_frame(conn.reader)
+            if frame.code == fr.NET_TIME_SYNC:
+                agent_time = fr.decode_time_sync(frame)
+                self.received.time_sync(info)
+                if not self.faults.mute:
+                    conn.send(
+                        fr.encode_time_sync_reply(
+                            pcode=info.pcode, oid=info.oid, agent_time=agent_time,
+                            server_time=self._now(), src=SRC_SERVER,
+                        )
+                    )  # fmt: skip
+                await self._notify()
+                continue
+            data = fr.open_data_frame(
+                frame, pcode=info.pcode, oid=info.oid, transfer_key=keys.transfer_key,
+                cypher=cypher, cypher_level=self.cypher_level,
+            )  # fmt: skip
+            if data is None:
+                self.received.error(info, f"ignored a frame with code 0x{frame.code:02x}")
+                continue
+            try:
+                self.received.pack(info, frame.code, decode_pack(data))
+            except DecodeError as exc:
+                self.received.error(info, f"undecodable pack: {exc}")
+            await self._notify()
+
+
+async def _print_summaries(collector: Collector, every: float) -> None:
+    received = collector.received
+    last_count, last_t = received.record_count, time.monotonic()
+    while True:
+        await asyncio.sleep(every)
+        now = time.monotonic()
+        rate = (received.record_count - last_count) / max(now - last_t, 1e-9)
+        last_count, last_t = received.record_count, now
+        print(f"[collector] {received.summary(collector.live, rate)}", flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.whatap_collector",
+        description="Emulate the Whatap collector on loopback until SIGINT/SIGTERM.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    p.add_argument("--port", type=int, default=6600, help="port (default 6600; 0: any)")
+    p.add_argument(
+        "--license",
+        action="append",
+        dest="licenses",
+        help="accept this license (repeatable; default: the protocol's fake test license)",
+    )
+    p.add_argument("--cypher-level", type=int, choices=[0, 128], default=128)
+    p.add_argument("--jsonl", type=Path, help="append records, help, events and sessions here")
+    p.add_argument("--summary", action="store_true", help="print a summary line periodically")
+    p.add_argument("--summary-interval", type=float, default=5.0, help="seconds (default 5)")
+    p.add_argument("--ready-file", type=Path, help='write {"pid", "host", "port"} once listening')
+    p.add_argument("--quiet", action="store_true", help="do not print session events")
+    return p
+
+
+async def _main(args: argparse.Namespace) -> None:
+    def show(line: str) -> None:
+        print(f"[collector] {line}", flush=True)
+
+    collector = Collector(
+        licenses=args.licenses or (FAKE_LICENSE,),
+        host=args.host,
+        port=args.port,
+        cypher_level=args.cypher_level,
+        jsonl=args.jsonl,
+        keep_records=False,
+        on_event=None if args.quiet else show,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with collector:
+        show(f"listening on {args.host}:{collector.port}, pcodes {sorted(collector.projects)}")
+        if args.ready_file is not None:
+            tmp = args.ready_file.with_name(args.ready_file.name + ".tmp")
+            doc = {"pid": os.getpid(), "host": args.host, "port": collector.port}
+            tmp.write_text(json.dumps(doc) + "\n")
+            tmp.replace(args.ready_file)
+        printer = None
+        if args.summary:
+            printer = asyncio.create_task(_print_summaries(collector, args.summary_interval))
+        await stop.wait()
+        if printer is not None:
+            printer.cancel()
+        collector.drain_timeout = 2.0
+    show("stopped | " + collector.received.summary(0, 0.0))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        check_loopback(args.host)
+        for lic in args.licenses or ():
+            parse_license(lic)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.summary_interval <= 0:
+        parser.error("--summary-interval must be positive")
+    try:
+        asyncio.run(_main(args))
+    except OSError as exc:
+        print(f"collector: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

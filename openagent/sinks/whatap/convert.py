@@ -1,0 +1,354 @@
+"""Scrape results -> OpenMx packs: the Whatap sink's encoder (PROTOCOL §3.1-3.2, §7).
+
+A record is the series name, its labels in wire order (the exposition's labels
+after metric relabelling, then the target labels, as `Series.labels` already
+holds them) followed by ``pcode=<decimal pcode>``, the timestamp in ms and the
+value as f64. Unlike the Go agent, no key is ever written twice: ``instance``
+and ``node`` are target labels already, and an exposed ``pcode`` label is kept
+as ``exported_pcode``.
+
+Hot path: the series part of a record (``00 ‖ Text name ‖ byte n ‖ labels``,
+``n`` counting the pcode label) is encoded once per series and cached in the
+series' ``enc_whatap`` slot (b"" when the series cannot be sent); the pcode
+label (the same for every record), timestamp and value are one precompiled
+``struct`` call. A sample then costs a slot read, that call and two list
+appends; each pack is joined once. The cached bytes do not depend on the
+pcode's value. NaN and ±Inf
+samples are dropped and counted (OpenMx carries no such values, and the Go
+agent drops them too); stale markers are not sent (OpenMx has no staleness)
+and are counted apart. A series with more labels than the one-byte count can
+hold is dropped with reason ``too_many_labels``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from prometheus_client import Counter
+
+from openagent.model import Labels, ScrapeResult, Series
+from openagent.sinks.base import Batch
+from openagent.sinks.whatap.codec import I16, blob_bytes, text_bytes
+from openagent.sinks.whatap.compress import make_gzip
+from openagent.sinks.whatap.header import OPEN_MX_HELP_PACK, OPEN_MX_PACK, PackHeader
+from openagent.sinks.whatap.helpmeta import HelpTracker
+from openagent.sinks.whatap.openmx import MAX_LABELS, MAX_RECORDS, ZIP_THRESHOLD, OpenMxEndpointPack
+from openagent.telemetry import REGISTRY, Throttle, get_logger
+
+log = get_logger("whatap")
+
+DROPPED = Counter(
+    "openagent_whatap_samples_dropped",
+    "Samples the Whatap encoder could not send, by reason: non_finite (NaN or ±Inf, "
+    "which the Go agent drops too), too_many_labels (over 255 labels; the count is one byte), "
+    "unencodable (text that is not UTF-8).",
+    ["reason"],
+    registry=REGISTRY,
+)
+STALE_SKIPPED = Counter(
+    "openagent_whatap_stale_markers_skipped",
+    "Staleness markers not sent to Whatap: OpenMx has no staleness.",
+    registry=REGISTRY,
+)
+_DROPPED_NON_FINITE = DROPPED.labels("non_finite")
+
+#: Unsendable series remembered with their reason before the memory starts over.
+UNSENDABLE_LIMIT = 10_000
+EXPORTED_PREFIX = "exported_"
+#: Entries of the label-set, label-pair and name encoding caches before they start over.
+TEXT_CACHE_LIMIT = 200_000
+#: Measured on DCGM records (benchmarks/whatap_encode_bench.py): stdlib zlib at level 1
+#: costs 0.6-1.4 µs per record against 1.8-2.8 µs at Go's level 6, for 10-20 % more bytes;
+#: zlib-ng at level 1 about 0.2 µs (see `openagent.sinks.whatap.compress`).
+DEFAULT_GZIP_LEVEL = 1
+
+_PACK_TYPE = I16.pack(OPEN_MX_PACK)
+_HELP_PACK_TYPE = I16.pack(OPEN_MX_HELP_PACK)
+
+
+@dataclass(frozen=True, slots=True)
+class PackIdentity:
+    """Header fields of every pack: pcode, oid, okind and onode (v9 header when either of
+    the last two is non-zero)."""
+
+    pcode: int
+    oid: int
+    okind: int = 0
+    onode: int = 0
+
+    def header(self, time_ms: int) -> PackHeader:
+        """The pack header at ``time_ms``."""
+        return PackHeader(self.pcode, self.oid, time_ms, self.okind, self.onode)
+
+
+class OpenMxEncoder:
+    """Turns `ScrapeResult` objects into serialized OpenMxHelpPacks and OpenMxPacks.
+
+    ``help_interval`` (seconds) is how often a target's help records are re-sent
+    when nothing changed. ``gzip_backend`` is ``auto`` (fastest installed, see
+    `openagent.sinks.whatap.compress`) or a backend name.
+    """
+
+    def __init__(
+        self,
+        identity: PackIdentity,
+        *,
+        help_interval: float = 600.0,
+        records_per_pack: int = 1000,
+        gzip_level: int = DEFAULT_GZIP_LEVEL,
+        endpoint_metering: bool = False,
+        gzip_backend: str = "auto",
+    ) -> None:
+        if not 1 <= records_per_pack <= MAX_RECORDS:
+            raise ValueError(f"records_per_pack must be 1..{MAX_RECORDS}, got {records_per_pack}")
+        if help_interval <= 0:
+            raise ValueError(f"help_interval must be positive, got {help_interval}")
+        self.identity = identity
+        self.records_per_pack = records_per_pack
+        self.endpoint_metering = endpoint_metering
+        self.gzip_backend, self._gzip = make_gzip(gzip_level, gzip_backend)
+        self.gzip_level = gzip_level
+        self._help = HelpTracker(int(help_interval * 1000))
+        self._endpoints: dict[str, str] = {}
+        self._pcode_label = identity.pcode > 0
+        # Only an encoder that writes the pcode label (every real one: a license with
+        # pcode 0 is refused) caches on the series; the slot holds one variant.
+        self._cache_on_series = self._pcode_label
+        self._unsendable_reason: dict[Series, str] = {}
+        tail = text_bytes("pcode") + text_bytes(str(identity.pcode)) if self._pcode_label else b""
+        # pcode label ‖ i64 timestamp ‖ f64 value, in one call
+        self._tail = tail
+        self._pack = struct.Struct(f">{len(tail)}sqd").pack
+        self._throttle = Throttle(60.0)
+        # encoded label blocks (or why they cannot be sent), by label set; Text encodings
+        # of metric names (str keys) and label pairs (tuple keys)
+        self._caches: tuple[
+            dict[Labels, bytes | tuple[str, str]], dict[str | tuple[str, str], bytes]
+        ] = ({}, {})
+        self._cache_limit = TEXT_CACHE_LIMIT
+        #: NaN/±Inf samples dropped so far.
+        self.dropped_non_finite = 0
+        #: Samples of series that cannot be sent, by reason (``too_many_labels``, ``unencodable``).
+        self.dropped_unsendable: dict[str, int] = {}
+        #: Stale markers not sent (OpenMx has no staleness); not a loss.
+        self.stale_skipped = 0
+
+    # -- public ---------------------------------------------------------------
+
+    def encode(self, result: ScrapeResult, now_ms: int) -> list[Batch]:
+        """Help packs that are due, then OpenMxPacks of at most ``records_per_pack`` records.
+
+        A ``final`` result (the target went away) sends nothing and forgets the target.
+        """
+        if result.stale:
+            self.stale_skipped += len(result.stale)
+            STALE_SKIPPED.inc(len(result.stale))
+        if result.final:
+            self.forget_target(result.target_id)
+            return []
+        if self.endpoint_metering:
+            self._endpoints[result.target_id] = result.url
+        help_records = self._help.due(result.target_id, result.metadata, now_ms)
+        batches = [Batch(p, 0, now_ms) for p in self._help_packs(help_records, now_ms)]
+        parts, stamps = self._records(result)
+        if not parts:
+            return batches
+        step = self.records_per_pack
+        endpoint = text_bytes(result.url) if self.endpoint_metering and result.url else b""
+        head = _PACK_TYPE + self.identity.header(now_ms).to_bytes()
+        for lo in range(0, len(parts) // 2, step):
+            chunk = parts[2 * lo : 2 * (lo + step)]
+            n = len(chunk) // 2
+            oldest = result.timestamp_ms if stamps is None else min(stamps[lo : lo + step])
+            payload = head + self._records_field(n, chunk) + endpoint
+            batches.append(Batch(payload, n, oldest))
+        return batches
+
+    def help_packs(self, now_ms: int) -> list[bytes]:
+        """Help packs for every family currently known (sent after every (re)connect)."""
+        return self._help_packs(self._help.all_records(), now_ms)
+
+    def forget_target(self, target_id: str) -> None:
+        """A target went away: drop its help state and endpoint."""
+        self._help.forget(target_id)
+        self._endpoints.pop(target_id, None)
+
+    def endpoint_pack(self, now_ms: int) -> bytes | None:
+        """An OpenMxEndpointPack of the URLs of current targets (endpoint metering), if any."""
+        if not self._endpoints:
+            return None
+        urls = sorted(set(self._endpoints.values()))
+        return OpenMxEndpointPack(self.identity.header(now_ms), urls).to_bytes()
+
+    # -- records --------------------------------------------------------------
+
+    def _records(self, result: ScrapeResult) -> tuple[list[bytes], list[int] | None]:
+        """Encoded records of a result as two parts each (cached series part, sample part),
+        and the records' timestamps when they are not all the same.
+
+        Two list appends and one join per pack are cheaper than one concatenation per record.
+        """
+        cached = self._cache_on_series
+        pack = self._pack
+        tail = self._tail
+        parts: list[bytes] = []
+        add = parts.append
+        non_finite = 0
+        stamps_in = result.timestamps
+        stamps: list[int] | None = None
+        n = len(result.series)
+        if len(result.values) != n or (stamps_in is not None and len(stamps_in) != n):
+            raise ValueError(
+                f"scrape result of {result.url} has {n} series but {len(result.values)} values"
+                f" and {'no' if stamps_in is None else len(stamps_in)} timestamps"
+            )
+        prefix: bytes | None
+        if stamps_in is None:
+            ts = result.timestamp_ms
+            for s, v in zip(result.series, result.values, strict=False):
+                if v - v:  # NaN or ±Inf
+                    non_finite += 1
+                    continue
+                prefix = s.enc_whatap if cached else None
+                if not prefix and not (prefix := self._slow_prefix(s, prefix)):
+                    continue
+                add(prefix)
+                add(pack(tail, ts, v))
+        else:
+            stamps = []
+            keep = stamps.append
+            for s, v, ts in zip(result.series, result.values, stamps_in, strict=False):
+                if v - v:
+                    non_finite += 1
+                    continue
+                prefix = s.enc_whatap if cached else None
+                if not prefix and not (prefix := self._slow_prefix(s, prefix)):
+                    continue
+                add(prefix)
+                add(pack(tail, ts, v))
+                keep(ts)
+        if non_finite:
+            self.dropped_non_finite += non_finite
+            _DROPPED_NON_FINITE.inc(non_finite)
+        return parts, stamps
+
+    def _slow_prefix(self, s: Series, cached: bytes | None) -> bytes:
+        """The series part of a record not in the cache yet (encoded now), or b"" for a
+        series that cannot be sent (its sample is counted as dropped)."""
+        prefix = self._prefix(s) if cached is None else cached
+        if not prefix:
+            reason = self._unsendable_reason.get(s, "too_many_labels")
+            self.dropped_unsendable[reason] = self.dropped_unsendable.get(reason, 0) + 1
+            DROPPED.labels(reason).inc()
+        return prefix
+
+    def _prefix(self, s: Series) -> bytes:
+        """Encode and cache the series part of ``s``'s records (b"" when it cannot be sent).
+
+        Label sets, label pairs and names repeat across series (dcgm-exporter
+        repeats one label block per GPU in every family), so their encodings are
+        cached too, each cache bounded.
+        """
+        caches = self._caches
+        if len(caches[0]) + len(caches[1]) > self._cache_limit:
+            caches[0].clear()
+            caches[1].clear()
+        blocks, texts = caches
+        block = blocks.get(s.labels)
+        if block is None:
+            block = blocks[s.labels] = self._block(s.labels)
+        if isinstance(block, tuple):
+            return self._unsendable(s, *block)
+        name = texts.get(s.name)
+        if name is None:
+            try:
+                name = _text(s.name)
+            except UnicodeEncodeError as exc:
+                return self._unsendable(s, "unencodable", f"metric name: {exc}")
+            texts[s.name] = name
+        prefix = b"\x00" + name + block
+        if self._cache_on_series:
+            s.enc_whatap = prefix
+        return prefix
+
+    def _block(self, labels: Labels) -> bytes | tuple[str, str]:
+        """``byte n ‖ (Text key ‖ Text value)*`` with the pcode label counted (it is
+        written with the sample), or (reason, detail) when the labels cannot be sent."""
+        n = len(labels) + self._pcode_label
+        if n > MAX_LABELS:
+            return ("too_many_labels", f"{n} labels, at most {MAX_LABELS}")
+        pairs: Sequence[tuple[str, str]] = labels
+        if self._pcode_label:
+            for k, _ in labels:
+                if k == "pcode":
+                    pairs = _rename_pcode(labels)
+                    break
+        texts = self._caches[1]
+        parts = [bytes((n,))]
+        try:
+            for pair in pairs:
+                encoded = texts.get(pair)
+                if encoded is None:
+                    encoded = texts[pair] = _text(pair[0]) + _text(pair[1])
+                parts.append(encoded)
+        except UnicodeEncodeError as exc:
+            return ("unencodable", f"label: {exc}")
+        return b"".join(parts)
+
+    def _unsendable(self, s: Series, reason: str, detail: str) -> bytes:
+        """Mark ``s`` as never sendable (cached) and log it, at most once a minute per reason."""
+        if self._cache_on_series:
+            s.enc_whatap = b""
+        if len(self._unsendable_reason) >= UNSENDABLE_LIMIT:
+            self._unsendable_reason.clear()
+        self._unsendable_reason[s] = reason
+        if self._throttle.allow(reason):
+            log.warning(
+                "series not sent to Whatap",
+                series=s.name,
+                reason=reason,
+                detail=detail,
+                suppressed=self._throttle.take_suppressed(reason),
+            )
+        return b""
+
+    # -- packs ----------------------------------------------------------------
+
+    def _records_field(self, count: int, parts: Sequence[bytes]) -> bytes:
+        """``byte zip ‖ Blob records-blob`` of ``count`` records given as byte ``parts``,
+        gzipped above 100 bytes (§3.1)."""
+        blob = b"".join([b"\x00", I16.pack(count), *parts])
+        if len(blob) > ZIP_THRESHOLD:
+            return b"\x01" + blob_bytes(self._gzip(blob))
+        return b"\x00" + blob_bytes(blob)
+
+    def _help_packs(self, records: list[bytes], now_ms: int) -> list[bytes]:
+        if not records:
+            return []
+        head = _HELP_PACK_TYPE + self.identity.header(now_ms).to_bytes()
+        step = self.records_per_pack
+        packs = []
+        for lo in range(0, len(records), step):
+            chunk = records[lo : lo + step]
+            packs.append(head + self._records_field(len(chunk), chunk))
+        return packs
+
+
+def _text(s: str) -> bytes:
+    """Text (§1.3) of ``s``: the common short case inline, the rest via the codec."""
+    data = s.encode("utf-8", "surrogateescape")
+    n = len(data)
+    if 0 < n < 254:
+        return bytes((n,)) + data
+    return blob_bytes(data)
+
+
+def _rename_pcode(labels: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Rename an exposed ``pcode`` label to ``exported_pcode`` (prefixing again on collision)."""
+    keys = {k for k, _ in labels}
+    name = EXPORTED_PREFIX + "pcode"
+    while name in keys:
+        name = EXPORTED_PREFIX + name
+    return [(name if k == "pcode" else k, v) for k, v in labels]
