@@ -6,9 +6,10 @@ A request closes when it holds ``max_samples`` samples or ``max_bytes``
 uncompressed bytes (a soft limit: it may pass it by one chunk of at most
 `CHUNK` samples), or when it has been open ``max_batch_delay`` seconds; the
 delivery layer calls ``flush`` on that schedule. With ``max_batch_delay`` 0
-nothing is held back: each ``encode`` returns all it appended. A closed request is
-compressed with the snappy *block* format (receivers reject the framed one)
-and becomes a `Batch` whose payload is the HTTP body, ready to spool.
+nothing is held back: each ``encode`` returns all it appended. A closed
+request is compressed with the snappy *block* format (receivers reject the
+framed one) and becomes a `Batch` whose payload is the HTTP body, ready to
+spool.
 
 ``send`` POSTs one batch and classifies the outcome for the delivery layer,
 which owns retries and the spool: 2xx is done; a connection error, a timeout
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import ssl
 import time
 from dataclasses import dataclass
@@ -35,11 +37,7 @@ from openagent import __version__
 from openagent.model import ScrapeResult
 from openagent.scrape.auth import AuthResolver
 from openagent.scrape.errors import ScrapeFailure
-from openagent.scrape.protocols import (
-    AuthorizationLike,
-    NoSecrets,
-    SecretRefLike,
-)
+from openagent.scrape.protocols import AuthorizationLike, NoSecrets, SecretRefLike
 from openagent.scrape.tls import TLSContexts
 from openagent.sinks.base import Batch, SinkError
 from openagent.sinks.prompb import WriteRequestBuilder
@@ -74,7 +72,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     except ValueError:
         pass
     else:
-        return max(0.0, seconds) if seconds == seconds else None
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
@@ -95,9 +93,7 @@ def classify(
     if 200 <= status < 300:
         return None
     text = f"{where} answered {status}" + (f": {message}" if message else "")
-    if status == 429:
-        return SinkError(text, retryable=True, retry_after=parse_retry_after(retry_after))
-    if status >= 500:
+    if status == 429 or status >= 500:
         return SinkError(text, retryable=True, retry_after=parse_retry_after(retry_after))
     return SinkError(text, retryable=False)
 

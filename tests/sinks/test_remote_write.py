@@ -288,7 +288,7 @@ def test_retry_after_seconds_and_dates() -> None:
     assert parse_retry_after(later, now.timestamp()) == pytest.approx(90.0)
     earlier = format_datetime(now - timedelta(seconds=90), usegmt=True)
     assert parse_retry_after(earlier, now.timestamp()) == 0.0
-    for bad in (None, "", "soon", "nan", "Wed, 99 Foo 2026 00:00:00"):
+    for bad in (None, "", "soon", "nan", "inf", "Wed, 99 Foo 2026 00:00:00"):
         assert parse_retry_after(bad, now.timestamp()) is None
 
 
