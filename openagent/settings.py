@@ -90,6 +90,8 @@ def _sinks(value: object) -> object:
         out: list[object] = []
         for item in value:
             name = item.strip().lower() if isinstance(item, str) else item
+            if isinstance(name, str) and name.replace("-", "_") in KNOWN_SINKS:
+                name = name.replace("-", "_")  # remote-write is remote_write
             if name and name not in out:
                 out.append(name)
         return out
@@ -143,6 +145,18 @@ class Settings(BaseSettings):
     sinks: Annotated[list[str], NoDecode, BeforeValidator(_sinks)] = ["jsonl"]
     jsonl_path: str = "-"
     remote_write_url: str | None = None
+    remote_write_timeout: Annotated[float, BeforeValidator(_duration), Field(gt=0)] = 30.0
+    remote_write_max_samples: Annotated[int, Field(ge=1)] = 10_000
+    remote_write_max_bytes: Annotated[int, BeforeValidator(_size), Field(ge=1)] = 4 * MiB
+    remote_write_batch_delay: Annotated[float, BeforeValidator(_duration), Field(ge=0)] = 1.0
+    remote_write_username: str | None = None
+    remote_write_password_file: str | None = None
+    remote_write_bearer_token_file: str | None = None
+    remote_write_ca_file: str | None = None
+    remote_write_cert_file: str | None = None
+    remote_write_key_file: str | None = None
+    remote_write_insecure_skip_verify: bool = False
+    remote_write_server_name: str | None = None
     log_level: str = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
@@ -249,6 +263,18 @@ HELP: dict[str, str] = {
     "listen": "address of the agent's HTTP server (/metrics, /healthz, /readyz, /targets)",
     "jsonl_path": "file the jsonl sink appends to; - for stdout",
     "remote_write_url": "Prometheus remote-write endpoint for the remote_write sink",
+    "remote_write_timeout": "timeout of one remote-write request",
+    "remote_write_max_samples": "samples per remote-write request",
+    "remote_write_max_bytes": "uncompressed bytes per remote-write request, e.g. 4MiB",
+    "remote_write_batch_delay": "longest time a partial remote-write request waits (0: none)",
+    "remote_write_username": "basic auth user name for the remote-write receiver",
+    "remote_write_password_file": "file with the basic auth password (re-read on change)",
+    "remote_write_bearer_token_file": "file with a bearer token for the receiver",
+    "remote_write_ca_file": "CA certificates (PEM) that verify the receiver",
+    "remote_write_cert_file": "client certificate (PEM) presented to the receiver",
+    "remote_write_key_file": "client key (PEM) of that certificate",
+    "remote_write_insecure_skip_verify": "true: do not verify the receiver's certificate",
+    "remote_write_server_name": "name to verify in the receiver's certificate",
     "log_level": "debug, info, warning or error",
     "log_format": "auto (console on a terminal, else JSON), json or console",
     "sample_limit": "samples per scrape above which the scrape fails (0: no limit)",

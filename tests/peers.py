@@ -12,6 +12,9 @@ or as a pytest fixture::
 
     prom = peer_fixture(lambda: PrometheusServer(scrape_configs=[...]), scope="module")
 
+``halt()`` stops the process but keeps its port and data directory, and a
+later ``start()`` brings the same server back (outage tests).
+
 Queries are synchronous (urllib); the ``a``-prefixed variants use aiohttp
 for tests that run inside an event loop which also serves the scraped
 targets. Nothing here talks to anything but 127.0.0.1.
@@ -20,6 +23,7 @@ targets. Nothing here talks to anything but 127.0.0.1.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -115,10 +119,11 @@ class _Server:
                 f"{self.name} binary not found at {self.binary}; install the Debian package "
                 f"(apt-get install --no-install-recommends {Path(self.binary).name})"
             )
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.name}-"))
-        self.port = free_port()
+        if self.workdir is None:  # else restarting after halt(): same port, same data
+            self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.name}-"))
+            self.port = free_port()
         self._prepare()
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in halt()
         self._proc = subprocess.Popen(
             self._command(), stdout=self._log, stderr=subprocess.STDOUT, cwd=self.workdir
         )
@@ -139,11 +144,12 @@ class _Server:
         self.stop()
         raise PeerError(f"{self.name} not ready after {self.start_timeout}s:\n{log}")
 
-    def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL) and delete its data."""
+    def halt(self, *, kill: bool = False) -> None:
+        """Stop the process (SIGTERM, then SIGKILL; or SIGKILL at once with ``kill``) but
+        keep its port and data: a later ``start()`` brings the same server back."""
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -152,6 +158,15 @@ class _Server:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    @property
+    def running(self) -> bool:
+        """True between ``start()`` and ``halt()``/``stop()`` while the process lives."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL) and delete its data."""
+        self.halt()
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
@@ -258,21 +273,31 @@ class PrometheusServer(_Server):
         extra_args: Sequence[str] = (),
         binary: str | None = None,
         start_timeout: float = 15.0,
+        out_of_order_window: str | None = None,
     ) -> None:
         super().__init__(binary=binary, start_timeout=start_timeout)
         self.scrape_configs = list(scrape_configs)
         self.scrape_interval = scrape_interval
         self.extra_args = list(extra_args)
+        self.out_of_order_window = out_of_order_window
 
     def config(self) -> dict[str, Any]:
-        """The configuration file's content."""
-        return {
+        """The configuration file's content.
+
+        ``out_of_order_window`` (e.g. ``"1h"``) lets the TSDB take samples
+        older than a series' newest one; without it such a sample fails the
+        whole remote-write request with 400.
+        """
+        config: dict[str, Any] = {
             "global": {
                 "scrape_interval": self.scrape_interval,
                 "evaluation_interval": self.scrape_interval,
             },
             "scrape_configs": self.scrape_configs,
         }
+        if self.out_of_order_window:
+            config["storage"] = {"tsdb": {"out_of_order_time_window": self.out_of_order_window}}
+        return config
 
     def _prepare(self) -> None:
         assert self.workdir is not None
@@ -371,7 +396,8 @@ class VictoriaMetricsServer(_Server):
         """``/api/v1/export``: raw samples as (labels, values, timestamps in ms) per series.
 
         VictoriaMetrics does not store NaN samples and writes infinities as bare
-        ``+Inf``/``-Inf`` (not JSON); both are handled here.
+        ``+Inf``/``-Inf`` (not JSON); both are handled here. It does store
+        staleness markers and exports them as ``null``: they come back as NaN.
         """
         url = self.url + "/api/v1/export?" + urllib.parse.urlencode({"match[]": match})
         out = []
@@ -379,7 +405,7 @@ class VictoriaMetricsServer(_Server):
             for raw in r.read().decode().splitlines():
                 if raw.strip():
                     item = json.loads(_BARE_SPECIALS.sub(r'"\1"', raw))
-                    values = [float(v) for v in item["values"]]
+                    values = [math.nan if v is None else float(v) for v in item["values"]]
                     out.append((dict(item["metric"]), values, list(item["timestamps"])))
         return out
 

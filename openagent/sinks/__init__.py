@@ -16,6 +16,10 @@ def build_sinks(settings: Settings) -> list[Sink]:
             from openagent.sinks.jsonl import JsonlSink
 
             sinks.append(JsonlSink(settings.jsonl_path))
+        elif name == "remote_write":
+            from openagent.sinks.remote_write import RemoteWriteSink
+
+            sinks.append(RemoteWriteSink.from_settings(settings))
         elif name == "whatap":
             from openagent.sinks.whatap.sink import WhatapSink
 
