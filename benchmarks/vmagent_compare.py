@@ -39,7 +39,8 @@ from benchmarks.fleet import Fleet
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 DEFAULT_AGENT = (
-    "openagent run --config {config} --sink jsonl --jsonl-path /dev/null --listen {listen}"
+    "openagent run --config {config} --sink remote_write --remote-write-url {rw}"
+    " --listen {listen} --log-level warning"
 )
 
 
@@ -182,7 +183,9 @@ def command(tool: str, args: argparse.Namespace, fleet: Fleet, sink: Sink, work:
         ]
     cfg = work / "openagent.yaml"
     cfg.write_text(yaml.safe_dump(openagent_config(fleet, args.interval), sort_keys=False))
-    text = args.agent_cmd.format(config=cfg, listen=listen, port=listen.rsplit(":", 1)[1])
+    text = args.agent_cmd.format(
+        config=cfg, listen=listen, port=listen.rsplit(":", 1)[1], rw=sink.url
+    )
     return shlex.split(text)
 
 

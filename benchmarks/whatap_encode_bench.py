@@ -167,7 +167,7 @@ def bench_shape(label: str, shape: NodeShape, runs: int, min_time: float) -> lis
 
     def clear() -> None:
         for s in all_series:
-            s.encoded.clear()
+            s.enc_whatap = None
 
     raw_parts, _ = OpenMxEncoder(IDENTITY, gzip_backend="zlib")._records(results[0])
     raw = len(b"".join(raw_parts))

@@ -1,0 +1,37 @@
+"""Every benchmark still runs: a tiny workload each, checking the report, never the speed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+CASES = [
+    ("parser_bench", ["--runs", "1", "--min-time", "0.01"], "openagent cold"),
+    ("whatap_encode_bench", ["--runs", "1", "--min-time", "0.01"], "records only"),
+    ("spool_bench", ["--total-mib", "1", "--policies", "never"], "never"),
+    (
+        "discovery_bench",
+        ["--pods", "40", "--namespaces", "2", "--burst", "5", "--repeat", "1"],
+        "40",
+    ),
+    ("remote_write_bench", ["--encode-only", "--runs", "1", "--min-time", "0.01"], "sample"),
+]
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(("module", "args", "expect"), CASES, ids=[c[0] for c in CASES])
+def test_benchmark_runs_and_reports(module: str, args: list[str], expect: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{module}", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "|" in proc.stdout and expect in proc.stdout, proc.stdout[-2000:]
