@@ -93,9 +93,17 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
             continue
         default = field.default
         hint = f"default {default}" if default not in (None, [], ()) else "no default"
-        parser.add_argument(
-            "--" + name.replace("_", "-"), dest=name, help=f"{doc} ({hint})".strip()
-        )
+        flag = "--" + name.replace("_", "-")
+        if field.annotation is bool:  # --node-local / --no-node-local
+            parser.add_argument(
+                flag,
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"{doc} ({hint})",
+            )
+            continue
+        parser.add_argument(flag, dest=name, help=f"{doc} ({hint})".strip())
 
 
 if __name__ == "__main__":
