@@ -23,14 +23,18 @@ RUN groupadd --system --gid 1001 openagent \
  && useradd --system --uid 1001 --gid 1001 --home-dir /var/lib/openagent --no-create-home \
       --shell /usr/sbin/nologin openagent \
  && install -d -o 1001 -g 1001 -m 0750 /var/lib/openagent /var/lib/openagent/spool \
- && install -d -m 0755 /etc/openagent
+ && install -d -m 0755 /etc/openagent /app
 COPY --from=build /opt/openagent /opt/openagent
 ENV PATH=/opt/openagent/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 USER 1001:1001
-WORKDIR /var/lib/openagent
-# The agent's HTTP port (/metrics, /healthz, /readyz, /targets), as set in deploy/.
-EXPOSE 9402
+# /app as in the Go agent's image: the Whatap Operator's Deployment mounts the
+# config at /app/scrape_config.yaml and starts the image with no arguments or with
+# "-d"; both mean `openagent run`, which then reads ./scrape_config.yaml and sends
+# to Whatap when WHATAP_LICENSE is set. deploy/ passes --config explicitly.
+WORKDIR /app
+# The agent's HTTP port (/metrics, /healthz, /readyz, /targets, /discovery).
+EXPOSE 9401
 ENTRYPOINT ["openagent"]
-CMD ["run", "--config", "/etc/openagent/scrape_config.yaml"]
+CMD ["run"]

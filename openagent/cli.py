@@ -45,8 +45,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+#: How Whatap's Go agent is started (``foreground``, ``standalone``, ``-d`` or nothing,
+#: as the operator's Deployment does); each means ``run`` with settings from the env.
+GO_AGENT_MODES = frozenset({"foreground", "standalone", "-d"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``openagent`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in GO_AGENT_MODES:
+        argv = ["run"]
     args = _parser().parse_args(argv)
     if args.command == "version":
         print(f"openagent {__version__}")

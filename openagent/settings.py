@@ -31,6 +31,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -80,6 +81,12 @@ def parse_listen(value: str) -> tuple[str | None, int]:
     if not port.isdigit() or int(port) > 65535:
         raise ValueError(f"{expected} (port 0-65535), got {value!r}")
     return (None if host in ("", "*") else host), int(port)
+
+
+def _default_config() -> Path:
+    """``$WHATAP_OPEN_HOME/scrape_config.yaml`` (as the Go agent), else ``./scrape_config.yaml``."""
+    home = os.environ.get("WHATAP_OPEN_HOME", "").strip()
+    return Path(home) / "scrape_config.yaml" if home else Path("scrape_config.yaml")
 
 
 def _sinks(value: object) -> object:
@@ -140,7 +147,7 @@ class Settings(BaseSettings):
     whatap_connect_timeout: Annotated[float, BeforeValidator(_duration), Field(gt=0)] = 5.0
     whatap_timeout: Annotated[float, BeforeValidator(_duration), Field(gt=0)] = 120.0
 
-    config: Path = Path("scrape_config.yaml")
+    config: Path = Field(default_factory=_default_config)
     listen: str = ":9401"
     sinks: Annotated[list[str], NoDecode, BeforeValidator(_sinks)] = ["jsonl"]
     jsonl_path: str = "-"
@@ -186,6 +193,15 @@ class Settings(BaseSettings):
     pod_namespace: str | None = Field(default=None, validation_alias="POD_NAMESPACE")
     #: Discover only the pods and endpoints on this node (NODE_NAME): DaemonSet mode.
     node_local: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_sinks(cls, data: Any) -> Any:
+        """No sink named: ``whatap`` when a license is given (as the Go agent), else ``jsonl``."""
+        if isinstance(data, dict) and not any(data.get(k) for k in ("sinks", "SINKS")):
+            license_given = any(data.get(k) for k in ("WHATAP_LICENSE", "license"))
+            data = {**data, "sinks": ["whatap"] if license_given else ["jsonl"]}
+        return data
 
     @field_validator("listen")
     @classmethod

@@ -127,3 +127,28 @@ def test_every_setting_has_a_flag_with_help_and_flags_reach_settings() -> None:
     assert settings.sample_limit == 5
     assert settings.sinks == ["jsonl"]
     assert settings.listen == "127.0.0.1:0"
+
+
+@pytest.mark.parametrize("argv", [[], ["foreground"], ["foreground", "standalone"], ["-d"]])
+def test_go_agent_invocations_run_the_agent(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator starts the Go agent's image with these arguments; each means run."""
+    import openagent.commands
+
+    seen: list[dict[str, object]] = []
+    monkeypatch.setattr(openagent.commands, "run", lambda **kw: seen.append(kw) or 0)
+    assert main(argv) == 0
+    assert len(seen) == 1 and all(v is None for v in seen[0].values())
+
+
+def test_go_agent_defaults_config_home_and_whatap_sink(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openagent.settings import load_settings
+
+    monkeypatch.setenv("WHATAP_OPEN_HOME", "/app")
+    monkeypatch.setenv("WHATAP_LICENSE", "x6043vk85eq31-x58obg8pgmmpab-x6au9160ojvokf")
+    settings = load_settings()
+    assert str(settings.config) == "/app/scrape_config.yaml"
+    assert settings.sinks == ["whatap"]
+    monkeypatch.delenv("WHATAP_LICENSE")
+    assert load_settings().sinks == ["jsonl"]

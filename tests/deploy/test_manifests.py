@@ -156,6 +156,7 @@ def test_config_is_mounted_as_a_directory_and_spool_is_writable() -> None:
     cm = volumes[config["name"]]["configMap"]
     assert cm["name"] == "whatap-open-agent-config"
     assert c["args"][c["args"].index("--config") + 1] == CONFIG_PATH
+    assert c["args"][c["args"].index("--sink") + 1] == "whatap"
     spool = mounts["/var/lib/openagent/spool"]
     assert "emptyDir" in volumes[spool["name"]]
     assert not spool.get("readOnly")
@@ -207,7 +208,10 @@ def test_dockerfile_runs_openagent_as_uid_1001() -> None:
     assert users == ["USER 1001:1001"]
     assert "777" not in text
     assert 'ENTRYPOINT ["openagent"]' in lines
-    assert f'CMD ["run", "--config", "{CONFIG_PATH}"]' in lines
+    # The operator's Deployment starts the image with no args or "-d" and mounts the
+    # config in /app, as for the Go agent: both must reach `run` with ./scrape_config.yaml.
+    assert 'CMD ["run"]' in lines
+    assert "WORKDIR /app" in lines
     assert "HEALTHCHECK" not in text
     ignored = [
         line.strip()
