@@ -1,4 +1,8 @@
-"""The resources discovery reads, their API paths, and `KubeError`, which names what failed."""
+"""The resources the agent reads, their API paths, and `KubeError`, which names what failed.
+
+Discovery reads pods, services, endpointslices, namespaces and nodes; the
+configuration source reads one ConfigMap (``configmaps``, namespaced).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any, Literal, get_args
 
 import orjson
 
-Resource = Literal["pods", "services", "endpointslices", "namespaces", "nodes"]
+Resource = Literal["pods", "services", "endpointslices", "namespaces", "nodes", "configmaps"]
 RESOURCES: tuple[Resource, ...] = get_args(Resource)
 
 
@@ -33,6 +37,7 @@ INFO: dict[str, ResourceInfo] = {
     "endpointslices": ResourceInfo("/apis/discovery.k8s.io/v1", True, "discovery.k8s.io"),
     "namespaces": ResourceInfo("/api/v1", False),
     "nodes": ResourceInfo("/api/v1", False),
+    "configmaps": ResourceInfo("/api/v1", True),
 }
 
 

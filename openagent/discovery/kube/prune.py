@@ -23,6 +23,7 @@ not shrink when keys are deleted). What is kept, per resource:
 * nodes: ``spec``; ``status.addresses``, ``capacity``, ``allocatable``,
   ``daemonEndpoints``, ``nodeInfo`` and ``conditions`` (``type``/``status``);
   the image list and volume fields go.
+* configmaps (the agent's own configuration): ``data`` and ``binaryData``.
 """
 
 from __future__ import annotations
@@ -151,6 +152,13 @@ def _node(obj: JSON) -> JSON:
     return {"metadata": _metadata(obj), "spec": _dict(obj.get("spec")), "status": new_status}
 
 
+def _config_map(obj: JSON) -> JSON:
+    out = {"metadata": _metadata(obj), "data": _dict(obj.get("data"))}
+    if isinstance(obj.get("binaryData"), dict):
+        out["binaryData"] = obj["binaryData"]
+    return out
+
+
 def _whole(obj: JSON) -> JSON:
     out = {k: v for k, v in obj.items() if k not in ("kind", "apiVersion", "metadata")}
     out["metadata"] = _metadata(obj)
@@ -163,6 +171,7 @@ PRUNERS: dict[str, Callable[[JSON], JSON]] = {
     "endpointslices": _whole,
     "namespaces": _namespace,
     "nodes": _node,
+    "configmaps": _config_map,
 }
 
 
