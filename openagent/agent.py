@@ -1,9 +1,17 @@
 """The running agent: wires config, discovery, scraping, delivery and the server.
 
-Start-up never dies on a bad or missing config file: the agent serves
-``/healthz`` and ``/metrics``, reports ``openagent_config_last_reload_successful
-0``, stays unready, and picks the file up as soon as it becomes valid. A
-reload that fails keeps the last good config running.
+The config comes from the file ``settings.config`` (polled for changes), or,
+when ``settings.config_map`` is set, from that ConfigMap through the
+Kubernetes API (watched; the file is then not read). ``config_map`` defaults
+to the operator's ``whatap-open-agent-config`` when the agent is started the
+Go agent's way (no arguments, ``-d``, ``foreground``; not ``standalone``) in a
+cluster and ``OPENAGENT_CONFIG_MAP`` is unset: see `openagent.settings`.
+
+Start-up never dies on a bad or missing config (file or ConfigMap, or an API
+server that does not answer): the agent serves ``/healthz`` and ``/metrics``,
+reports ``openagent_config_last_reload_successful 0``, stays unready, and
+picks the config up as soon as it becomes valid. A reload that fails keeps
+the last good config running.
 
 On SIGTERM or SIGINT: stop scraping, deliver what is queued for up to the
 drain grace period, keep the rest in the spool (when there is one), close
@@ -17,7 +25,8 @@ import contextlib
 import signal
 import socket
 import time
-from typing import Any
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from openagent import __version__
 from openagent.config import ConfigError, ConfigWatcher, LoadedConfig, load_config
@@ -38,6 +47,9 @@ from openagent.telemetry import (
     get_logger,
     watch_loop_lag,
 )
+
+if TYPE_CHECKING:
+    from openagent.discovery.kube.configmap import ConfigMapSource
 
 log = get_logger("agent")
 
@@ -84,6 +96,15 @@ class Agent:
             shard_count=settings.shard_count,
         )
         self.discovery = Discovery.from_settings(self._on_targets, settings)
+        self.config_map: ConfigMapSource | None = None
+        if settings.config_map:
+            from openagent.discovery.kube.configmap import ConfigMapSource
+
+            self.config_map = ConfigMapSource.from_settings(
+                settings, self._on_config, self._on_config_error
+            )
+        #: Where the config comes from: the file, or ``configmap <ns>/<name>:<key>``.
+        self.config_source = self.config_map.source if self.config_map else str(settings.config)
 
     # -- config ----------------------------------------------------------------
 
@@ -103,7 +124,7 @@ class Agent:
         RELOADS.labels("success").inc()
         log.info(
             "config loaded" if first else "config reloaded",
-            file=str(self.settings.config),
+            source=self.config_source,
             digest=loaded.digest[:12],
             targets=len(self.discovery.targets()),
         )
@@ -114,7 +135,7 @@ class Agent:
         self.config_error = "; ".join(str(p) for p in error.problems) or str(error)
         log.error(
             "config rejected, keeping the last good one" if self.loaded else "config rejected",
-            file=str(self.settings.config),
+            source=self.config_source,
             problems=[str(p) for p in error.problems],
         )
 
@@ -129,14 +150,39 @@ class Agent:
 
     def _config_view(self) -> dict[str, Any]:
         if self.loaded is None:
-            return {"loaded": False, "error": self.config_error}
+            return {"loaded": False, "source": self.config_source, "error": self.config_error}
         return {
             "loaded": True,
-            "file": str(self.settings.config),
+            "source": self.config_source,
             "digest": self.loaded.digest,
             "last_error": self.config_error,
             "config": self.loaded.config.model_dump(mode="json"),
         }
+
+    async def _config_watch(self) -> Coroutine[Any, Any, None]:
+        """Load the config file now (file mode) and return what keeps the config current."""
+        if self.config_map is not None:
+            log.info(
+                "reading the config from a ConfigMap through the Kubernetes API",
+                source=self.config_source,
+                ignored_file=str(self.settings.config),
+            )
+            return self.config_map.run()
+        known: str | None = None
+        try:
+            loaded = load_config(self.settings.config)
+            known = loaded.digest
+            await self._on_config(loaded)
+        except ConfigError as exc:
+            await self._on_config_error(exc)
+        watcher = ConfigWatcher(
+            self.settings.config,
+            self._on_config,
+            self._on_config_error,
+            interval=self.settings.reload_interval,
+            known_digest=known,
+        )
+        return watcher.run()
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -164,22 +210,8 @@ class Agent:
         self.listen_port = bound_port(runner)
         log.info("agent started", version=__version__, listen=self.settings.listen)
         await self.delivery.start()
-        known: str | None = None
-        try:
-            loaded = load_config(self.settings.config)
-            known = loaded.digest
-            await self._on_config(loaded)
-        except ConfigError as exc:
-            await self._on_config_error(exc)
-        watcher = ConfigWatcher(
-            self.settings.config,
-            self._on_config,
-            self._on_config_error,
-            interval=self.settings.reload_interval,
-            known_digest=known,
-        )
         tasks = [
-            asyncio.create_task(watcher.run(), name="config watcher"),
+            asyncio.create_task(await self._config_watch(), name="config source"),
             asyncio.create_task(watch_loop_lag(), name="loop lag"),
             asyncio.create_task(self.discovery.run(), name="discovery"),
         ]

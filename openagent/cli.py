@@ -46,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 #: How Whatap's Go agent is started (``foreground``, ``standalone``, ``-d`` or nothing,
-#: as the operator's Deployment does); each means ``run`` with settings from the env.
+#: as the operator's Deployment does); each means ``run`` with settings from the env,
+#: and in a cluster (not ``standalone``) the config from the operator's ConfigMap.
 GO_AGENT_MODES = frozenset({"foreground", "standalone", "-d"})
 
 
@@ -54,7 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``openagent`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in GO_AGENT_MODES:
-        argv = ["run"]
+        from openagent.settings import go_agent_config_map
+
+        config_map = go_agent_config_map(argv)
+        argv = ["run", *(["--config-map", config_map] if config_map else [])]
     args = _parser().parse_args(argv)
     if args.command == "version":
         print(f"openagent {__version__}")

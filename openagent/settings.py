@@ -9,6 +9,19 @@ Flags win over the environment, the environment over defaults. Empty
 variables count as unset. The license is a ``SecretStr``: it never shows in
 ``repr``, ``str``, logs or error messages.
 
+The scrape configuration comes from the file ``config``, watched for
+changes, unless ``config_map`` names a ConfigMap: then the key
+``config_map_key`` of that ConfigMap is read and watched through the
+Kubernetes API (in ``POD_NAMESPACE``, else the service account's namespace,
+else ``whatap-monitoring``), and the file is not read at all. That is what
+the Go agent does in Kubernetes mode, and what the Whatap Operator's
+Deployment needs: it mounts the ConfigMap with ``subPath``, so the file
+never changes. Hence the default (`go_agent_config_map`): started the Go
+agent's way (no arguments, ``-d`` or ``foreground``) inside a cluster
+(``KUBERNETES_SERVICE_HOST`` set) with no ``OPENAGENT_CONFIG_MAP`` given, the
+agent reads the operator's ConfigMap ``whatap-open-agent-config``;
+``standalone`` (the Go agent's file mode) keeps the file.
+
 The HTTP server listens on all interfaces by default (``:9401``): the kubelet
 probes the pod IP, so a loopback default would fail every probe. Port 9401
 sits next to dcgm-exporter's 9400 and is free on GPU nodes, where the agent
@@ -20,6 +33,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -42,6 +57,11 @@ KNOWN_SINKS = ("whatap", "remote_write", "jsonl")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 MiB = 1024**2
 GiB = 1024**3
+#: The ConfigMap the Whatap Operator renders, and the key that holds the config.
+DEFAULT_CONFIG_MAP = "whatap-open-agent-config"
+DEFAULT_CONFIG_MAP_KEY = "scrape_config.yaml"
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_CONFIG_MAP_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 
 
 class SettingsError(ValueError):
@@ -125,7 +145,11 @@ Limit = Annotated[int, Field(ge=0)]
 
 
 class Settings(BaseSettings):
-    """Everything the process needs besides ``scrape_config.yaml``."""
+    """Everything the process needs besides ``scrape_config.yaml``.
+
+    ``config`` is the file the scrape configuration comes from unless
+    ``config_map`` is set (see the module docs for when that is the default).
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="OPENAGENT_",
@@ -148,6 +172,8 @@ class Settings(BaseSettings):
     whatap_timeout: Annotated[float, BeforeValidator(_duration), Field(gt=0)] = 120.0
 
     config: Path = Field(default_factory=_default_config)
+    config_map: str | None = None
+    config_map_key: str = DEFAULT_CONFIG_MAP_KEY
     listen: str = ":9401"
     sinks: Annotated[list[str], NoDecode, BeforeValidator(_sinks)] = ["jsonl"]
     jsonl_path: str = "-"
@@ -208,6 +234,29 @@ class Settings(BaseSettings):
     def _listen(cls, value: str) -> str:
         parse_listen(value)
         return value.strip()
+
+    @field_validator("config_map")
+    @classmethod
+    def _config_map(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        name = value.strip()
+        if len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
+            raise ValueError(
+                "expected a ConfigMap name (lowercase letters, digits, '-' and '.', "
+                f"at most 253 characters), got {value!r}"
+            )
+        return name
+
+    @field_validator("config_map_key")
+    @classmethod
+    def _config_map_key(cls, value: str) -> str:
+        key = value.strip()
+        if len(key) > 253 or not _CONFIG_MAP_KEY.fullmatch(key) or key in (".", ".."):
+            raise ValueError(
+                f"expected a ConfigMap key (letters, digits, '-', '_' and '.'), got {value!r}"
+            )
+        return key
 
     @field_validator("cypher_level")
     @classmethod
@@ -275,7 +324,10 @@ class Settings(BaseSettings):
 
 #: One line per setting, for ``openagent run --help``.
 HELP: dict[str, str] = {
-    "config": "scrape_config.yaml to load and watch",
+    "config": "scrape_config.yaml to load and watch (not read when config_map is set)",
+    "config_map": "read the config from this ConfigMap through the Kubernetes API and watch it "
+    "(default when started like the Go agent in a cluster: " + DEFAULT_CONFIG_MAP + ")",
+    "config_map_key": "key of that ConfigMap holding the config",
     "listen": "address of the agent's HTTP server (/metrics, /healthz, /readyz, /targets)",
     "jsonl_path": "file the jsonl sink appends to; - for stdout",
     "remote_write_url": "Prometheus remote-write endpoint for the remote_write sink",
@@ -317,6 +369,23 @@ HELP: dict[str, str] = {
     "whatap_connect_timeout": "how long a TCP connect to the Whatap collector may take",
     "whatap_timeout": "Whatap handshake deadline, and silence after which the link is dropped",
 }
+
+
+def go_agent_config_map(
+    argv: Sequence[str], environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The ConfigMap to read when started the Go agent's way (``argv`` as given), else None.
+
+    As the Go agent in Kubernetes mode: inside a cluster (``KUBERNETES_SERVICE_HOST``
+    set) and with no ``OPENAGENT_CONFIG_MAP`` given, `DEFAULT_CONFIG_MAP`.
+    ``standalone`` as the first or second argument is the Go agent's file mode: None.
+    """
+    env = os.environ if environ is None else environ
+    if "standalone" in argv[:2] or not env.get("KUBERNETES_SERVICE_HOST", "").strip():
+        return None
+    if any(k.upper() == "OPENAGENT_CONFIG_MAP" and v.strip() for k, v in env.items()):
+        return None  # given explicitly; the settings read it
+    return DEFAULT_CONFIG_MAP
 
 
 def _env_names(field: str) -> list[str]:
