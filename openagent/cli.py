@@ -89,7 +89,8 @@ _ENV_ONLY = frozenset(
 
 def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per process setting, named after it (``sample_limit`` → ``--sample-limit``)."""
-    from openagent.settings import HELP, Settings
+    from openagent.settings import Settings
+    from openagent.settings_help import HELP
 
     for name, field in Settings.model_fields.items():
         if name in _ENV_ONLY:

@@ -322,55 +322,6 @@ class Settings(BaseSettings):
         return tuple(p.strip() for p in parts if p.strip())
 
 
-#: One line per setting, for ``openagent run --help``.
-HELP: dict[str, str] = {
-    "config": "scrape_config.yaml to load and watch (not read when config_map is set)",
-    "config_map": "read the config from this ConfigMap through the Kubernetes API and watch it "
-    "(default when started like the Go agent in a cluster: " + DEFAULT_CONFIG_MAP + ")",
-    "config_map_key": "key of that ConfigMap holding the config",
-    "listen": "address of the agent's HTTP server (/metrics, /healthz, /readyz, /targets)",
-    "jsonl_path": "file the jsonl sink appends to; - for stdout",
-    "remote_write_url": "Prometheus remote-write endpoint for the remote_write sink",
-    "remote_write_timeout": "timeout of one remote-write request",
-    "remote_write_max_samples": "samples per remote-write request",
-    "remote_write_max_bytes": "uncompressed bytes per remote-write request, e.g. 4MiB",
-    "remote_write_batch_delay": "longest time a partial remote-write request waits (0: none)",
-    "remote_write_username": "basic auth user name for the remote-write receiver",
-    "remote_write_password_file": "file with the basic auth password (re-read on change)",
-    "remote_write_bearer_token_file": "file with a bearer token for the receiver",
-    "remote_write_ca_file": "CA certificates (PEM) that verify the receiver",
-    "remote_write_cert_file": "client certificate (PEM) presented to the receiver",
-    "remote_write_key_file": "client key (PEM) of that certificate",
-    "remote_write_insecure_skip_verify": "true: do not verify the receiver's certificate",
-    "remote_write_server_name": "name to verify in the receiver's certificate",
-    "log_level": "debug, info, warning or error",
-    "log_format": "auto (console on a terminal, else JSON), json or console",
-    "sample_limit": "samples per scrape above which the scrape fails (0: no limit)",
-    "body_size_limit": "largest scrape body, e.g. 64MiB; larger bodies fail the scrape",
-    "label_limit": "labels per series above which the scrape fails (0: no limit)",
-    "label_name_length_limit": "longest label name in bytes (0: no limit)",
-    "label_value_length_limit": "longest label value in bytes (0: no limit)",
-    "reload_interval": "how often the config file is checked for changes",
-    "drain_grace": "on SIGTERM, how long to keep delivering queued data before exiting",
-    "spool_dir": "directory of the on-disk spool (unset: memory only)",
-    "spool_max_bytes": "largest size of the spool per sink, e.g. 1GiB; oldest data goes first",
-    "spool_fsync": "when spooled data reaches the disk: always, interval or never",
-    "spool_fsync_interval": "with spool_fsync=interval, how often to fsync, e.g. 1s",
-    "memory_queue_bytes": "memory queue per sink before batches spill to the spool, e.g. 64MiB",
-    "retry_max_backoff": "longest wait between retries of a batch, e.g. 30s",
-    "kubeconfig": "kubeconfig for Kubernetes discovery outside a cluster",
-    "node_local": "true: discover only pods and endpoints on this node (NODE_NAME), per node",
-    "shard_index": "this agent's shard, 0-based (targets are split by hash)",
-    "shard_count": "number of shards the targets are split into",
-    "oname": "Whatap agent name, ONAME (unset: the workload name from POD_NAME)",
-    "okind": "Whatap agent kind, OKIND (unset: POD_NAME without its last -part)",
-    "onode": "Whatap node name, ONODE (unset: NODE_NAME, else NODE_IP)",
-    "cypher_level": "Whatap data frames: 128 (AES session keys, XOR-hidden packs) or 0 (plain)",
-    "whatap_connect_timeout": "how long a TCP connect to the Whatap collector may take",
-    "whatap_timeout": "Whatap handshake deadline, and silence after which the link is dropped",
-}
-
-
 def go_agent_config_map(
     argv: Sequence[str], environ: Mapping[str, str] | None = None
 ) -> str | None:

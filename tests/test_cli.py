@@ -113,7 +113,8 @@ def test_targets_lists_static_and_names_what_needs_kubernetes(
 
 def test_every_setting_has_a_flag_with_help_and_flags_reach_settings() -> None:
     from openagent.cli import _ENV_ONLY, _parser
-    from openagent.settings import HELP, Settings, load_settings
+    from openagent.settings import Settings, load_settings
+    from openagent.settings_help import HELP
 
     flagged = set(Settings.model_fields) - _ENV_ONLY
     assert flagged <= set(HELP) | {"sinks"}, "document every new setting in settings.HELP"
@@ -136,6 +137,7 @@ def test_go_agent_invocations_run_the_agent(
     """The operator starts the Go agent's image with these arguments; each means run."""
     import openagent.commands
 
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)  # outside a cluster
     seen: list[dict[str, object]] = []
     monkeypatch.setattr(openagent.commands, "run", lambda **kw: seen.append(kw) or 0)
     assert main(argv) == 0
