@@ -54,6 +54,16 @@ if TYPE_CHECKING:
 log = get_logger("agent")
 
 
+def scrape_limits(settings: Settings) -> Limits:
+    """Process-wide scrape limits from the settings (an endpoint's own limits win)."""
+    return Limits(
+        sample_limit=settings.sample_limit,
+        label_limit=settings.label_limit,
+        label_name_length_limit=settings.label_name_length_limit,
+        label_value_length_limit=settings.label_value_length_limit,
+    )
+
+
 def delivery_options(settings: Settings) -> DeliveryOptions:
     """The delivery layer's knobs, from the process settings."""
     return DeliveryOptions(
@@ -85,12 +95,7 @@ class Agent:
         self.manager = ScrapeManager(
             self.client,
             self.delivery.submit,
-            default_limits=Limits(
-                sample_limit=settings.sample_limit,
-                label_limit=settings.label_limit,
-                label_name_length_limit=settings.label_name_length_limit,
-                label_value_length_limit=settings.label_value_length_limit,
-            ),
+            default_limits=scrape_limits(settings),
             seed=settings.pod_name or socket.gethostname(),
             shard_index=settings.shard_index,
             shard_count=settings.shard_count,

@@ -26,7 +26,6 @@ from openagent.discovery import needs_kubernetes
 from openagent.discovery.build import Dropped, make_target, meta_labels
 from openagent.discovery.static import static_targets
 from openagent.discovery.target import Target
-from openagent.exposition import Limits
 from openagent.model import ScrapeResult
 from openagent.settings import Settings, SettingsError, load_settings
 
@@ -201,19 +200,10 @@ def one_shot_target(url: str, config_path: str | None, target_name: str | None) 
     return dataclasses.replace(built, url=url)
 
 
-def default_limits(settings: Settings) -> Limits:
-    """Process-wide scrape limits from the settings."""
-    return Limits(
-        sample_limit=settings.sample_limit,
-        label_limit=settings.label_limit,
-        label_name_length_limit=settings.label_name_length_limit,
-        label_value_length_limit=settings.label_value_length_limit,
-    )
-
-
 async def scrape_once(target: Target, settings: Settings) -> ScrapeResult:
     """Scrape ``target`` once exactly as the running agent would."""
     from openagent import __version__
+    from openagent.agent import scrape_limits
     from openagent.scrape.http import ScrapeClient
     from openagent.scrape.loop import ScrapeLoop
 
@@ -221,7 +211,7 @@ async def scrape_once(target: Target, settings: Settings) -> ScrapeResult:
         default_body_limit=settings.body_size_limit, user_agent=f"openagent/{__version__}"
     )
     try:
-        loop = ScrapeLoop(target, client, lambda _: None, default_limits=default_limits(settings))
+        loop = ScrapeLoop(target, client, lambda _: None, default_limits=scrape_limits(settings))
         return await loop.scrape_once()
     finally:
         await client.close()
