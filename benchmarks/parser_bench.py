@@ -19,27 +19,19 @@ core when the OS allows it.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from collections.abc import Callable
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.common import STANDARD_SHAPES, pin_one_core
 from benchmarks.dcgm_payload import NodeShape, Payload
 from openagent.exposition import Parser
 from openagent.model import Labels, Series
 from openagent.scrape.series import SeriesBuilder
 
 TARGET: Labels = (("job", "dcgm-exporter"), ("instance", "10.0.3.17:9400"))
-
-
-def _pin() -> str:
-    if not hasattr(os, "sched_setaffinity"):
-        return "not pinned"
-    cpu = max(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cpu})
-    return f"pinned to CPU {cpu}"
 
 
 def _time_per_call(
@@ -126,18 +118,14 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=9, help="timed runs per figure (median)")
     ap.add_argument("--min-time", type=float, default=0.3, help="seconds per run")
     args = ap.parse_args()
-    print(f"# parser benchmark ({_pin()}, median of {args.runs} runs)")
+    print(f"# parser benchmark ({pin_one_core()}, median of {args.runs} runs)")
     print()
     print(
         "| payload | parser | ms/parse | µs/sample | samples/s | best run samples/s "
         "| vs prometheus_client |"
     )
     print("|---|---|---:|---:|---:|---:|---:|")
-    shapes = (
-        ("8 GPUs x 40 families (320)", NodeShape(gpus=8, families=40)),
-        ("8 GPUs x 10 pods x 40 families (3,200)", NodeShape(gpus=8, families=40, pods_per_gpu=10)),
-    )
-    for label, shape in shapes:
+    for label, shape in STANDARD_SHAPES:
         for row in bench_shape(label, shape, args.runs, args.min_time):
             print(row, flush=True)
 

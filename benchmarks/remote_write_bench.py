@@ -43,6 +43,7 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks.common import pin_one_core
 from benchmarks.dcgm_payload import NodeShape, Payload
 from benchmarks.fleet import Fleet
 from benchmarks.vmagent_compare import free_port, openagent_config, tree_usage
@@ -53,14 +54,6 @@ from tests.peers import PrometheusServer, VictoriaMetricsServer, _Server
 
 TARGET: Labels = (("job", "dcgm"), ("instance", "10.0.3.17:9400"))
 NOW_MS = int(time.time() * 1000)
-
-
-def _pin() -> str:
-    if not hasattr(os, "sched_setaffinity"):
-        return "not pinned"
-    cpu = max(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cpu})
-    return f"pinned to CPU {cpu}"
 
 
 # -- encode + compress ----------------------------------------------------------
@@ -285,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--receivers: unknown {sorted(unknown)} (known: {', '.join(COUNTERS)})")
 
     runs = [] if args.encode_only else asyncio.run(end_to_end(args))
-    print(f"# remote-write encode + compress ({_pin()}, median of {args.runs} runs)")
+    print(f"# remote-write encode + compress ({pin_one_core()}, median of {args.runs} runs)")
     print()
     print(
         "| targets x samples | encode µs/sample | compress µs/sample | total µs/sample "

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from benchmarks.common import STANDARD_SHAPES, pin_one_core
 from benchmarks.dcgm_payload import NodeShape, Payload
 from openagent.exposition import Parser
 from openagent.model import Labels, ScrapeResult
@@ -53,14 +53,6 @@ CHOICES: tuple[tuple[str, int], ...] = (
     ("isal", 2),
     ("isal", 1),
 )
-
-
-def _pin() -> str:
-    if not hasattr(os, "sched_setaffinity"):
-        return "not pinned"
-    cpu = max(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cpu})
-    return f"pinned to CPU {cpu}"
 
 
 def scrape_results(shape: NodeShape, scrapes: int) -> list[ScrapeResult]:
@@ -194,16 +186,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5, help="timed runs per figure (best)")
     ap.add_argument("--min-time", type=float, default=0.2, help="seconds per figure and run")
     args = ap.parse_args()
-    print(f"# Whatap encode benchmark ({_pin()}, best of {args.runs} runs)")
+    print(f"# Whatap encode benchmark ({pin_one_core()}, best of {args.runs} runs)")
     print(f"# gzip backends importable here: {', '.join(available_backends())}")
     print()
     print("| payload | gzip | cache | µs/sample | wire bytes/sample | raw/zipped |")
     print("|---|---|---|---:|---:|---:|")
-    shapes = (
-        ("8 GPUs x 40 families (320)", NodeShape(gpus=8, families=40)),
-        ("8 GPUs x 10 pods x 40 families (3,200)", NodeShape(gpus=8, families=40, pods_per_gpu=10)),
-    )
-    for label, shape in shapes:
+    for label, shape in STANDARD_SHAPES:
         for row in bench_shape(label, shape, args.runs, args.min_time):
             print(row, flush=True)
 
