@@ -35,7 +35,7 @@ from openagent.exposition import Parser
 from openagent.model import Labels, ScrapeResult
 from openagent.scrape.series import SeriesBuilder
 from openagent.sinks.whatap.compress import available_backends
-from openagent.sinks.whatap.convert import OpenMxEncoder, PackIdentity
+from openagent.sinks.whatap.encoder import OpenMxEncoder, PackIdentity
 
 TARGET: Labels = (
     ("job", "dcgm-exporter"),

@@ -32,8 +32,8 @@ from openagent import __version__
 from openagent.config import ConfigError, ConfigWatcher, LoadedConfig, load_config
 from openagent.delivery import Delivery, DeliveryOptions
 from openagent.discovery import Discovery
-from openagent.discovery.target import Target
 from openagent.exposition import Limits
+from openagent.model import Target
 from openagent.scrape.http import ScrapeClient
 from openagent.scrape.manager import ScrapeManager
 from openagent.server import ServerView, bound_port, start_server
@@ -49,7 +49,7 @@ from openagent.telemetry import (
 )
 
 if TYPE_CHECKING:
-    from openagent.discovery.kube.configmap import ConfigMapSource
+    from openagent.config.configmap_source import ConfigMapSource
 
 log = get_logger("agent")
 
@@ -103,7 +103,7 @@ class Agent:
         self.discovery = Discovery.from_settings(self._on_targets, settings)
         self.config_map: ConfigMapSource | None = None
         if settings.config_map:
-            from openagent.discovery.kube.configmap import ConfigMapSource
+            from openagent.config.configmap_source import ConfigMapSource
 
             self.config_map = ConfigMapSource.from_settings(
                 settings, self._on_config, self._on_config_error

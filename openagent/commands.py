@@ -23,10 +23,9 @@ from openagent.config import (
     parse_config,
 )
 from openagent.discovery import needs_kubernetes
-from openagent.discovery.build import Dropped, make_target, meta_labels
+from openagent.discovery.candidates import Dropped, make_target, meta_labels
 from openagent.discovery.static import static_targets
-from openagent.discovery.target import Target
-from openagent.model import ScrapeResult
+from openagent.model import ScrapeResult, Target
 from openagent.settings import Settings, SettingsError, load_settings
 
 
@@ -104,8 +103,8 @@ def _warnings_to_stderr() -> Iterator[None]:
 
 async def _kube_targets(config: ScrapeConfig, kubeconfig: str | None, wait: float) -> int:
     """List the Kubernetes targets once: start informers, wait for them, print, stop."""
-    from openagent.discovery.kube import InformerPool, KubeConfigError, connect
-    from openagent.discovery.kube.targets import KubeTargets
+    from openagent.discovery.monitors import KubeTargets
+    from openagent.kube import InformerPool, KubeConfigError, connect
 
     kube = KubeTargets(config)
     try:

@@ -1,15 +1,22 @@
-"""The few types that cross rooms: label pairs, series, metadata, scrape results.
+"""The few types that cross rooms: targets, label pairs, series, metadata, scrape results.
 
-These types carry data only. The scrape loop builds them; delivery and the
-sinks read them. A `Series` is created once per distinct series of a target
-and reused across scrapes, so that sinks can cache their own encoding of it
-on the series (``enc_*`` slots) and a sample then costs a timestamp and a float.
+These types carry data only. Discovery builds `Target` values; the scrape
+loop builds the rest and keeps a `TargetState` per target, which the server
+shows; delivery and the sinks read the results. A `Series` is created once
+per distinct series of a target and reused across scrapes, so that sinks can
+cache their own encoding of it on the series (``enc_*`` slots) and a sample
+then costs a timestamp and a float.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from openagent.config import EndpointConfig, RelabelConfig
 
 #: Ordered (name, value) label pairs. Never contains ``__name__``.
 Labels = tuple[tuple[str, str], ...]
@@ -105,3 +112,54 @@ class ScrapeResult:
         """Timestamp in ms of sample ``i``."""
         ts = self.timestamps
         return self.timestamp_ms if ts is None else ts[i]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One scrape target, immutable.
+
+    ``labels`` are the target labels after target relabelling (``job``,
+    ``instance`` and whatever discovery and relabelling added); they never
+    contain ``__``-prefixed names. ``id`` is a stable hash of job, URL and
+    labels: the same target found again has the same id, and scrape settings
+    (interval, timeout, limits) can change without changing it.
+    """
+
+    job: str
+    url: str
+    labels: Labels
+    endpoint: EndpointConfig
+    metric_relabel: tuple[RelabelConfig, ...] = ()
+    source: str = ""
+    id: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        h = hashlib.blake2b(digest_size=8)
+        h.update(self.job.encode())
+        h.update(b"\x00")
+        h.update(self.url.encode())
+        for k, v in sorted(self.labels):
+            h.update(b"\x00" + k.encode() + b"\x01" + v.encode())
+        object.__setattr__(self, "id", h.hexdigest())
+
+    @property
+    def instance(self) -> str:
+        """The ``instance`` label (host:port by default)."""
+        for k, v in self.labels:
+            if k == "instance":
+                return v
+        return ""
+
+
+@dataclass(slots=True)
+class TargetState:
+    """What is known about one target's scrapes: the scrape loop writes it, `/targets` shows it."""
+
+    health: str = "unknown"
+    last_scrape_ms: int = 0
+    last_duration: float = 0.0
+    last_error: str | None = None
+    samples: int = 0
+    series: int = 0
+    next_scrape: float = 0.0
+    timeout: float = 0.0

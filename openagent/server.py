@@ -16,8 +16,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from openagent.discovery.target import Target
-from openagent.scrape.loop import TargetState
+from openagent.model import Target, TargetState
 from openagent.telemetry import REGISTRY
 
 

@@ -23,6 +23,7 @@ target-level ``metricRelabelConfigs`` work; timeouts default to
 min(10 s, interval) and may not exceed the interval.
 """
 
+from openagent.config.file_source import ConfigWatcher
 from openagent.config.loader import LoadedConfig, load_config, parse_config, parse_config_bytes
 from openagent.config.models import (
     AdaptiveTimeout,
@@ -41,7 +42,6 @@ from openagent.config.models import (
 )
 from openagent.config.problems import ConfigError, Problem
 from openagent.config.units import format_duration, format_size, parse_duration, parse_size
-from openagent.config.watch import ConfigWatcher
 
 __all__ = [
     "AdaptiveTimeout",

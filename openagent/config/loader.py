@@ -9,7 +9,7 @@ from pathlib import Path
 from openagent.config.models import InertGlobal, InertKeys, ScrapeConfig, model_keys
 from openagent.config.problems import SECTION, Collector, ConfigError, Problem, describe
 from openagent.config.schema import Renames, normalize, unknown_key, validate
-from openagent.config.targets import Defaults, check_targets
+from openagent.config.target_checks import Defaults, check_targets
 from openagent.config.units import format_duration
 from openagent.config.yamlsrc import load_yaml
 

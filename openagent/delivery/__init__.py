@@ -5,8 +5,8 @@ one sink, `openagent.delivery.spool` for the spool and
 `openagent.delivery.metrics` for what is counted.
 """
 
+from openagent.delivery.fanout import Delivery
 from openagent.delivery.fsync import FSYNC_POLICIES, FsyncPolicy
 from openagent.delivery.options import DeliveryOptions
-from openagent.delivery.pipeline import Delivery
 
 __all__ = ["FSYNC_POLICIES", "Delivery", "DeliveryOptions", "FsyncPolicy"]

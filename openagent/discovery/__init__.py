@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openagent.config import ScrapeConfig
-from openagent.discovery.build import Dropped
+from openagent.discovery.candidates import Dropped
 from openagent.discovery.static import static_targets
-from openagent.discovery.target import Target
+from openagent.model import Target
 from openagent.telemetry import get_logger
 
 if TYPE_CHECKING:
-    from openagent.discovery.kube import Informer, InformerKey, InformerPool
-    from openagent.discovery.kube.targets import KubeTargets
+    from openagent.discovery.monitors import KubeTargets
+    from openagent.kube import Informer, InformerKey, InformerPool
     from openagent.settings import Settings
 
 log = get_logger("discovery")
@@ -45,7 +45,7 @@ def kube_connector(kubeconfig: Path | None) -> Connect:
     """Connect through ``kubeconfig`` (or in-cluster, ``$KUBECONFIG``, ``~/.kube/config``)."""
 
     async def connect() -> InformerPool:
-        from openagent.discovery.kube import InformerPool, connect
+        from openagent.kube import InformerPool, connect
 
         return InformerPool(await connect(kubeconfig))
 
@@ -115,7 +115,7 @@ class Discovery:
         for d in self.dropped:
             log.info("candidate dropped", source=d.source, reason=d.reason)
         if needs_kubernetes(config):
-            from openagent.discovery.kube.targets import KubeTargets
+            from openagent.discovery.monitors import KubeTargets
 
             self._kube = KubeTargets(config, self.node)
         else:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from openagent.discovery.build import Dropped, make_target, meta_labels
-from openagent.discovery.target import Target
+from openagent.discovery.candidates import Dropped, make_target, meta_labels
+from openagent.model import Target
 
 if TYPE_CHECKING:
     from openagent.config import ScrapeConfig

@@ -31,8 +31,9 @@ from openagent.exposition.lexer import (
     scan_openmetrics,
     scan_text,
 )
-from openagent.exposition.meta import MetaCache, Names
-from openagent.exposition.result import DROPPED, SKIPPED, Builder, Limits, Parsed
+from openagent.exposition.limits import Limits
+from openagent.exposition.metadata import MetaCache, Names
+from openagent.exposition.parsed import DROPPED, SKIPPED, Builder, Parsed
 from openagent.model import Labels, Series
 
 _CREATED_TYPES = frozenset(("counter", "histogram", "summary", "gaugehistogram"))

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from openagent.relabel.base import (
+from openagent.relabel.regex import AnchoredRegex, compile_regex
+from openagent.relabel.rule import (
     _LABEL_NAME,
     _MAX_MODULUS,
     _NAMED_TARGET,
@@ -29,7 +30,6 @@ from openagent.relabel.base import (
     RuleLike,
     is_label_name,
 )
-from openagent.relabel.regex import AnchoredRegex, compile_regex
 from openagent.relabel.text import Expander, _compile_template, go_lower, go_upper, hashmod
 
 __all__ = [

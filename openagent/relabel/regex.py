@@ -27,7 +27,7 @@ from typing import Any
 
 import re2
 
-from openagent.relabel.base import RelabelError
+from openagent.relabel.rule import RelabelError
 
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False

@@ -31,11 +31,11 @@ from typing import Final
 import aiohttp
 from yarl import URL
 
-from openagent.scrape.auth import AuthResolver
-from openagent.scrape.body import read_body
+from openagent.httpauth.authorization import AuthResolver
+from openagent.httpauth.shapes import EndpointLike, NoSecrets, SecretError, SecretResolver
+from openagent.httpauth.tls import TLSContexts
 from openagent.scrape.errors import REASONS, ScrapeFailure
-from openagent.scrape.protocols import EndpointLike, NoSecrets, SecretError, SecretResolver
-from openagent.scrape.tls import TLSContexts
+from openagent.scrape.response_body import read_body
 
 __all__ = [
     "ACCEPT",

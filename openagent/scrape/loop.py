@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from openagent.discovery.target import Target
 from openagent.exposition import (
     LimitExceeded,
     Limits,
@@ -24,7 +23,7 @@ from openagent.exposition import (
     decode_body,
     is_openmetrics,
 )
-from openagent.model import Metadata, ScrapeResult, Series, SeriesKey
+from openagent.model import Metadata, ScrapeResult, Series, SeriesKey, Target, TargetState
 from openagent.relabel import Relabeler
 from openagent.scrape.http import ScrapeClient, ScrapeFailure
 from openagent.scrape.schedule import AdaptiveTimeout, next_time, offset_for
@@ -60,20 +59,6 @@ FAMILY_SUFFIXES = (
 )
 
 Emit = Callable[[ScrapeResult], None]
-
-
-@dataclass(slots=True)
-class TargetState:
-    """What `/targets` shows about one target."""
-
-    health: str = "unknown"
-    last_scrape_ms: int = 0
-    last_duration: float = 0.0
-    last_error: str | None = None
-    samples: int = 0
-    series: int = 0
-    next_scrape: float = 0.0
-    timeout: float = 0.0
 
 
 @dataclass(slots=True)

@@ -14,10 +14,10 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable
 
-from openagent.discovery.target import Target
 from openagent.exposition import Limits
+from openagent.model import Target, TargetState
 from openagent.scrape.http import ScrapeClient
-from openagent.scrape.loop import Carry, Emit, ScrapeLoop, TargetState
+from openagent.scrape.loop import Carry, Emit, ScrapeLoop
 from openagent.telemetry import TARGETS, get_logger
 
 log = get_logger("scrape.manager")

@@ -34,11 +34,11 @@ import cramjam
 from yarl import URL
 
 from openagent import __version__
+from openagent.httpauth.authorization import AuthResolver
+from openagent.httpauth.shapes import AuthorizationLike, NoSecrets, SecretRefLike
+from openagent.httpauth.tls import TLSContexts
 from openagent.model import ScrapeResult
-from openagent.scrape.auth import AuthResolver
 from openagent.scrape.errors import ScrapeFailure
-from openagent.scrape.protocols import AuthorizationLike, NoSecrets, SecretRefLike
-from openagent.scrape.tls import TLSContexts
 from openagent.sinks.base import Batch, SinkError
 from openagent.sinks.prompb import WriteRequestBuilder
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from openagent.config import ConfigError, LoadedConfig, parse_config
+from tests.kube.support import client, kube, start_informer
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "config"
@@ -60,3 +61,7 @@ def warnings() -> Errors:
         return [str(p) for p in loaded.warnings]
 
     return run
+
+
+#: The fake API server fixtures, for the ConfigMap source tests.
+__all__ = ["client", "kube", "start_informer"]

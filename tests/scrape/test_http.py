@@ -13,7 +13,7 @@ from aiohttp import web
 
 from openagent.scrape.errors import REASONS
 from openagent.scrape.http import ACCEPT, FetchResult, ScrapeClient, ScrapeFailure
-from tests.scrape.conftest import (
+from tests.loopback_http import (
     USER_AGENT,
     Endpoint,
     Handler,

@@ -11,9 +11,8 @@ import pytest
 
 from openagent.config import parse_config
 from openagent.discovery.static import static_targets
-from openagent.discovery.target import Target
 from openagent.exposition import Limits
-from openagent.model import ScrapeResult
+from openagent.model import ScrapeResult, Target
 from openagent.scrape.http import ScrapeClient
 from openagent.scrape.loop import REPORT_NAMES, ScrapeLoop
 from tests.support import Exporter

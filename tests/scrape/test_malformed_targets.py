@@ -15,7 +15,7 @@ from openagent.exposition import Limits
 from openagent.model import ScrapeResult
 from openagent.scrape.http import ScrapeClient
 from openagent.scrape.loop import ScrapeLoop
-from tests.scrape.conftest import RawFactory, read_request_head
+from tests.loopback_http import RawFactory, read_request_head
 from tests.scrape.test_loop import make_target
 
 GOOD = b'# TYPE ok gauge\nok{a="1"} 1\n'

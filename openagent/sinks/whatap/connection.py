@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from openagent.sinks.whatap import frames as fr
 from openagent.sinks.whatap.codec import DecodeError
 from openagent.sinks.whatap.identity import Identity, decide_identity
-from openagent.sinks.whatap.metrics import BYTES_SENT, FRAMES_SENT
+from openagent.sinks.whatap.session_metrics import BYTES_SENT, FRAMES_SENT
 
 MiB = 1024 * 1024
 

@@ -30,13 +30,19 @@ from openagent.sinks.whatap.connection import Connection, SessionConfig, Session
 from openagent.sinks.whatap.control import COMMAND_NAMES, CommandHandler
 from openagent.sinks.whatap.header import PackHeader, read_header
 from openagent.sinks.whatap.identity import Identity
-from openagent.sinks.whatap.metrics import COMMANDS, CONNECTED, CONNECTS, DISCONNECTS, OVERSIZE
 from openagent.sinks.whatap.packs import (
     SET_CONFIG,
     ParamPack,
     decode_pack,
     overflow_event,
     pack_type,
+)
+from openagent.sinks.whatap.session_metrics import (
+    COMMANDS,
+    CONNECTED,
+    CONNECTS,
+    DISCONNECTS,
+    OVERSIZE,
 )
 from openagent.telemetry import Throttle, get_logger
 

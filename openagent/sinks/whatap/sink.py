@@ -29,7 +29,7 @@ from openagent.model import ScrapeResult
 from openagent.settings import Settings
 from openagent.sinks.base import Batch, SinkError
 from openagent.sinks.whatap.control import CommandHandler
-from openagent.sinks.whatap.convert import OpenMxEncoder, PackIdentity
+from openagent.sinks.whatap.encoder import OpenMxEncoder, PackIdentity
 from openagent.sinks.whatap.identity import (
     DEFAULT_ONAME_PATTERN,
     make_oname,
@@ -40,8 +40,8 @@ from openagent.sinks.whatap.identity import (
     stable_default_oname,
 )
 from openagent.sinks.whatap.license import LicenseError, parse_license
-from openagent.sinks.whatap.metrics import OVERSIZE_SAMPLES
 from openagent.sinks.whatap.session import Session, SessionConfig, SessionError, wall_ms
+from openagent.sinks.whatap.session_metrics import OVERSIZE_SAMPLES
 from openagent.telemetry import Throttle, get_logger
 
 log = get_logger("whatap")

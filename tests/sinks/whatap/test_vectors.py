@@ -35,8 +35,8 @@ from openagent.model import Labels, Metadata, ScrapeResult, Series
 from openagent.scrape.series import SeriesBuilder
 from openagent.sinks.whatap import frames as fr
 from openagent.sinks.whatap.codec import Reader, Writer
-from openagent.sinks.whatap.convert import OpenMxEncoder, PackIdentity
 from openagent.sinks.whatap.crypto import Cypher
+from openagent.sinks.whatap.encoder import OpenMxEncoder, PackIdentity
 from openagent.sinks.whatap.hashing import hash64, hash_str, ip_to_int32, to_long32, to_string32
 from openagent.sinks.whatap.header import read_header
 from openagent.sinks.whatap.helpmeta import help_record
