@@ -246,7 +246,8 @@ def measure(url: str, control: Connection | None, burst: int, mode: str) -> dict
 
 
 async def _measure(url: str, control: Connection | None, burst: int, mode: str) -> dict[str, float]:
-    from openagent.kube import Informer, InformerKey, InformerOptions, connect
+    from openagent.kube import Informer, InformerKey, InformerOptions
+    from openagent.kube.client import connect
 
     with tempfile.TemporaryDirectory() as tmp:
         kubeconfig = Path(tmp) / "kubeconfig"

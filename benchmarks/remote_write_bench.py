@@ -48,8 +48,8 @@ from benchmarks.dcgm_payload import NodeShape, Payload
 from benchmarks.fleet import Fleet
 from benchmarks.vmagent_compare import free_port, openagent_config, tree_usage
 from openagent.exposition import Parser
-from openagent.model import Labels, ScrapeResult, Series
-from openagent.sinks.remote_write import RemoteWriteSink
+from openagent.model import SERIES_SLOTS, Labels, ScrapeResult, Series
+from openagent.sinks.remote_write import RemoteWriteOptions, RemoteWriteSink
 from tests.peers import PrometheusServer, VictoriaMetricsServer, _Server
 
 TARGET: Labels = (("job", "dcgm"), ("instance", "10.0.3.17:9400"))
@@ -85,7 +85,10 @@ def bench_encode(shape: NodeShape, targets: int, runs: int, min_time: float) -> 
     """One table row: µs per sample for encode, compress and both, and bytes per sample."""
     results = _results(shape, targets)
     samples = sum(len(r.series) for r in results)
-    sink = RemoteWriteSink("http://127.0.0.1:9/api/v1/write", max_samples=10_000_000)
+    sink = RemoteWriteSink(
+        RemoteWriteOptions("http://127.0.0.1:9/api/v1/write", max_samples=10_000_000)
+    )
+    sink.use_series_slot(SERIES_SLOTS[0])  # as the delivery layer hands it out
     for r in results:  # first pass fills the label caches, as the first scrape does
         sink.encode(r)
     sink.flush()

@@ -32,10 +32,13 @@ from dataclasses import dataclass
 from benchmarks.common import STANDARD_SHAPES, pin_one_core
 from benchmarks.dcgm_payload import NodeShape, Payload
 from openagent.exposition import Parser
-from openagent.model import Labels, ScrapeResult
+from openagent.model import SERIES_SLOTS, Labels, ScrapeResult
 from openagent.scrape.series import SeriesBuilder
 from openagent.sinks.whatap.compress import available_backends
 from openagent.sinks.whatap.encoder import OpenMxEncoder, PackIdentity
+
+#: The series slot the encoder caches in, as the delivery layer would hand it out.
+SLOT = SERIES_SLOTS[0]
 
 TARGET: Labels = (
     ("job", "dcgm-exporter"),
@@ -114,10 +117,11 @@ def _no_reset() -> None:
 def records_jobs(results: list[ScrapeResult], clear: Callable[[], None]) -> list[Job]:
     """Record bytes only (no packs, no gzip), warm and cold."""
     enc = OpenMxEncoder(IDENTITY, gzip_backend="zlib")
+    enc.use_series_slot(SLOT)
     enc.encode(results[0], TS)
 
     def records(i: int) -> None:
-        enc._records(results[i])
+        enc._records(results[i], {})
 
     return [
         Job("records only", "warm", records, _no_reset),
@@ -130,9 +134,10 @@ def encode_jobs(
 ) -> list[Job]:
     """Whole `OpenMxEncoder.encode` with one gzip choice, warm and cold."""
     enc = OpenMxEncoder(IDENTITY, gzip_backend=backend, gzip_level=level)
+    enc.use_series_slot(SLOT)
     enc.encode(results[0], TS)
     samples = len(results[0].series)
-    wire = sum(len(b.payload) for b in enc.encode(results[1], TS) if b.samples)
+    wire = sum(len(b.payload) for b in enc.encode(results[1], TS).batches if b.samples)
     fresh = [enc]
 
     def warm(i: int) -> None:
@@ -141,6 +146,7 @@ def encode_jobs(
     def new_encoder() -> None:
         clear()
         fresh[0] = OpenMxEncoder(IDENTITY, gzip_backend=backend, gzip_level=level)
+        fresh[0].use_series_slot(SLOT)
 
     def cold(i: int) -> None:
         fresh[0].encode(results[i], TS)
@@ -159,9 +165,9 @@ def bench_shape(label: str, shape: NodeShape, runs: int, min_time: float) -> lis
 
     def clear() -> None:
         for s in all_series:
-            s.enc_whatap = None
+            setattr(s, SLOT, None)
 
-    raw_parts, _ = OpenMxEncoder(IDENTITY, gzip_backend="zlib")._records(results[0])
+    raw_parts, _ = OpenMxEncoder(IDENTITY, gzip_backend="zlib")._records(results[0], {})
     raw = len(b"".join(raw_parts))
     jobs = records_jobs(results, clear)
     missing = []

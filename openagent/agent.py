@@ -1,4 +1,10 @@
-"""The running agent: wires config, discovery, scraping, delivery and the server.
+"""The running agent: the composition of config source, discovery, scraping, delivery and server.
+
+`openagent.wiring` turns the settings into each room's options; the agent
+builds the rooms from them and connects them in data-flow order: the config
+source feeds discovery, discovery the scrape manager, the scrape loops
+delivery. One `openagent.kube.Cluster` connection serves discovery, the
+ConfigMap source and the Secret resolver, made only when one of them needs it.
 
 The config comes from the file ``settings.config`` (polled for changes), or,
 when ``settings.config_map`` is set, from that ConfigMap through the
@@ -23,58 +29,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import socket
+import sys
 import time
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from openagent import __version__
-from openagent.config import ConfigError, ConfigWatcher, LoadedConfig, load_config
-from openagent.delivery import Delivery, DeliveryOptions
+from openagent import __version__, wiring
+from openagent.config import ConfigError, LoadedConfig, secret_references
+from openagent.delivery import Delivery
 from openagent.discovery import Discovery
-from openagent.exposition import Limits
+from openagent.httpauth import HTTPAuth
+from openagent.kube.secrets import KubeSecrets
 from openagent.model import Target
-from openagent.scrape.http import ScrapeClient
-from openagent.scrape.manager import ScrapeManager
+from openagent.scrape import ScrapeManager
 from openagent.server import ServerView, bound_port, start_server
-from openagent.settings import Settings
-from openagent.sinks import build_sinks
+from openagent.settings import Settings, SettingsError, load_settings
 from openagent.telemetry import (
     BUILD_INFO,
     RELOAD_OK,
     RELOAD_TIME,
     RELOADS,
     get_logger,
+    setup_logging,
     watch_loop_lag,
 )
 
-if TYPE_CHECKING:
-    from openagent.config.configmap_source import ConfigMapSource
-
 log = get_logger("agent")
-
-
-def scrape_limits(settings: Settings) -> Limits:
-    """Process-wide scrape limits from the settings (an endpoint's own limits win)."""
-    return Limits(
-        sample_limit=settings.sample_limit,
-        label_limit=settings.label_limit,
-        label_name_length_limit=settings.label_name_length_limit,
-        label_value_length_limit=settings.label_value_length_limit,
-    )
-
-
-def delivery_options(settings: Settings) -> DeliveryOptions:
-    """The delivery layer's knobs, from the process settings."""
-    return DeliveryOptions(
-        memory_queue_bytes=settings.memory_queue_bytes,
-        spool_dir=settings.spool_dir,
-        spool_max_bytes=settings.spool_max_bytes,
-        spool_fsync=settings.spool_fsync,
-        spool_fsync_interval=settings.spool_fsync_interval,
-        backoff_max=settings.retry_max_backoff,
-        backoff_initial=min(0.5, settings.retry_max_backoff),
-    )
 
 
 class Agent:
@@ -87,29 +66,21 @@ class Agent:
         self.reconciled = False
         self.listen_port = 0
         self._stop = asyncio.Event()
-        self.client = ScrapeClient(
-            default_body_limit=settings.body_size_limit,
-            user_agent=f"openagent/{__version__}",
+        self.cluster = wiring.cluster(settings)
+        self.secrets = KubeSecrets(self.cluster, wiring.agent_namespace(settings))
+        auth = HTTPAuth(self.secrets)
+        self.delivery = Delivery(
+            wiring.build_sinks(settings, auth), wiring.delivery_options(settings)
         )
-        self.delivery = Delivery(build_sinks(settings), delivery_options(settings))
         self.manager = ScrapeManager(
-            self.client,
-            self.delivery.submit,
-            default_limits=scrape_limits(settings),
-            seed=settings.pod_name or socket.gethostname(),
-            shard_index=settings.shard_index,
-            shard_count=settings.shard_count,
+            self.delivery.submit, wiring.scrape_options(settings), auth=auth
         )
-        self.discovery = Discovery.from_settings(self._on_targets, settings)
-        self.config_map: ConfigMapSource | None = None
-        if settings.config_map:
-            from openagent.config.configmap_source import ConfigMapSource
-
-            self.config_map = ConfigMapSource.from_settings(
-                settings, self._on_config, self._on_config_error
-            )
-        #: Where the config comes from: the file, or ``configmap <ns>/<name>:<key>``.
-        self.config_source = self.config_map.source if self.config_map else str(settings.config)
+        self.discovery = Discovery(
+            self._on_targets, wiring.discovery_options(settings), self.cluster
+        )
+        self.config_source = wiring.config_source(
+            settings, self.cluster, self._on_config, self._on_config_error
+        )
 
     # -- config ----------------------------------------------------------------
 
@@ -121,6 +92,7 @@ class Agent:
         for w in loaded.warnings:
             log.warning("config warning", problem=str(w))
         await self.discovery.apply_config(loaded.config)
+        self.secrets.keep_only([use.ref for use in secret_references(loaded.config)])
         first = self.loaded is None
         self.loaded = loaded
         self.config_error = None
@@ -129,7 +101,7 @@ class Agent:
         RELOADS.labels("success").inc()
         log.info(
             "config loaded" if first else "config reloaded",
-            source=self.config_source,
+            source=self.config_source.name,
             digest=loaded.digest[:12],
             targets=len(self.discovery.targets()),
         )
@@ -140,7 +112,7 @@ class Agent:
         self.config_error = "; ".join(str(p) for p in error.problems) or str(error)
         log.error(
             "config rejected, keeping the last good one" if self.loaded else "config rejected",
-            source=self.config_source,
+            source=self.config_source.name,
             problems=[str(p) for p in error.problems],
         )
 
@@ -154,40 +126,16 @@ class Agent:
         return True, "ready"
 
     def _config_view(self) -> dict[str, Any]:
+        source = self.config_source.name
         if self.loaded is None:
-            return {"loaded": False, "source": self.config_source, "error": self.config_error}
+            return {"loaded": False, "source": source, "error": self.config_error}
         return {
             "loaded": True,
-            "source": self.config_source,
+            "source": source,
             "digest": self.loaded.digest,
             "last_error": self.config_error,
             "config": self.loaded.config.model_dump(mode="json"),
         }
-
-    async def _config_watch(self) -> Coroutine[Any, Any, None]:
-        """Load the config file now (file mode) and return what keeps the config current."""
-        if self.config_map is not None:
-            log.info(
-                "reading the config from a ConfigMap through the Kubernetes API",
-                source=self.config_source,
-                ignored_file=str(self.settings.config),
-            )
-            return self.config_map.run()
-        known: str | None = None
-        try:
-            loaded = load_config(self.settings.config)
-            known = loaded.digest
-            await self._on_config(loaded)
-        except ConfigError as exc:
-            await self._on_config_error(exc)
-        watcher = ConfigWatcher(
-            self.settings.config,
-            self._on_config,
-            self._on_config_error,
-            interval=self.settings.reload_interval,
-            known_digest=known,
-        )
-        return watcher.run()
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -202,21 +150,24 @@ class Agent:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
-        runner = await start_server(
-            ServerView(
-                ready=self._ready,
-                targets=self.manager.states,
-                config=self._config_view,
-                discovery=self.discovery.status,
-            ),
-            self.settings.listen_host,
-            self.settings.listen_port,
+        view = ServerView(
+            ready=self._ready,
+            targets=self.manager.states,
+            config=self._config_view,
+            discovery=self.discovery.status,
         )
+        runner = await start_server(view, wiring.server_options(self.settings))
         self.listen_port = bound_port(runner)
         log.info("agent started", version=__version__, listen=self.settings.listen)
+        if self.settings.config_map:
+            log.info(
+                "reading the config from a ConfigMap through the Kubernetes API",
+                source=self.config_source.name,
+                ignored_file=str(self.settings.config),
+            )
         await self.delivery.start()
         tasks = [
-            asyncio.create_task(await self._config_watch(), name="config source"),
+            asyncio.create_task(self.config_source.run(), name="config source"),
             asyncio.create_task(watch_loop_lag(), name="loop lag"),
             asyncio.create_task(self.discovery.run(), name="discovery"),
         ]
@@ -228,7 +179,27 @@ class Agent:
         await self.discovery.close()
         await self.manager.stop()
         await self.delivery.close(self.settings.drain_grace)
-        await self.client.close()
+        self.secrets.close()
+        await self.cluster.close()
         await runner.cleanup()
         log.info("agent stopped")
         return 0
+
+
+async def run(**overrides: object) -> int:
+    """``openagent run``: the agent, with flags in ``overrides`` over the environment.
+
+    Exit 2, with one line per problem, for settings the agent cannot run with.
+    """
+    try:
+        settings = load_settings(**overrides)
+    except SettingsError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.log_format)
+    try:
+        agent = Agent(settings)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return await agent.run()

@@ -1,13 +1,29 @@
-"""Command line: ``openagent run | check | scrape | targets | version``."""
+"""Command line: ``openagent run | check | scrape | targets | rbac | version``.
+
+The parser only parses: each command is a function of `openagent.commands`
+(``run`` is `openagent.agent.run`), and every coroutine runs on one runner
+(`run_coroutine`, uvloop).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from openagent import __version__
+
+#: How Whatap's Go agent is started (``foreground``, ``standalone``, ``-d`` or nothing,
+#: as the operator's Deployment does); each means ``run`` with settings from the env,
+#: and in a cluster (not ``standalone``) the config from the operator's ConfigMap.
+GO_AGENT_MODES = frozenset({"foreground", "standalone", "-d"})
+
+#: Settings that have no flag: credentials and what the downward API provides.
+_ENV_ONLY = frozenset(
+    {"license", "host", "port", "pod_name", "node_name", "node_ip", "pod_namespace"}
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate a config file; exit 2 if invalid")
     check.add_argument("--config", required=True)
+    check.add_argument(
+        "--kubeconfig", help="kubeconfig that would resolve Secret references (env KUBECONFIG)"
+    )
 
     scrape = sub.add_parser("scrape", help="scrape a URL once and print what would be sent")
     scrape.add_argument("url")
@@ -41,14 +60,61 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=10.0, help="seconds to wait for the cluster (10)"
     )
 
+    rbac = sub.add_parser(
+        "rbac",
+        help="print the Role that lets the agent read the Secrets a config references",
+    )
+    rbac.add_argument("--config", required=True)
+    rbac.add_argument(
+        "--namespace",
+        default="whatap-monitoring",
+        help="the agent's namespace: its service account's, and that of Secret references "
+        "without one (whatap-monitoring)",
+    )
+    rbac.add_argument(
+        "--service-account",
+        default="whatap-open-agent",
+        help="the agent's service account (whatap-open-agent)",
+    )
+
     sub.add_parser("version", help="print the version")
     return p
 
 
-#: How Whatap's Go agent is started (``foreground``, ``standalone``, ``-d`` or nothing,
-#: as the operator's Deployment does); each means ``run`` with settings from the env,
-#: and in a cluster (not ``standalone``) the config from the operator's ConfigMap.
-GO_AGENT_MODES = frozenset({"foreground", "standalone", "-d"})
+def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per process setting, named after it (``sample_limit`` → ``--sample-limit``),
+    with the help and default the setting declares."""
+    from openagent.settings import Settings, help_text
+
+    for name, field in Settings.model_fields.items():
+        if name in _ENV_ONLY:
+            continue
+        if name == "sinks":
+            parser.add_argument(
+                "--sink", action="append", dest="sinks", help=help_text(name) + "; repeatable"
+            )
+            continue
+        flag = "--" + name.replace("_", "-")
+        if field.annotation is bool:  # --node-local / --no-node-local
+            parser.add_argument(
+                flag,
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text(name),
+            )
+            continue
+        parser.add_argument(flag, dest=name, help=help_text(name))
+
+
+def run_coroutine(coro: Coroutine[Any, Any, int]) -> int:
+    """Run ``coro`` on uvloop when it is installed, else on the default loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,60 +129,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "version":
         print(f"openagent {__version__}")
         return 0
+    if args.command == "run":
+        from openagent import agent
+
+        overrides = {k: v for k, v in vars(args).items() if k != "command"}
+        return run_coroutine(agent.run(**overrides))
+    from openagent import commands
+
     if args.command == "check":
-        from openagent.commands import check
-
-        return check(args.config)
+        return commands.check(args.config, args.kubeconfig)
+    if args.command == "rbac":
+        return commands.rbac(args.config, args.namespace, args.service_account)
     if args.command == "scrape":
-        from openagent.commands import scrape
-
-        return asyncio.run(scrape(args.url, args.format, args.config, args.target))
-    if args.command == "targets":
-        from openagent.commands import targets
-
-        return targets(args.config, args.kubeconfig, args.timeout)
-    from openagent.commands import run
-
-    overrides = {k: v for k, v in vars(args).items() if k not in ("command",)}
-    return run(**overrides)
-
-
-#: Settings that have no flag: credentials and what the downward API provides.
-_ENV_ONLY = frozenset(
-    {"license", "host", "port", "pod_name", "node_name", "node_ip", "pod_namespace"}
-)
-
-
-def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per process setting, named after it (``sample_limit`` → ``--sample-limit``)."""
-    from openagent.settings import Settings
-    from openagent.settings_help import HELP
-
-    for name, field in Settings.model_fields.items():
-        if name in _ENV_ONLY:
-            continue
-        doc = HELP.get(name, "")
-        if name == "sinks":
-            parser.add_argument(
-                "--sink",
-                action="append",
-                dest="sinks",
-                help="a sink to send to (repeat for several): jsonl, whatap, remote_write",
-            )
-            continue
-        default = field.default
-        hint = f"default {default}" if default not in (None, [], ()) else "no default"
-        flag = "--" + name.replace("_", "-")
-        if field.annotation is bool:  # --node-local / --no-node-local
-            parser.add_argument(
-                flag,
-                dest=name,
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help=f"{doc} ({hint})",
-            )
-            continue
-        parser.add_argument(flag, dest=name, help=f"{doc} ({hint})".strip())
+        return run_coroutine(commands.scrape(args.url, args.format, args.config, args.target))
+    return run_coroutine(commands.targets(args.config, args.kubeconfig, args.timeout))
 
 
 if __name__ == "__main__":

@@ -122,19 +122,25 @@ def build_app(view: ServerView) -> web.Application:
     return app
 
 
-async def start_server(view: ServerView, host: str | None, port: int) -> web.AppRunner:
-    """Start serving on ``host:port`` (host None: all interfaces); return the runner."""
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    """Where the server listens: ``host`` None means every interface; port 0 any free port."""
+
+    host: str | None = None
+    port: int = 9401
+
+
+async def start_server(view: ServerView, options: ServerOptions) -> web.AppRunner:
+    """Start serving as ``options`` say; return the runner."""
     runner = web.AppRunner(build_app(view), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, options.host, options.port)
     await site.start()
     return runner
 
 
 def bound_port(runner: web.AppRunner) -> int:
     """The port the server actually listens on (useful with port 0)."""
-    for site in runner.sites:
-        server = getattr(site, "_server", None)
-        if server is not None and server.sockets:
-            return int(server.sockets[0].getsockname()[1])
+    for address in runner.addresses:
+        return int(address[1])
     raise RuntimeError("server is not listening")

@@ -22,7 +22,7 @@ import trustme
 from aiohttp import web
 from pydantic import SecretStr
 
-from openagent.httpauth.shapes import SecretError, SecretRefLike, describe_ref
+from openagent.httpauth import SecretError, SecretRefLike, describe_ref
 from openagent.scrape.http import ScrapeClient
 
 DEFAULT_LIMIT = 16 * 1024 * 1024

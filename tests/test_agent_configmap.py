@@ -13,6 +13,7 @@ import pytest
 
 from openagent.agent import Agent
 from openagent.cli import main
+from openagent.config.configmap_source import ConfigMapSource
 from openagent.settings import DEFAULT_CONFIG_MAP, go_agent_config_map, load_settings
 from openagent.telemetry import REGISTRY
 from tests.kubefake import FakeKubeServer, objects
@@ -145,8 +146,8 @@ async def test_invalid_then_identical_content(running: Running, exporter: Export
     successes += 1
     assert metric("openagent_config_reloads_total", result="success") == successes
 
-    source = running.agent.config_map
-    assert source is not None
+    source = running.agent.config_source
+    assert isinstance(source, ConfigMapSource)
     touched = running.kube.store.patch_labels(
         "configmaps", NS, DEFAULT_CONFIG_MAP, {"touched": "yes"}
     )
@@ -177,15 +178,15 @@ async def test_missing_configmap_at_start_is_picked_up(
 @pytest.fixture
 def go_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Capture what ``main`` hands to ``run`` instead of running the agent."""
-    import openagent.commands
+    import openagent.agent
 
     seen: list[dict[str, Any]] = []
 
-    def run(**overrides: Any) -> int:
+    async def run(**overrides: Any) -> int:
         seen.append(overrides)
         return 0
 
-    monkeypatch.setattr(openagent.commands, "run", run)
+    monkeypatch.setattr(openagent.agent, "run", run)
     monkeypatch.delenv("OPENAGENT_CONFIG_MAP", raising=False)
     return seen
 

@@ -112,12 +112,11 @@ def test_targets_lists_static_and_names_what_needs_kubernetes(
 
 
 def test_every_setting_has_a_flag_with_help_and_flags_reach_settings() -> None:
-    from openagent.cli import _ENV_ONLY, _parser
+    from openagent.cli import _parser
     from openagent.settings import Settings, load_settings
-    from openagent.settings_help import HELP
 
-    flagged = set(Settings.model_fields) - _ENV_ONLY
-    assert flagged <= set(HELP) | {"sinks"}, "document every new setting in settings.HELP"
+    undocumented = [n for n, f in Settings.model_fields.items() if not f.description]
+    assert undocumented == [], "give every setting a Field(description=...)"
     args = vars(
         _parser().parse_args(
             ["run", "--sample-limit", "5", "--sink", "jsonl", "--listen", "127.0.0.1:0"]
@@ -135,11 +134,16 @@ def test_go_agent_invocations_run_the_agent(
     argv: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The operator starts the Go agent's image with these arguments; each means run."""
-    import openagent.commands
+    import openagent.agent
 
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)  # outside a cluster
     seen: list[dict[str, object]] = []
-    monkeypatch.setattr(openagent.commands, "run", lambda **kw: seen.append(kw) or 0)
+
+    async def run(**kw: object) -> int:
+        seen.append(kw)
+        return 0
+
+    monkeypatch.setattr(openagent.agent, "run", run)
     assert main(argv) == 0
     assert len(seen) == 1 and all(v is None for v in seen[0].values())
 
@@ -154,3 +158,23 @@ def test_go_agent_defaults_config_home_and_whatap_sink(monkeypatch: pytest.Monke
     assert settings.sinks == ["whatap"]
     monkeypatch.delenv("WHATAP_LICENSE")
     assert load_settings().sinks == ["jsonl"]
+
+
+def test_run_help_shows_each_default_in_the_units_a_user_writes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--help"])
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "PydanticUndefined" not in text
+    assert "timeout of one remote-write request (default: 30s)" in text
+    assert "memory queue per sink before batches spill to the spool (default: 64MiB)" in text
+    assert "(default: whatap when WHATAP_LICENSE is set, else jsonl)" in text
+    assert "(default: $WHATAP_OPEN_HOME/scrape_config.yaml, else ./scrape_config.yaml)" in text
+    assert "largest size of the spool per sink; oldest data goes first (default: 1GiB)" in text
+    assert "how often the config file is checked for changes (default: 1s)" in text
+    assert (
+        "directory of the on-disk spool; unset, batches wait in memory only (default: unset)"
+        in text
+    )

@@ -210,22 +210,22 @@ def test_errors_name_variable_and_flag(monkeypatch: pytest.MonkeyPatch) -> None:
             label_limit=-5,
             remote_write_url="localhost:8428/api/v1/write",
         )
-    assert info.value.problems == [
+    assert info.value.problems == [  # in the order the settings are declared
         "port (WHATAP_PORT, --port): must be at least 1, got '0'",
+        "reload_interval (OPENAGENT_RELOAD_INTERVAL, --reload-interval): must be greater than 0, "
+        "got '0s'",
         "listen (OPENAGENT_LISTEN, --listen): expected host:port such as ':9401', "
         "'127.0.0.1:9401' or '[::1]:9401', got 'nowhere'",
+        "log_level (OPENAGENT_LOG_LEVEL, --log-level): expected one of debug, info, warning, "
+        "error, critical, got 'loud'",
         "sinks (OPENAGENT_SINKS, --sinks): unknown sink 'carrier-pigeon'; known: whatap, "
         "remote_write, jsonl",
         "remote_write_url (OPENAGENT_REMOTE_WRITE_URL, --remote-write-url): expected an "
         "http:// or https:// URL, got 'localhost:8428/api/v1/write'",
-        "log_level (OPENAGENT_LOG_LEVEL, --log-level): expected one of debug, info, warning, "
-        "error, critical, got 'loud'",
         "sample_limit (OPENAGENT_SAMPLE_LIMIT, --sample-limit): expected an integer, got 'lots'",
         "body_size_limit (OPENAGENT_BODY_SIZE_LIMIT, --body-size-limit): '3 parsecs' is not a "
         "size: use bytes or a number with B, KiB, MiB, GiB, TiB, kB, MB, GB or TB",
         "label_limit (OPENAGENT_LABEL_LIMIT, --label-limit): must be at least 0, got -5",
-        "reload_interval (OPENAGENT_RELOAD_INTERVAL, --reload-interval): must be greater than 0, "
-        "got '0s'",
         "spool_max_bytes (OPENAGENT_SPOOL_MAX_BYTES, --spool-max-bytes): must be greater than 0, "
         "got 0",
         "shard_count (OPENAGENT_SHARD_COUNT, --shard-count): shard_index 2 must be below "

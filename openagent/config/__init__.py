@@ -21,9 +21,13 @@ accepted; ``globalInterval``/``globalPath`` work; ``/metrics`` is the default
 path for every target type; the default relabel regex is ``(.*)``;
 target-level ``metricRelabelConfigs`` work; timeouts default to
 min(10 s, interval) and may not exceed the interval.
+
+The configuration comes from a `ConfigSource`: the file (`FileSource`) or a
+ConfigMap read through the Kubernetes API
+(`openagent.config.configmap_source.ConfigMapSource`); the shell picks one.
 """
 
-from openagent.config.file_source import ConfigWatcher
+from openagent.config.file_source import FileSource
 from openagent.config.loader import LoadedConfig, load_config, parse_config, parse_config_bytes
 from openagent.config.models import (
     AdaptiveTimeout,
@@ -41,6 +45,8 @@ from openagent.config.models import (
     TLSConfig,
 )
 from openagent.config.problems import ConfigError, Problem
+from openagent.config.secret_refs import SecretUse, secret_references
+from openagent.config.source import ConfigSource, ContentReporter
 from openagent.config.units import format_duration, format_size, parse_duration, parse_size
 
 __all__ = [
@@ -48,8 +54,10 @@ __all__ = [
     "Authorization",
     "BasicAuth",
     "ConfigError",
-    "ConfigWatcher",
+    "ConfigSource",
+    "ContentReporter",
     "EndpointConfig",
+    "FileSource",
     "LabelSelector",
     "LabelSelectorRequirement",
     "LoadedConfig",
@@ -58,6 +66,7 @@ __all__ = [
     "RelabelConfig",
     "ScrapeConfig",
     "SecretRef",
+    "SecretUse",
     "TLSConfig",
     "TargetConfig",
     "TargetType",
@@ -68,4 +77,5 @@ __all__ = [
     "parse_config_bytes",
     "parse_duration",
     "parse_size",
+    "secret_references",
 ]

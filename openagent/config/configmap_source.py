@@ -3,16 +3,16 @@
 The Whatap Operator mounts its ConfigMap ``whatap-open-agent-config`` with
 ``subPath``, so the kubelet never updates the mounted file; the Go agent
 reads the ConfigMap through the API in Kubernetes mode, and so does
-`ConfigMapSource` when ``config_map`` is set (by default when the agent is
-started the Go agent's way in a cluster, see `openagent.settings`).
+`ConfigMapSource`, a `ConfigSource`, when the shell asks for it (by
+default when the agent is started the Go agent's way in a cluster).
 
-One informer watches ``configmaps`` in one namespace with
-``fieldSelector=metadata.name=<name>``: the agent reacts to watch events,
-it does not poll. On every event the value of the key is hashed (sha256) and
-compared with the last content reported; new content is parsed
-(`openagent.config.parse_config_bytes`, named ``configmap <ns>/<name>:<key>``
-in every problem) and handed to ``on_change``, or its problems to
-``on_error``. ``on_error`` also hears, once per new state, of:
+One informer of the shared `openagent.kube.Cluster` watches ``configmaps``
+in one namespace with ``fieldSelector=metadata.name=<name>``: the agent
+reacts to watch events, it does not poll. On every event the value of the
+key goes to the shared `ContentReporter`, which reports new content once
+(named ``configmap <ns>/<name>:<key>`` in every problem) to ``on_change``,
+or its problems to ``on_error``. ``on_error`` also hears, once per new
+state, of:
 
 * no cluster connection (no service account, no kubeconfig): retried with
   backoff;
@@ -34,138 +34,62 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from openagent.backoff import Backoff
-from openagent.config import ConfigError, LoadedConfig, Problem, parse_config_bytes
-from openagent.kube.client import KubeClient, connect
-from openagent.kube.credentials import SERVICE_ACCOUNT_DIR
-from openagent.kube.informer import Informer, InformerKey, InformerOptions
+from openagent.config.source import ContentReporter, OnChange, OnError
+from openagent.kube import Cluster, Informer, InformerKey, InformerOptions, InformerPool
 from openagent.telemetry import get_logger
 
-if TYPE_CHECKING:
-    from openagent.settings import Settings
-
 log = get_logger("config.configmap")
-
-#: Where a pod finds its own namespace.
-NAMESPACE_FILE = SERVICE_ACCOUNT_DIR / "namespace"
-#: The namespace of last resort (the Go agent's and the operator's default).
-DEFAULT_NAMESPACE = "whatap-monitoring"
-
-OnChange = Callable[[LoadedConfig], Awaitable[None]]
-OnError = Callable[[ConfigError], Awaitable[None]]
-Connect = Callable[[], Awaitable[KubeClient]]
-
-
-def config_map_namespace(pod_namespace: str | None, namespace_file: Path = NAMESPACE_FILE) -> str:
-    """``pod_namespace`` (POD_NAMESPACE), else the service account's namespace file,
-    else `DEFAULT_NAMESPACE`: the Go agent's order."""
-    if pod_namespace and pod_namespace.strip():
-        return pod_namespace.strip()
-    try:
-        found = namespace_file.read_text().strip()
-    except (OSError, UnicodeDecodeError):
-        found = ""
-    return found or DEFAULT_NAMESPACE
-
-
-class _Informer(Informer):
-    """An `Informer` that also calls ``on_failure`` whenever a request fails."""
-
-    def __init__(
-        self,
-        client: KubeClient,
-        key: InformerKey,
-        options: InformerOptions | None,
-        on_failure: Callable[[], None],
-    ) -> None:
-        super().__init__(client, key, options)
-        self._on_failure = on_failure
-
-    def _failed(self, text: str, reason: str, status: int | None) -> None:
-        super()._failed(text, reason, status)
-        self._on_failure()
 
 
 class ConfigMapSource:
     """Reports every new version of one key of one ConfigMap (see the module docs).
 
-    ``connect`` makes the API client (retried until it works); nothing
-    touches the network before `run`.
+    Nothing touches the network before `run`; ``retry`` paces the attempts
+    to connect while there is no cluster connection.
     """
 
     def __init__(
         self,
-        connect: Connect,
+        cluster: Cluster,
         namespace: str,
         name: str,
         key: str,
         on_change: OnChange,
         on_error: OnError,
         *,
-        options: InformerOptions | None = None,
+        retry: InformerOptions | None = None,
     ) -> None:
-        self.connect = connect
+        self.cluster = cluster
         self.namespace = namespace
-        self.name = name
+        self.config_map = name
         self.key = key
-        self.options = options or InformerOptions()
+        self.retry = retry or InformerOptions()
         self.informer_key = InformerKey(
             "configmaps", namespace, field_selector=f"metadata.name={name}"
         )
-        self._on_change = on_change
-        self._on_error = on_error
+        self._reporter = ContentReporter(self.name, on_change, on_error)
         #: The resourceVersion of the ConfigMap as last examined ("" before that).
         self.resource_version = ""
         self._dirty = asyncio.Event()
-        self._seen: str | None = None
-        self._problem: str | None = None
         self._found = False
 
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        on_change: OnChange,
-        on_error: OnError,
-        *,
-        namespace_file: Path = NAMESPACE_FILE,
-    ) -> ConfigMapSource:
-        """The source ``settings`` ask for (``config_map`` must be set)."""
-        if not settings.config_map:
-            raise ValueError("no ConfigMap configured (OPENAGENT_CONFIG_MAP)")
-        kubeconfig = settings.kubeconfig
-
-        async def make_client() -> KubeClient:
-            return await connect(kubeconfig)
-
-        namespace = config_map_namespace(settings.pod_namespace, namespace_file)
-        return cls(
-            make_client,
-            namespace,
-            settings.config_map,
-            settings.config_map_key,
-            on_change,
-            on_error,
-        )
-
     @property
-    def source(self) -> str:
+    def name(self) -> str:
         """``configmap <namespace>/<name>:<key>``: how problems name this source."""
-        return f"configmap {self.namespace}/{self.name}:{self.key}"
+        return f"configmap {self.namespace}/{self.config_map}:{self.key}"
 
     # -- the loop ----------------------------------------------------------
 
     async def run(self) -> None:
         """Watch until cancelled; never raises otherwise."""
-        client = await self._connect()
-        informer = _Informer(client, self.informer_key, self.options, self._dirty.set)
+        pool = await self._connect()
+        informer = pool.acquire(self.informer_key)
         unsubscribe = informer.subscribe(lambda _type, _old, _new: self._dirty.set())
-        task = asyncio.create_task(informer.run(), name=f"informer {self.informer_key}")
+        unsubscribe_failures = informer.subscribe_failures(lambda _error: self._dirty.set())
+        self._dirty.set()
         try:
             while True:
                 await self._dirty.wait()
@@ -173,38 +97,40 @@ class ConfigMapSource:
                 try:
                     await self._check(informer)
                 except Exception:  # a bug must not end the config source
-                    log.exception("checking the ConfigMap failed", source=self.source)
+                    log.exception("checking the ConfigMap failed", source=self.name)
         finally:
             unsubscribe()
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await client.close()
+            unsubscribe_failures()
+            try:
+                pool.release(self.informer_key)
+            except KeyError:  # the cluster was closed first
+                pass
 
-    async def _connect(self) -> KubeClient:
-        opts = self.options
+    async def _connect(self) -> InformerPool:
+        opts = self.retry
         backoff = Backoff(opts.backoff_initial, opts.backoff_max, jitter=0.5)
         while True:
             try:
-                return await self.connect()
+                return await self.cluster.pool()
             except Exception as exc:
-                await self._report_problem(f"no Kubernetes connection: {exc}")
+                await self._reporter.problem(f"no Kubernetes connection: {exc}")
                 await asyncio.sleep(backoff.next())
 
     async def _check(self, informer: Informer) -> None:
         """Look at what the informer holds now and report what is new."""
         if not informer.synced.is_set():
             if informer.error:
-                await self._report_problem(informer.error)
+                await self._reporter.problem(informer.error)
             return
-        obj = informer.objects.get((self.namespace, self.name))
+        obj = informer.objects.get((self.namespace, self.config_map))
         if obj is None:
             if self._found:
-                await self._report_problem(
+                await self._reporter.problem(
                     "the ConfigMap was deleted; keeping the last good config until it is back"
                 )
             else:
-                await self._report_problem(
-                    f"ConfigMap {self.name!r} not found in namespace {self.namespace!r}; "
+                await self._reporter.problem(
+                    f"ConfigMap {self.config_map!r} not found in namespace {self.namespace!r}; "
                     "waiting for it to be created"
                 )
             return
@@ -212,19 +138,9 @@ class ConfigMapSource:
         self.resource_version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
         value = self._value(obj)
         if isinstance(value, str):
-            await self._report_problem(value)
+            await self._reporter.problem(value)
             return
-        digest = hashlib.sha256(value).hexdigest()
-        if digest == self._seen:
-            return
-        self._seen = digest
-        self._problem = None
-        try:
-            loaded = await asyncio.to_thread(parse_config_bytes, value, self.source)
-        except ConfigError as exc:
-            await self._report(self._on_error, exc)
-            return
-        await self._report(self._on_change, loaded)
+        await self._reporter.content(value)
 
     def _value(self, obj: dict[str, Any]) -> bytes | str:
         """The key's content as bytes, or a problem (str) saying why there is none."""
@@ -243,17 +159,3 @@ class ConfigMapSource:
         keys = sorted({*data, *binary})
         have = f"its keys: {', '.join(keys)}" if keys else "it has no data"
         return f"the ConfigMap has no key {self.key!r} ({have})"
-
-    async def _report_problem(self, message: str) -> None:
-        """Report a problem of the source itself, once until the state changes."""
-        if message == self._problem:
-            return
-        self._problem = message
-        self._seen = None  # the next content is reported, even the last good one
-        await self._report(self._on_error, ConfigError([Problem(self.source, "", message)]))
-
-    async def _report(self, callback: Callable[[Any], Awaitable[None]], arg: Any) -> None:
-        try:
-            await callback(arg)
-        except Exception:
-            log.exception("config handler failed", source=self.source)

@@ -8,16 +8,13 @@ target without problems is kept with ``enabled=False``.
 
 from __future__ import annotations
 
-import functools
-import importlib
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from openagent.config.models import EndpointConfig, RelabelConfig, TargetConfig
 from openagent.config.problems import SECTION, Collector, Problem, YamlPath, describe, format_path
 from openagent.config.schema import Renames, normalize, validate
 from openagent.config.units import format_duration
+from openagent.relabel import validate_rule
 
 KUBE_TYPES = ("PodMonitor", "ServiceMonitor")
 TARGET_TYPES = (*KUBE_TYPES, "StaticEndpoints")
@@ -35,19 +32,6 @@ class Defaults:
     global_path: str | None = None
 
 
-@functools.cache
-def _relabel_checker() -> Callable[[RelabelConfig], None] | None:
-    """``openagent.relabel.validate_rule``, or None while that module is absent."""
-    try:
-        module: Any = importlib.import_module("openagent.relabel")
-    except ModuleNotFoundError as exc:
-        if exc.name == "openagent.relabel":
-            return None
-        raise
-    check: Callable[[RelabelConfig], None] = module.validate_rule
-    return check
-
-
 def _check_rules(
     rules: tuple[RelabelConfig, ...], raw: object, path: YamlPath, sink: Collector
 ) -> None:
@@ -56,12 +40,9 @@ def _check_rules(
     The check raises ``RelabelError`` (a ValueError whose ``field`` names the
     rule's attribute, such as ``regex``); any ValueError is reported the same way.
     """
-    check = _relabel_checker()
-    if check is None:
-        return
     for i, rule in enumerate(rules):
         try:
-            check(rule)
+            validate_rule(rule)
         except ValueError as exc:
             field = getattr(exc, "field", None)
             where: YamlPath = (*path, i)

@@ -1,8 +1,10 @@
 """Hands every scrape result to every sink, each through its own `SinkLane`.
 
 Scrape loops call `Delivery.submit`, which only encodes and queues: it never
-waits for a sink. Each sink has its own memory queue, spool subdirectory and
-consumer task, so a slow or failing sink never holds back another one.
+waits for a sink. Each sink has its own ledger, memory queue, spool
+subdirectory and sender task, so a slow or failing sink never holds back
+another one. Each sink also gets its own per-series encoding slot
+(`openagent.model.SERIES_SLOTS`), so a new sink needs no change to the model.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 
 from openagent.delivery.lane import SinkLane
 from openagent.delivery.options import DeliveryOptions
-from openagent.model import ScrapeResult
+from openagent.model import SERIES_SLOTS, ScrapeResult
 from openagent.sinks.base import Sink
 from openagent.telemetry import get_logger
 
@@ -34,6 +36,8 @@ class Delivery:
             if sink.name in seen:
                 raise ValueError(f"two sinks are named {sink.name!r}; each needs its own name")
             seen.add(sink.name)
+        for i, sink in enumerate(sinks):
+            sink.use_series_slot(SERIES_SLOTS[i] if i < len(SERIES_SLOTS) else None)
         self.lanes = [SinkLane(s, self.options) for s in sinks]
 
     def lane(self, name: str) -> SinkLane:

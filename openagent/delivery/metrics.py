@@ -66,6 +66,19 @@ SPOOL_SAMPLES = Gauge(
     ["sink"],
     registry=REGISTRY,
 )
+HANDED_SAMPLES = Counter(
+    "openagent_delivery_samples_handed",
+    "Samples handed to a sink by the scrape loops (stale markers included where the sink "
+    "carries them); each ends up sent, dropped with a reason, or still queued.",
+    ["sink"],
+    registry=REGISTRY,
+)
+RECOVERED_SAMPLES = Counter(
+    "openagent_delivery_samples_recovered",
+    "Samples found in a sink's spool when the process started, left by an earlier run.",
+    ["sink"],
+    registry=REGISTRY,
+)
 SENT_SAMPLES = Counter(
     "openagent_delivery_samples_sent",
     "Samples the sink accepted.",
@@ -115,10 +128,3 @@ OLDEST_AGE = Gauge(
     ["sink"],
     registry=REGISTRY,
 )
-
-
-def dropped(sink: str, reason: str, samples: int) -> None:
-    """Count ``samples`` of ``sink`` as dropped for ``reason``."""
-    assert reason in DROP_REASONS, reason
-    if samples:
-        DROPPED_SAMPLES.labels(sink, reason).inc(samples)

@@ -43,13 +43,13 @@ from pathlib import Path
 
 from openagent.delivery.checkpoint import Checkpoint, PositionMark, store_checkpoint
 from openagent.delivery.fsync import FsyncPolicy, Syncer
+from openagent.delivery.ledger import Ledger
 from openagent.delivery.metrics import (
     CORRUPT_BYTES,
     REPLAYED_SAMPLES,
     SPOOL_BYTES,
     SPOOL_SAMPLES,
     SPOOL_SEGMENTS,
-    dropped,
 )
 from openagent.delivery.record import HEADER_SIZE, encode_header
 from openagent.delivery.recovery import Note, Segment, recover, segment_name
@@ -73,7 +73,12 @@ class Position:
 
 
 class Spool:
-    """One sink's spool directory. Call `open` before anything else."""
+    """One sink's spool directory. Call `open` before anything else.
+
+    What the last run left is booked as recovered, and what is dropped (for
+    space, or as damage) as dropped, in ``ledger`` (the sink's own, or a new
+    one for ``sink``).
+    """
 
     def __init__(
         self,
@@ -84,9 +89,11 @@ class Spool:
         fsync: FsyncPolicy = "interval",
         fsync_interval: float = 1.0,
         segment_bytes: int | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.directory = directory
         self.sink = sink
+        self.ledger = ledger if ledger is not None else Ledger(sink)
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes or min(
             DEFAULT_SEGMENT_BYTES, max(64 * 1024, max_bytes // 8)
@@ -149,6 +156,7 @@ class Spool:
         notes = await asyncio.to_thread(self._load)
         for level, message, fields in notes:
             getattr(log, level)(message, sink=self.sink, **fields)
+        self.ledger.recovered(self.unread_samples)
         self._syncer.start()
         SPOOL_BYTES.labels(self.sink).set_function(lambda: self._bytes)
         SPOOL_SEGMENTS.labels(self.sink).set_function(lambda: len(self._segments))
@@ -265,7 +273,7 @@ class Spool:
 
     def _refuse(self, batch: Batch, handed_out: bool, reason: str, why: str) -> None:
         if not handed_out:
-            dropped(self.sink, reason, batch.samples)
+            self.ledger.dropped(reason, batch.samples)
         if self._throttle.allow(reason):
             log.error(
                 "spool cannot keep a batch",
@@ -291,7 +299,7 @@ class Spool:
 
     def _drop(self, seg: Segment) -> None:
         """Delete the oldest segment to make room; its unsent samples are lost."""
-        dropped(self.sink, "spool_full", seg.samples)
+        self.ledger.dropped("spool_full", seg.samples)
         if self._throttle.allow("spool_full"):
             log.warning(
                 "spool full, dropping its oldest segment",
@@ -381,7 +389,7 @@ class Spool:
 
     def _damaged(self, seg: Segment, damage: Damage) -> None:
         if damage.samples is not None:
-            dropped(self.sink, "spool_corrupt", damage.samples)
+            self.ledger.dropped("spool_corrupt", damage.samples)
             seg.records = max(0, seg.records - 1)
             seg.samples = max(0, seg.samples - damage.samples)
         else:

@@ -5,6 +5,11 @@ static targets at once and Kubernetes targets (PodMonitor, ServiceMonitor)
 from shared informers, and reports the whole desired set through its
 callback whenever that set may have changed.
 
+Every target id appears once in the set: a candidate that yields the same
+target as another (same job, URL and labels) is dropped with reason
+``duplicate``, shown beside the other dropped candidates. `snapshot` lists
+the targets of a config once, the same way, for ``openagent targets``.
+
 Kubernetes changes are debounced: the set is rebuilt ``debounce`` seconds
 after the last informer event, and at most ``max_delay`` seconds after the
 first unpublished one, so a rollout of 500 pods reconciles a few times, not
@@ -18,74 +23,74 @@ a config reload that changed its selectors, say) rather than dropping them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from openagent.config import ScrapeConfig
 from openagent.discovery.candidates import Dropped
-from openagent.discovery.static import static_targets
+from openagent.discovery.monitors import KubeTargets, needs_kubernetes
+from openagent.discovery.snapshot import Snapshot, snapshot
+from openagent.discovery.static import static_targets, target_for_url
+from openagent.discovery.unique import unique_targets
+from openagent.kube import Cluster, Informer, InformerKey, InformerPool
 from openagent.model import Target
 from openagent.telemetry import get_logger
 
-if TYPE_CHECKING:
-    from openagent.discovery.monitors import KubeTargets
-    from openagent.kube import Informer, InformerKey, InformerPool
-    from openagent.settings import Settings
+__all__ = [
+    "Discovery",
+    "DiscoveryOptions",
+    "Dropped",
+    "Snapshot",
+    "needs_kubernetes",
+    "snapshot",
+    "target_for_url",
+    "unique_targets",
+]
 
 log = get_logger("discovery")
 
 OnTargets = Callable[[list[Target]], Awaitable[None]]
-Connect = Callable[[], Awaitable["InformerPool"]]
-KUBE_TYPES = ("PodMonitor", "ServiceMonitor")
 
 
-def kube_connector(kubeconfig: Path | None) -> Connect:
-    """Connect through ``kubeconfig`` (or in-cluster, ``$KUBECONFIG``, ``~/.kube/config``)."""
+@dataclass(frozen=True, slots=True)
+class DiscoveryOptions:
+    """How discovery behaves.
 
-    async def connect() -> InformerPool:
-        from openagent.kube import InformerPool, connect
+    ``node`` turns on node-local mode (only this node's pods and endpoints);
+    ``debounce`` and ``max_delay`` pace rebuilds after informer events;
+    ``retry`` is the pause between attempts to connect to the cluster.
+    """
 
-        return InformerPool(await connect(kubeconfig))
-
-    return connect
-
-
-def needs_kubernetes(config: ScrapeConfig) -> bool:
-    """True when an enabled target is a PodMonitor or ServiceMonitor."""
-    return config.enabled and any(t.enabled and t.type in KUBE_TYPES for t in config.targets)
+    node: str | None = None
+    debounce: float = 1.0
+    max_delay: float = 5.0
+    retry: float = 30.0
 
 
 class Discovery:
     """Keeps the desired target set current and hands it to ``on_targets``.
 
-    ``connect`` makes the informer pool (on first need); ``node`` turns on
-    node-local mode (only this node's pods and endpoints).
+    ``cluster`` is the shared Kubernetes connection, asked for its informer
+    pool when a config first needs it (None: Kubernetes targets always wait).
     """
 
     def __init__(
         self,
         on_targets: OnTargets,
-        *,
-        connect: Connect | None = None,
-        node: str | None = None,
-        debounce: float = 1.0,
-        max_delay: float = 5.0,
-        retry: float = 30.0,
+        options: DiscoveryOptions | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.on_targets = on_targets
-        self.connect = connect or kube_connector(None)
-        self.node = node
-        self.debounce = debounce
-        self.max_delay = max_delay
-        self.retry = retry
+        self.options = options or DiscoveryOptions()
+        self.cluster = cluster
         self.static: list[Target] = []
         self.dropped: list[Dropped] = []
         self.kube_dropped: list[Dropped] = []
         self._waiting: list[str] = []
         self.kube_error: str | None = None
         self.pool: InformerPool | None = None
+        self.duplicates: list[Dropped] = []
         self._kube: KubeTargets | None = None
         self._kube_targets: dict[str, list[Target]] = {}
         self._informers: dict[InformerKey, Informer] = {}
@@ -95,18 +100,6 @@ class Discovery:
         self._last_change = 0.0
         self._connecting = asyncio.Lock()
 
-    @classmethod
-    def from_settings(cls, on_targets: OnTargets, settings: Settings) -> Discovery:
-        """The agent's discovery: kubeconfig and node-local mode from ``settings``."""
-        node = None
-        if settings.node_local:
-            if not settings.node_name:
-                raise ValueError(
-                    "node-local discovery (OPENAGENT_NODE_LOCAL) needs the node name in NODE_NAME"
-                )
-            node = settings.node_name
-        return cls(on_targets, connect=kube_connector(settings.kubeconfig), node=node)
-
     # -- config --------------------------------------------------------------
 
     async def apply_config(self, config: ScrapeConfig) -> None:
@@ -115,9 +108,7 @@ class Discovery:
         for d in self.dropped:
             log.info("candidate dropped", source=d.source, reason=d.reason)
         if needs_kubernetes(config):
-            from openagent.discovery.monitors import KubeTargets
-
-            self._kube = KubeTargets(config, self.node)
+            self._kube = KubeTargets(config, self.options.node)
         else:
             self._kube = None
         await self._ensure_pool()
@@ -134,7 +125,9 @@ class Discovery:
             if self._kube is None or self.pool is not None:
                 return False
             try:
-                pool = await self.connect()
+                if self.cluster is None:
+                    raise RuntimeError("no Kubernetes cluster is configured")
+                pool = await self.cluster.pool()
             except Exception as exc:
                 if self.kube_error != str(exc):
                     log.error("no Kubernetes connection; Kubernetes targets wait", error=str(exc))
@@ -208,17 +201,18 @@ class Discovery:
             "informers": self.pool.status() if self.pool is not None else [],
             "dropped": [
                 {"source": d.source, "reason": d.reason}
-                for d in (*self.dropped, *self.kube_dropped)
+                for d in (*self.dropped, *self.kube_dropped, *self.duplicates)
             ],
         }
 
     def targets(self) -> list[Target]:
-        """The desired set now (each id once)."""
-        out: dict[str, Target] = {t.id: t for t in self.static}
-        for targets in self._kube_targets.values():
-            for t in targets:
-                out.setdefault(t.id, t)
-        return list(out.values())
+        """The desired set now (each id once; the duplicates are in ``duplicates``)."""
+        found, duplicates = unique_targets([self.static, *self._kube_targets.values()])
+        for d in duplicates:
+            if d not in self.duplicates:
+                log.info("candidate dropped", source=d.source, reason=d.reason)
+        self.duplicates = duplicates
+        return found
 
     async def publish(self) -> None:
         """Report the desired set."""
@@ -242,7 +236,8 @@ class Discovery:
         loop = asyncio.get_running_loop()
         while True:
             first = self._first_change if self._first_change is not None else loop.time()
-            deadline = min(self._last_change + self.debounce, first + self.max_delay)
+            opts = self.options
+            deadline = min(self._last_change + opts.debounce, first + opts.max_delay)
             delay = deadline - loop.time()
             if delay <= 0:
                 return
@@ -250,7 +245,7 @@ class Discovery:
 
     async def _reconnect(self) -> None:
         while True:
-            await asyncio.sleep(self.retry)
+            await asyncio.sleep(self.options.retry)
             if await self._ensure_pool():
                 log.info("Kubernetes connection made")
                 self._track_informers()
@@ -265,13 +260,15 @@ class Discovery:
             log.exception("publishing discovered targets failed")
 
     async def close(self) -> None:
-        """Stop watching: release every informer and close the connection."""
+        """Stop watching: release every informer (the cluster's owner closes the connection)."""
         for unsubscribe in self._unsubscribe.values():
             unsubscribe()
         self._unsubscribe.clear()
-        self._informers.clear()
         pool, self.pool = self.pool, None
-        if pool is not None:
-            await pool.close()
-            with contextlib.suppress(Exception):
-                await pool.client.close()
+        for key in self._informers:
+            if pool is not None:
+                try:
+                    pool.release(key)
+                except KeyError:  # the cluster was closed first
+                    pass
+        self._informers.clear()

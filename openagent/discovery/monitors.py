@@ -45,6 +45,12 @@ from openagent.kube.informer import InformerKey
 from openagent.model import Target
 
 JSON = Mapping[str, Any]
+KUBE_TYPES = ("PodMonitor", "ServiceMonitor")
+
+
+def needs_kubernetes(config: ScrapeConfig) -> bool:
+    """True when an enabled target is a PodMonitor or ServiceMonitor."""
+    return config.enabled and any(t.enabled and t.type in KUBE_TYPES for t in config.targets)
 
 
 class Source(Protocol):
@@ -170,7 +176,7 @@ class KubeTargets:
         self.plans = [
             plan_target(i, t, node)
             for i, t in enumerate(config.targets)
-            if config.enabled and t.enabled and t.type in ("PodMonitor", "ServiceMonitor")
+            if config.enabled and t.enabled and t.type in KUBE_TYPES
         ]
         keys: dict[InformerKey, None] = {}
         for plan in self.plans:

@@ -1,6 +1,6 @@
-"""The Authorization header of one endpoint: basic auth, a bearer token file, or a typed credential.
+"""The Authorization header of one HTTP peer: basic auth, a bearer token or a typed credential.
 
-Only what the endpoint configures is sent; an endpoint without auth settings
+Only what the peer configures is sent; an endpoint without auth settings
 gets no Authorization header at all (the agent's own ServiceAccount token is
 never sent anywhere). Credential files are re-read when they change, and
 surrounding whitespace (a trailing newline) is stripped from file, environment
@@ -17,17 +17,10 @@ from dataclasses import dataclass
 import aiohttp
 from pydantic import SecretStr
 
+from openagent.httpauth.errors import CredentialError
 from openagent.httpauth.files import WatchedFiles, describe_os_error
-from openagent.httpauth.shapes import (
-    AuthorizationLike,
-    BasicAuthLike,
-    EndpointLike,
-    SecretError,
-    SecretRefLike,
-    SecretResolver,
-    describe_ref,
-)
-from openagent.scrape.errors import ScrapeFailure
+from openagent.httpauth.secrets import SecretError, SecretRefLike, SecretResolver, describe_ref
+from openagent.httpauth.shapes import AuthorizationLike, BasicAuthLike, ClientAuthLike
 
 #: One credential source: (setting name, "literal" | "file" | "env" | "secret", value or None).
 _Source = tuple[str, str, str | SecretRefLike | None]
@@ -44,8 +37,8 @@ class Credentials:
         return "Credentials(<redacted>)"
 
 
-def _fail(detail: str) -> ScrapeFailure:
-    return ScrapeFailure("auth", detail)
+def _fail(detail: str) -> CredentialError:
+    return CredentialError("auth", detail)
 
 
 def _check_header_safe(value: str, setting: str) -> None:
@@ -60,10 +53,10 @@ class AuthResolver:
         self._secrets = secrets
         self._files = files if files is not None else WatchedFiles()
 
-    async def resolve(self, endpoint: EndpointLike) -> Credentials | None:
+    async def resolve(self, endpoint: ClientAuthLike) -> Credentials | None:
         """Return the credentials to send, None when none are configured.
 
-        Raises `ScrapeFailure` with reason ``auth`` for conflicting settings or
+        Raises `CredentialError` (``auth``) for conflicting settings or
         an unreadable credential source.
         """
         basic = endpoint.basic_auth

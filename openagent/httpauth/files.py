@@ -2,7 +2,10 @@
 
 A file is identified by its stat stamp (device, inode, size, mtime, ctime), so
 both an in-place rewrite and the symlink swap kubelet uses for mounted Secrets
-are noticed on the next read, without re-reading an unchanged file.
+are noticed on the next read, without re-reading an unchanged file. This is
+the one file watcher of the agent: scrape and remote-write credentials, TLS
+material, the Kubernetes service-account token and the configuration file all
+go by `file_stamp`.
 """
 
 from __future__ import annotations
@@ -42,12 +45,15 @@ class WatchedFiles:
         self._max_entries = max_entries
         self._cache: dict[str, tuple[FileStamp, float, bytes]] = {}
 
-    def read(self, path: str) -> bytes:
-        """Return the content of ``path``; raises `OSError` or `ValueError` (too large)."""
+    def read(self, path: str, *, force: bool = False) -> bytes:
+        """Return the content of ``path`` (read again when ``force``); raises `OSError` or
+        `ValueError` (too large)."""
         stamp = file_stamp(path)
         now = time.monotonic()
         cached = self._cache.get(path)
-        if cached is not None and cached[0] == stamp and now - cached[1] < self._max_age:
+        fresh = cached is not None and cached[0] == stamp and now - cached[1] < self._max_age
+        if fresh and not force:
+            assert cached is not None
             return cached[2]
         if stamp[2] > MAX_CREDENTIAL_FILE:
             raise ValueError(f"file is larger than {MAX_CREDENTIAL_FILE} bytes")

@@ -1,4 +1,4 @@
-"""What the HTTP client reads from an endpoint's configuration, and how it reads Secrets.
+"""What the HTTP-auth room reads from a peer's configuration: TLS, basic auth, authorization.
 
 The members are read-only properties, so frozen pydantic models, plain
 dataclasses and anything else with these attributes satisfy the protocols.
@@ -10,16 +10,7 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
-
-class SecretRefLike(Protocol):
-    """A reference to one key of a Kubernetes Secret."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def key(self) -> str: ...
-    @property
-    def namespace(self) -> str | None: ...
+from openagent.httpauth.secrets import SecretRefLike
 
 
 class TLSLike(Protocol):
@@ -73,17 +64,13 @@ class AuthorizationLike(Protocol):
     def credentials_secret(self) -> SecretRefLike | None: ...
 
 
-class EndpointLike(Protocol):
-    """The per-endpoint settings the HTTP client needs.
+class ClientAuthLike(Protocol):
+    """The auth and TLS settings of one HTTP peer: a scrape endpoint or a remote-write receiver.
 
-    ``scheme`` is informational: the URL passed to the client is authoritative.
-    ``body_size_limit`` of 0 means the client's default.
+    At most one of ``basic_auth``, ``authorization`` and ``bearer_token_file``
+    may be set; ``tls_config`` applies to https URLs only.
     """
 
-    @property
-    def scheme(self) -> str: ...
-    @property
-    def timeout(self) -> float: ...
     @property
     def tls_config(self) -> TLSLike | None: ...
     @property
@@ -92,34 +79,3 @@ class EndpointLike(Protocol):
     def authorization(self) -> AuthorizationLike | None: ...
     @property
     def bearer_token_file(self) -> str | None: ...
-    @property
-    def body_size_limit(self) -> int: ...
-
-
-class SecretError(Exception):
-    """A referenced Secret or key could not be read; the message says which one."""
-
-
-def describe_ref(ref: SecretRefLike) -> str:
-    """Name a Secret key for an error message: ``Secret ns/name key 'k'``."""
-    where = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
-    return f"Secret {where} key {ref.key!r}"
-
-
-class SecretResolver(Protocol):
-    """Reads one key of a Kubernetes Secret."""
-
-    async def get(self, ref: SecretRefLike) -> bytes:
-        """Return the decoded value, or raise `SecretError` naming the Secret."""
-        ...
-
-
-class NoSecrets:
-    """The resolver used without a Kubernetes connection: every lookup fails clearly."""
-
-    async def get(self, ref: SecretRefLike) -> bytes:
-        """Always raise `SecretError`."""
-        raise SecretError(
-            f"the configuration references {describe_ref(ref)}, "
-            "but no Kubernetes connection is configured"
-        )

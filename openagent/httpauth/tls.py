@@ -25,15 +25,10 @@ import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from openagent.httpauth.errors import CredentialError
 from openagent.httpauth.files import FileStamp, describe_os_error, file_stamp
-from openagent.httpauth.shapes import (
-    SecretError,
-    SecretRefLike,
-    SecretResolver,
-    TLSLike,
-    describe_ref,
-)
-from openagent.scrape.errors import ScrapeFailure
+from openagent.httpauth.secrets import SecretError, SecretRefLike, SecretResolver, describe_ref
+from openagent.httpauth.shapes import TLSLike
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +60,8 @@ class _Material:
 _Key = tuple[object, ...]
 
 
-def _fail(detail: str) -> ScrapeFailure:
-    return ScrapeFailure("tls", detail)
+def _fail(detail: str) -> CredentialError:
+    return CredentialError("tls", detail)
 
 
 def _no_password() -> bytes:
@@ -84,7 +79,7 @@ class TLSContexts:
         self._building: dict[_Key, asyncio.Task[ssl.SSLContext]] = {}
 
     async def context(self, tls: TLSLike | None) -> ssl.SSLContext:
-        """Return the context for these settings; raises `ScrapeFailure` (``tls``)."""
+        """Return the context for these settings; raises `CredentialError` (``tls``)."""
         if tls is None:
             ca = cert = key = None
             insecure, server_name = False, None

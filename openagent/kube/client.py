@@ -16,10 +16,7 @@ timeout should exceed the server's bookmark cadence (about a minute).
 
 from __future__ import annotations
 
-import gc
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,14 +26,10 @@ import orjson
 from kubernetes_asyncio import client as k8s
 
 from openagent import __version__
-from openagent.kube.credentials import (
-    Credentials,
-    KubeConfigError,
-    in_cluster_available,
-    load_incluster,
-    load_kubeconfig,
-)
-from openagent.kube.errors import RESOURCES, KubeError, Resource, resource_info
+from openagent.kube.cluster import Timeouts, in_cluster_available
+from openagent.kube.credentials import Credentials, load_incluster, load_kubeconfig
+from openagent.kube.errors import RESOURCES, KubeConfigError, KubeError, Resource, resource_info
+from openagent.kube.prune import gc_paused
 
 __all__ = [
     "RESOURCES",
@@ -51,38 +44,6 @@ __all__ = [
 
 _ERROR_BODY_LIMIT = 64 * 1024
 _EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK"})
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Hold the cyclic garbage collector while a list page becomes objects.
-
-    A page of 500 pods is some 100,000 new containers, none of them garbage;
-    collections triggered in the middle of building them only traverse the
-    growing set of live objects (they more than doubled the parse time with
-    20,000 pods held). The block must not await.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    """Client timeouts in seconds.
-
-    ``connect``: establishing a connection. ``read``: silence allowed while
-    reading a list response. ``watch_read``: silence allowed on a watch
-    before it counts as stalled (longer than the bookmark cadence).
-    """
-
-    connect: float = 10.0
-    read: float = 60.0
-    watch_read: float = 90.0
 
 
 def _selectors(label_selector: str | None, field_selector: str | None) -> list[tuple[str, str]]:

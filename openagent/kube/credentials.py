@@ -16,7 +16,6 @@ exec plugins, IPv6 hosts). Two things are done here instead:
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,16 +26,14 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio.config import incluster_config, kube_config
 from kubernetes_asyncio.config.config_exception import ConfigException
 
+from openagent.httpauth.files import WatchedFiles
+from openagent.kube.cluster import SERVICE_ACCOUNT_DIR, kubeconfig_spec
+from openagent.kube.errors import KubeConfigError
 from openagent.telemetry import get_logger
 
-SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 TOKEN_MAX_AGE = 60.0
 
 log = get_logger("kube")
-
-
-class KubeConfigError(Exception):
-    """The cluster connection cannot be configured (names the file or variable at fault)."""
 
 
 class ServiceAccountToken:
@@ -44,30 +41,18 @@ class ServiceAccountToken:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._signature: tuple[int, int, int] | None = None
-        self._read_at = 0.0
+        self._files = WatchedFiles(max_age=TOKEN_MAX_AGE, max_entries=1)
         self.token = ""
         self.refresh(force=True)
 
     def refresh(self, force: bool = False) -> bool:
         """Re-read the file if it changed, aged or ``force``; True if the token changed."""
         try:
-            st = self.path.stat()
-        except OSError as err:
+            token = self._files.read(str(self.path), force=force).decode().strip()
+        except (OSError, ValueError) as err:  # ValueError: too large, or not UTF-8
             if not self.token:
                 raise KubeConfigError(f"service-account token {self.path}: {err}") from err
             return False  # mid-rotation; keep the current token
-        signature = (st.st_ino, st.st_mtime_ns, st.st_size)
-        now = time.monotonic()
-        if not force and signature == self._signature and now - self._read_at < TOKEN_MAX_AGE:
-            return False
-        try:
-            token = self.path.read_text().strip()
-        except OSError as err:
-            if not self.token:
-                raise KubeConfigError(f"service-account token {self.path}: {err}") from err
-            return False
-        self._signature, self._read_at = signature, now
         if not token:
             if not self.token:
                 raise KubeConfigError(f"service-account token {self.path} is empty")
@@ -145,23 +130,6 @@ def load_incluster(
     return Credentials(cfg, f"in-cluster service account ({cfg.host})", token_file=token)
 
 
-def kubeconfig_spec(path: Path | None) -> tuple[str, str]:
-    """The kubeconfig file list to read and where it came from; checks that one exists."""
-    if path is not None:
-        spec, origin = str(path), "--kubeconfig"
-    elif os.environ.get("KUBECONFIG"):
-        spec, origin = os.environ["KUBECONFIG"], "$KUBECONFIG"
-    else:
-        spec, origin = str(Path("~/.kube/config").expanduser()), "the default kubeconfig"
-    files = [os.path.expanduser(p) for p in spec.split(os.pathsep) if p]
-    if not any(os.path.isfile(f) for f in files):
-        raise KubeConfigError(
-            f"no kubeconfig: {spec} (from {origin}) does not exist, and this is not a pod "
-            "with a service account (KUBERNETES_SERVICE_HOST unset or no token file)"
-        )
-    return spec, origin
-
-
 async def load_kubeconfig(path: Path | None) -> Credentials:
     """A kubeconfig: ``path``, else ``$KUBECONFIG`` (a ``:`` list), else ``~/.kube/config``."""
     spec, origin = kubeconfig_spec(path)
@@ -173,12 +141,3 @@ async def load_kubeconfig(path: Path | None) -> Credentials:
     except (ConfigException, OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as err:
         raise KubeConfigError(f"kubeconfig {spec} (from {origin}): {err}") from err
     return Credentials(cfg, f"kubeconfig {spec} ({cfg.host})", kubeconfig=spec)
-
-
-def in_cluster_available(
-    token_path: Path | None = None, environ: Mapping[str, str] | None = None
-) -> bool:
-    """True when this process looks like it runs in a pod with a service account."""
-    env = os.environ if environ is None else environ
-    token_path = token_path or SERVICE_ACCOUNT_DIR / "token"
-    return bool(env.get("KUBERNETES_SERVICE_HOST")) and token_path.is_file()

@@ -1,7 +1,9 @@
-"""The resources the agent reads, their API paths, and `KubeError`, which names what failed.
+"""The resources the agent reads, their API paths, and the errors that name what failed.
 
 Discovery reads pods, services, endpointslices, namespaces and nodes; the
-configuration source reads one ConfigMap (``configmaps``, namespaced).
+configuration source reads one ConfigMap (``configmaps``) and the Secret
+resolver the Secrets the configuration references (``secrets``), each by
+name.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from typing import Any, Literal, get_args
 
 import orjson
 
-Resource = Literal["pods", "services", "endpointslices", "namespaces", "nodes", "configmaps"]
+Resource = Literal[
+    "pods", "services", "endpointslices", "namespaces", "nodes", "configmaps", "secrets"
+]
 RESOURCES: tuple[Resource, ...] = get_args(Resource)
 
 
@@ -38,6 +42,7 @@ INFO: dict[str, ResourceInfo] = {
     "namespaces": ResourceInfo("/api/v1", False),
     "nodes": ResourceInfo("/api/v1", False),
     "configmaps": ResourceInfo("/api/v1", True),
+    "secrets": ResourceInfo("/api/v1", True),
 }
 
 
@@ -52,6 +57,10 @@ def resource_info(resource: str, namespace: str | None) -> ResourceInfo:
 
 
 _USER = re.compile(r'User "([^"]+)"')
+
+
+class KubeConfigError(Exception):
+    """The cluster connection cannot be configured (names the file or variable at fault)."""
 
 
 class KubeError(Exception):

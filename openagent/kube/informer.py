@@ -26,14 +26,16 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openagent.backoff import Backoff
 from openagent.kube import informer_metrics as metrics
-from openagent.kube.client import KubeClient, gc_paused
 from openagent.kube.errors import KubeError, Resource, resource_info
-from openagent.kube.prune import keep_all, prune
+from openagent.kube.prune import gc_paused, keep_all, prune
 from openagent.telemetry import Throttle, get_logger
+
+if TYPE_CHECKING:
+    from openagent.kube.client import KubeClient
 
 JSON = dict[str, Any]
 ObjectKey = tuple[str, str]
@@ -112,6 +114,7 @@ class Informer:
         self.resource_version = ""
         self.last_event: float | None = None
         self._subscribers: dict[int, Callback] = {}
+        self._failure_subscribers: dict[int, Callable[[str], None]] = {}
         self._next_id = 0
         self._error_key: tuple[int | None, str] | None = None
         self._relist_reason = "initial"
@@ -161,6 +164,18 @@ class Informer:
 
         def unsubscribe() -> None:
             self._subscribers.pop(sub_id, None)
+
+        return unsubscribe
+
+    def subscribe_failures(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``callback(error)`` whenever a list or watch request fails (the informer
+        retries on its own); returns the unsubscribe function. Same rules as `subscribe`."""
+        sub_id = self._next_id
+        self._next_id += 1
+        self._failure_subscribers[sub_id] = callback
+
+        def unsubscribe() -> None:
+            self._failure_subscribers.pop(sub_id, None)
 
         return unsubscribe
 
@@ -233,6 +248,12 @@ class Informer:
         if state != self._error_key:
             self._error_key = state
             self._log.warning("informer failing; retrying with backoff", error=text)
+        for callback in tuple(self._failure_subscribers.values()):
+            try:
+                callback(text)
+            except Exception:
+                if self._throttle.allow("failure-subscriber"):
+                    self._log.exception("informer failure subscriber failed")
 
     def _healthy(self) -> None:
         if self.error is not None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openagent.kube.client import KubeClient
 from openagent.kube.informer import Informer, InformerKey, InformerOptions
 from openagent.telemetry import get_logger
+
+if TYPE_CHECKING:
+    from openagent.kube.client import KubeClient
 
 log = get_logger("kube")
 

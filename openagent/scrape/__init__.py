@@ -1,0 +1,10 @@
+"""The scrape room: per-target loops that fetch, parse and relabel, and their manager.
+
+`ScrapeManager` reconciles the desired targets with running `ScrapeLoop`
+tasks, configured by `ScrapeOptions`; `scrape_once` scrapes one target once
+(``openagent scrape``).
+"""
+
+from openagent.scrape.manager import ScrapeManager, ScrapeOptions, in_shard, scrape_once
+
+__all__ = ["ScrapeManager", "ScrapeOptions", "in_shard", "scrape_once"]

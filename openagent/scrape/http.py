@@ -26,25 +26,22 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 import aiohttp
 from yarl import URL
 
-from openagent.httpauth.authorization import AuthResolver
-from openagent.httpauth.shapes import EndpointLike, NoSecrets, SecretError, SecretResolver
-from openagent.httpauth.tls import TLSContexts
+from openagent.httpauth import ClientAuthLike, CredentialError, HTTPAuth
 from openagent.scrape.errors import REASONS, ScrapeFailure
 from openagent.scrape.response_body import read_body
 
 __all__ = [
     "ACCEPT",
     "REASONS",
+    "EndpointLike",
     "FetchResult",
-    "NoSecrets",
     "ScrapeClient",
     "ScrapeFailure",
-    "SecretError",
 ]
 
 #: OpenMetrics first, then the Prometheus text format 0.0.4, then anything.
@@ -54,7 +51,21 @@ ACCEPT: Final = (
 MAX_REDIRECTS: Final = 10
 #: How much of an error response's body is quoted in the failure.
 _SNIPPET_CHARS: Final = 200
-_NO_SECRETS: Final = NoSecrets()
+
+
+class EndpointLike(ClientAuthLike, Protocol):
+    """The per-endpoint settings the scrape client needs, besides auth and TLS.
+
+    ``scheme`` is informational: the URL passed to the client is authoritative.
+    ``body_size_limit`` of 0 means the client's default.
+    """
+
+    @property
+    def scheme(self) -> str: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def body_size_limit(self) -> int: ...
 
 
 @dataclass(slots=True)
@@ -83,7 +94,7 @@ class ScrapeClient:
         *,
         default_body_limit: int,
         user_agent: str,
-        secrets: SecretResolver = _NO_SECRETS,
+        auth: HTTPAuth | None = None,
         connector_limit: int = 256,
         limit_per_host: int = 4,
         keepalive_timeout: float = 300.0,
@@ -95,8 +106,7 @@ class ScrapeClient:
         self._connector_limit = connector_limit
         self._limit_per_host = limit_per_host
         self._keepalive = keepalive_timeout
-        self._auth = AuthResolver(secrets)
-        self._tls = TLSContexts(secrets)
+        self._auth = auth if auth is not None else HTTPAuth()
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -139,7 +149,7 @@ class ScrapeClient:
         phase = "resolving credentials"
         try:
             async with asyncio.timeout(seconds):
-                credentials = await self._auth.resolve(endpoint)
+                credentials = await self._auth.credentials(endpoint)
                 headers = {
                     "Accept": ACCEPT,
                     "Accept-Encoding": "gzip",
@@ -153,9 +163,7 @@ class ScrapeClient:
                 server_hostname = None
                 if target.scheme == "https":
                     phase = "loading TLS settings"
-                    sslctx = await self._tls.context(endpoint.tls_config)
-                    if endpoint.tls_config is not None:
-                        server_hostname = endpoint.tls_config.server_name or None
+                    sslctx, server_hostname = await self._auth.tls(endpoint)
                 phase = "connecting or waiting for the response headers"
                 async with self._get_session().get(
                     target,
@@ -181,6 +189,8 @@ class ScrapeClient:
                     )
         except ScrapeFailure as exc:
             raise exc.scrubbed(secrets) from None
+        except CredentialError as exc:
+            raise ScrapeFailure(exc.kind, exc.detail) from None
         except TimeoutError:
             raise ScrapeFailure(
                 "timeout", f"no complete response within {_format_seconds(seconds)}s ({phase})"

@@ -62,8 +62,10 @@ Emit = Callable[[ScrapeResult], None]
 
 
 @dataclass(slots=True)
-class Carry:
-    """State that survives a reload of the same target (no stale markers in between)."""
+class TargetMemory:
+    """What a target's loop hands to its replacement when the target's settings change:
+    the series registry, the last scrape's series (so no stale markers are sent in
+    between) and the state `/targets` shows."""
 
     registry: dict[SeriesKey, Series] = field(default_factory=dict)
     previous: set[Series] = field(default_factory=set)
@@ -79,24 +81,24 @@ class ScrapeLoop:
         client: ScrapeClient,
         emit: Emit,
         *,
-        default_limits: Limits,
+        limits: Limits,
         seed: str = "",
-        carry: Carry | None = None,
+        memory: TargetMemory | None = None,
     ) -> None:
         self.target = target
         self.client = client
         self.emit = emit
         ep = target.endpoint
-        carry = carry or Carry()
-        self.carry = carry
-        self.state = carry.state
+        memory = memory or TargetMemory()
+        self.memory = memory
+        self.state = memory.state
         self.builder = SeriesBuilder(
             target.labels,
             honor_labels=ep.honor_labels,
             relabeler=Relabeler(target.metric_relabel),
-            registry=carry.registry,
+            registry=memory.registry,
         )
-        self.parser = Parser(self.builder, _limits(ep, default_limits))
+        self.parser = Parser(self.builder, _limits(ep, limits))
         self.report_series = [self.builder.intern(n, target.labels) for n in REPORT_NAMES]
         self.timeout = AdaptiveTimeout(
             ep.timeout,
@@ -217,13 +219,13 @@ class ScrapeLoop:
 
     def _track(self, current: set[Series]) -> tuple[list[Series], bool]:
         """Swap in this scrape's series set; return (vanished series, whether the set changed)."""
-        previous = self.carry.previous
+        previous = self.memory.previous
         stale = [s for s in previous if s not in current] if previous else []
         changed = bool(stale) or len(current) != len(previous)
-        self.carry.previous = current
+        self.memory.previous = current
         if len(self.builder.registry) > 2 * len(current) + len(self.report_series) + 1000:
             self.builder.prune([*current, *self.report_series])
-            self.carry.registry = self.builder.registry
+            self.memory.registry = self.builder.registry
         return stale, changed
 
     def _refresh_metadata(self, current: set[Series]) -> None:
@@ -239,8 +241,8 @@ class ScrapeLoop:
         }
 
     def _emit_final(self) -> None:
-        stale = list(self.carry.previous) + self.report_series
-        self.carry.previous = set()
+        stale = list(self.memory.previous) + self.report_series
+        self.memory.previous = set()
         target = self.target
         self.emit(
             ScrapeResult(

@@ -1,10 +1,15 @@
 """Reconciles the desired set of targets with the running scrape loops.
 
 A target that stays (same id, same settings) keeps running undisturbed. A
-target whose settings changed is restarted with its series registry and
-previous-scrape set carried over, so no stale markers are sent for it. A
-target that went away is stopped and its series are marked stale. With
-sharding, only the targets whose id hashes to this shard are scraped.
+target whose settings changed is restarted with its `TargetMemory` (series
+registry and previous-scrape set), so no stale markers are sent for it. A
+target that went away is stopped and its series are marked stale. Removed
+loops are stopped before replacements start, so an exporter is never scraped
+by two loops of the same agent at once. With sharding, only the targets
+whose id hashes to this shard are scraped. Discovery hands each target id
+once; the manager relies on that.
+
+`scrape_once` is the room's one-shot entry point (``openagent scrape``).
 """
 
 from __future__ import annotations
@@ -13,14 +18,43 @@ import asyncio
 import hashlib
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
+from openagent import __version__
 from openagent.exposition import Limits
-from openagent.model import Target, TargetState
+from openagent.httpauth import HTTPAuth
+from openagent.model import ScrapeResult, Target, TargetState
 from openagent.scrape.http import ScrapeClient
-from openagent.scrape.loop import Carry, Emit, ScrapeLoop
+from openagent.scrape.loop import Emit, ScrapeLoop, TargetMemory
 from openagent.telemetry import TARGETS, get_logger
 
 log = get_logger("scrape.manager")
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapeOptions:
+    """What every scrape of this agent shares.
+
+    ``limits`` apply where an endpoint sets none of its own; a body larger
+    than ``body_size_limit`` fails the scrape. ``seed`` spreads the targets'
+    offsets differently per agent; ``shard_index`` of ``shard_count`` picks
+    this agent's part of the targets.
+    """
+
+    limits: Limits = field(default_factory=lambda: Limits(sample_limit=200_000))
+    body_size_limit: int = 64 * MiB
+    user_agent: str = f"openagent/{__version__}"
+    seed: str = ""
+    shard_index: int = 0
+    shard_count: int = 1
+
+    def client(self, auth: HTTPAuth | None = None) -> ScrapeClient:
+        """A scrape client with these options."""
+        return ScrapeClient(
+            default_body_limit=self.body_size_limit, user_agent=self.user_agent, auth=auth
+        )
 
 
 def in_shard(target_id: str, index: int, count: int) -> bool:
@@ -31,70 +65,66 @@ def in_shard(target_id: str, index: int, count: int) -> bool:
     return int.from_bytes(digest, "big") % count == index
 
 
+async def scrape_once(
+    target: Target, options: ScrapeOptions, *, auth: HTTPAuth | None = None
+) -> ScrapeResult:
+    """Scrape ``target`` once exactly as the running agent would."""
+    async with options.client(auth) as client:
+        loop = ScrapeLoop(target, client, lambda _: None, limits=options.limits)
+        return await loop.scrape_once()
+
+
 class ScrapeManager:
-    """Owns one `ScrapeLoop` per target."""
+    """Owns one `ScrapeLoop` per target, and the scrape client they share."""
 
     def __init__(
-        self,
-        client: ScrapeClient,
-        emit: Emit,
-        *,
-        default_limits: Limits,
-        seed: str = "",
-        shard_index: int = 0,
-        shard_count: int = 1,
+        self, emit: Emit, options: ScrapeOptions | None = None, *, auth: HTTPAuth | None = None
     ) -> None:
-        self.client = client
         self.emit = emit
-        self.default_limits = default_limits
-        self.seed = seed
-        self.shard_index = shard_index
-        self.shard_count = shard_count
+        self.options = options or ScrapeOptions()
+        self.client = self.options.client(auth)
         self.loops: dict[str, ScrapeLoop] = {}
         self._lock = asyncio.Lock()
         self._jobs: set[str] = set()
 
     async def apply(self, targets: Iterable[Target]) -> None:
         """Make the running loops match ``targets``."""
+        opts = self.options
         async with self._lock:
-            desired: dict[str, Target] = {}
-            for t in targets:
-                if in_shard(t.id, self.shard_index, self.shard_count):
-                    desired.setdefault(t.id, t)
-            stops = []
-            for tid in self.loops.keys() - desired.keys():
-                loop = self.loops.pop(tid)
-                stops.append(loop.stop(stale_markers=True))
-            started = changed = 0
-            for tid, target in desired.items():
-                current = self.loops.get(tid)
-                if current is None:
-                    self._start(target)
-                    started += 1
-                elif current.target != target:
-                    await current.stop(stale_markers=False)
-                    self._start(target, carry=current.carry)
-                    changed += 1
-            if stops:
-                await asyncio.gather(*stops)
+            desired = {
+                t.id: t for t in targets if in_shard(t.id, opts.shard_index, opts.shard_count)
+            }
+            gone = [self.loops.pop(tid) for tid in self.loops.keys() - desired.keys()]
+            await asyncio.gather(*(loop.stop(stale_markers=True) for loop in gone))
+            changed = [
+                loop
+                for tid, loop in self.loops.items()
+                if tid in desired and loop.target != desired[tid]
+            ]
+            for loop in changed:
+                await loop.stop(stale_markers=False)
+                self._start(desired[loop.target.id], memory=loop.memory)
+            started = [t for tid, t in desired.items() if tid not in self.loops]
+            for target in started:
+                self._start(target)
             self._update_gauges()
-            if stops or started or changed:
+            if gone or started or changed:
                 log.info(
                     "targets reconciled",
-                    started=started,
-                    stopped=len(stops),
-                    restarted=changed,
+                    started=len(started),
+                    stopped=len(gone),
+                    restarted=len(changed),
                     active=len(self.loops),
                 )
 
-    def _start(self, target: Target, carry: Carry | None = None) -> None:
+    def _start(self, target: Target, memory: TargetMemory | None = None) -> None:
         loop = ScrapeLoop(
             target,
             self.client,
             self.emit,
-            default_limits=self.default_limits,
-            seed=self.seed,
-            carry=carry,
+            limits=self.options.limits,
+            seed=self.options.seed,
+            memory=memory,
         )
         self.loops[target.id] = loop
         loop.start()
@@ -108,11 +138,12 @@ class ScrapeManager:
         self._jobs = set(counts)
 
     async def stop(self) -> None:
-        """Stop every loop without stale markers (the agent is shutting down)."""
+        """Stop every loop without stale markers (the agent is shutting down); close the client."""
         async with self._lock:
             loops, self.loops = list(self.loops.values()), {}
             await asyncio.gather(*(loop.stop(stale_markers=False) for loop in loops))
             self._update_gauges()
+        await self.client.close()
 
     def states(self) -> list[tuple[Target, TargetState]]:
         """Every running target with its state, ordered by job and URL."""

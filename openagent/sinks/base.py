@@ -1,4 +1,4 @@
-"""The `Sink` protocol: where scrape results go, in two steps.
+"""The `Sink` protocol: where scrape results go, in two steps, and what became of each sample.
 
 A sink first *encodes* scrape results into `Batch` objects, synchronously, on
 the scrape path (it may hold samples back to build bigger batches, up to
@@ -7,6 +7,13 @@ layer then owns those batches: it queues them in memory, spills them to the
 on-disk spool when needed, and calls ``send`` for each one, in order,
 retrying on retryable errors. A batch's payload is opaque bytes to
 everything but its sink, so a spooled batch replays without re-encoding.
+
+Nothing is lost silently. A sample handed to a sink (every series of a
+result, and its stale markers when the sink carries them) ends up in a
+batch, or in a `Loss` that ``encode`` reports (a value or a series the
+destination cannot take); a batch ``send`` was given ends up delivered or in
+the `Loss` that ``send`` returns (the destination refused part of it for
+good). The delivery layer books both in its one loss ledger.
 """
 
 from __future__ import annotations
@@ -44,6 +51,33 @@ class Batch:
     oldest_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class Loss:
+    """``samples`` that will never reach the destination, and why (a metrics label)."""
+
+    reason: str
+    samples: int
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """What ``encode`` made of a result: batches, and the samples it could not encode."""
+
+    batches: list[Batch]
+    losses: tuple[Loss, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What became of a batch given to ``send``: delivered whole (``loss`` None) or not."""
+
+    loss: Loss | None = None
+
+
+#: ``send``'s answer when the destination took the whole batch.
+DELIVERED = Sent()
+
+
 @runtime_checkable
 class Sink(Protocol):
     """A destination for scrape results."""
@@ -51,9 +85,20 @@ class Sink(Protocol):
     name: str
     #: Longest time (seconds) ``encode`` may hold samples back before ``flush`` must run.
     max_batch_delay: float
+    #: Whether stale markers are handed to this sink (False: its format has no staleness).
+    stale_markers: bool
+    #: The reasons this sink may give in a `Loss`, besides the delivery layer's own.
+    loss_reasons: tuple[str, ...]
 
-    def encode(self, result: ScrapeResult) -> list[Batch]:
-        """Encode one result; may return nothing yet (held for a bigger batch)."""
+    def use_series_slot(self, slot: str | None) -> None:
+        """Cache per-series encodings in this `Series` attribute (None: cache nothing).
+
+        The delivery layer hands each sink its own slot before the first
+        ``encode``; two sinks never share one.
+        """
+
+    def encode(self, result: ScrapeResult) -> Encoded:
+        """Encode one result; may return no batch yet (samples held for a bigger one)."""
         ...
 
     def flush(self) -> list[Batch]:
@@ -63,8 +108,10 @@ class Sink(Protocol):
     async def start(self) -> None:
         """Open connections; called once before the first send."""
 
-    async def send(self, batch: Batch) -> None:
-        """Deliver one batch; return only once the destination took it, else raise SinkError."""
+    async def send(self, batch: Batch) -> Sent:
+        """Deliver one batch and say what became of it; raise SinkError to have it retried
+        (``retryable``) or dropped as rejected."""
+        ...
 
     async def close(self) -> None:
         """Release resources; called once after the last send."""

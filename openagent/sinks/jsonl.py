@@ -16,14 +16,17 @@ from typing import BinaryIO
 import orjson
 
 from openagent.model import ScrapeResult, Series
-from openagent.sinks.base import Batch, SinkError
+from openagent.sinks.base import DELIVERED, Batch, Encoded, Sent, SinkError
 
 
-def _prefix(series: Series) -> bytes:
-    cached = series.enc_jsonl
+def _prefix(series: Series, slot: str | None) -> bytes:
+    """``{"name":…,"labels":{…},"value":`` of the series, cached in ``slot`` when given."""
+    cached: bytes | None = getattr(series, slot) if slot is not None else None
     if cached is None:
         head = orjson.dumps({"name": series.name, "labels": dict(series.labels)})
-        cached = series.enc_jsonl = head[:-1] + b',"value":'
+        cached = head[:-1] + b',"value":'
+        if slot is not None:
+            setattr(series, slot, cached)
     return cached
 
 
@@ -36,18 +39,18 @@ def format_value(value: float) -> bytes:
     return b'"+Inf"' if value > 0 else b'"-Inf"'
 
 
-def encode_result(result: ScrapeResult) -> bytes:
-    """All lines for one result: its samples, then its stale markers."""
+def encode_result(result: ScrapeResult, slot: str | None = None) -> bytes:
+    """All lines for one result: its samples, then its stale markers (``slot``: see `_prefix`)."""
     out = bytearray()
     ts_list = result.timestamps
     default_ts = b',"timestamp_ms":%d}\n' % result.timestamp_ms
     for i, (series, value) in enumerate(zip(result.series, result.values, strict=True)):
-        out += _prefix(series)
+        out += _prefix(series, slot)
         out += format_value(value)
         out += default_ts if ts_list is None else b',"timestamp_ms":%d}\n' % ts_list[i]
     stale_tail = b'"NaN","timestamp_ms":%d,"stale":true}\n' % result.timestamp_ms
     for series in result.stale:
-        out += _prefix(series)
+        out += _prefix(series, slot)
         out += stale_tail
     return bytes(out)
 
@@ -56,19 +59,26 @@ class JsonlSink:
     """Writes samples as JSON lines to ``path`` (``-`` means stdout)."""
 
     max_batch_delay = 0.0
+    stale_markers = True
+    loss_reasons: tuple[str, ...] = ()
 
     def __init__(self, path: str = "-") -> None:
         self.name = "jsonl"
         self.path = path
         self._file: BinaryIO | None = None
+        self._slot: str | None = None
 
-    def encode(self, result: ScrapeResult) -> list[Batch]:
+    def use_series_slot(self, slot: str | None) -> None:
+        """Keep each series' encoded name and labels in ``slot``."""
+        self._slot = slot
+
+    def encode(self, result: ScrapeResult) -> Encoded:
         """One batch per result: its lines."""
-        data = encode_result(result)
+        data = encode_result(result, self._slot)
         if not data:
-            return []
+            return Encoded([])
         count = len(result.series) + len(result.stale)
-        return [Batch(data, count, result.timestamp_ms)]
+        return Encoded([Batch(data, count, result.timestamp_ms)])
 
     def flush(self) -> list[Batch]:
         """Nothing is held back."""
@@ -82,7 +92,7 @@ class JsonlSink:
             loop = asyncio.get_running_loop()
             self._file = await loop.run_in_executor(None, open, self.path, "ab")
 
-    async def send(self, batch: Batch) -> None:
+    async def send(self, batch: Batch) -> Sent:
         """Write one batch; the blocking write runs off the event loop."""
         if self._file is None:
             await self.start()
@@ -92,6 +102,7 @@ class JsonlSink:
             await asyncio.get_running_loop().run_in_executor(None, _write, f, batch.payload)
         except OSError as exc:
             raise SinkError(f"writing {self.path}: {exc}", retryable=True) from exc
+        return DELIVERED
 
     async def close(self) -> None:
         """Flush; close the file unless it is stdout."""

@@ -11,14 +11,10 @@ from typing import Any
 import pytest
 
 from openagent.config import ConfigError, LoadedConfig
-from openagent.config.configmap_source import (
-    DEFAULT_NAMESPACE,
-    ConfigMapSource,
-    config_map_namespace,
-)
-from openagent.kube import KubeClient, KubeConfigError, connect
+from openagent.config.configmap_source import ConfigMapSource
+from openagent.kube import DEFAULT_NAMESPACE, Cluster, KubeConfigError, own_namespace
+from openagent.kube.client import KubeClient, connect
 from openagent.kube.prune import prune
-from openagent.settings import load_settings
 from tests.kube.support import FAST, TIMEOUTS
 from tests.kubefake import FakeKubeServer, objects
 from tests.support import eventually
@@ -72,6 +68,7 @@ Start = Callable[..., tuple[ConfigMapSource, Recorder]]
 async def start_source(kube: FakeKubeServer, tmp_path: Path) -> AsyncIterator[Start]:
     """Start sources against ``kube`` (FAST informer options); cancelled at teardown."""
     tasks: list[asyncio.Task[None]] = []
+    clusters: list[Cluster] = []
     kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
 
     async def make_client() -> KubeClient:
@@ -84,8 +81,10 @@ async def start_source(kube: FakeKubeServer, tmp_path: Path) -> AsyncIterator[St
         make: Callable[[], Awaitable[KubeClient]] = make_client,
     ) -> tuple[ConfigMapSource, Recorder]:
         rec = Recorder()
+        cluster = Cluster(make, FAST)
+        clusters.append(cluster)
         source = ConfigMapSource(
-            make, namespace, name, key, rec.on_change, rec.on_error, options=FAST
+            cluster, namespace, name, key, rec.on_change, rec.on_error, retry=FAST
         )
         tasks.append(asyncio.create_task(source.run()))
         return source, rec
@@ -94,6 +93,8 @@ async def start_source(kube: FakeKubeServer, tmp_path: Path) -> AsyncIterator[St
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    for cluster in clusters:
+        await cluster.close()
 
 
 def put(kube: FakeKubeServer, text: str, **extra: str) -> dict[str, Any]:
@@ -116,7 +117,7 @@ async def test_initial_load_watches_one_configmap_by_field_selector(
     source, rec = start_source()
     await eventually(lambda: rec.changes)
     assert rec.targets() == ["gpu-a"] and rec.errors == []
-    assert source.source == f"configmap {NS}/{NAME}:{KEY}"
+    assert source.name == f"configmap {NS}/{NAME}:{KEY}"
     await kube.wait_for_watches(1, "configmaps")
     requests = kube.requests_for("configmaps")
     assert {r.verb for r in requests} == {"list", "watch"}
@@ -284,31 +285,14 @@ async def test_binary_data_is_read_and_bad_bytes_are_named(
 
 def test_namespace_order(tmp_path: Path) -> None:
     sa = tmp_path / "namespace"
-    assert config_map_namespace("team-a", sa) == "team-a"
-    assert config_map_namespace(None, sa) == DEFAULT_NAMESPACE == "whatap-monitoring"
+    assert own_namespace("team-a", sa) == "team-a"
+    assert own_namespace(None, sa) == DEFAULT_NAMESPACE == "whatap-monitoring"
     sa.write_text("gpu-ops\n")
-    assert config_map_namespace(None, sa) == "gpu-ops"
-    assert config_map_namespace("  ", sa) == "gpu-ops"
-    assert config_map_namespace("team-a", sa) == "team-a"
+    assert own_namespace(None, sa) == "gpu-ops"
+    assert own_namespace("  ", sa) == "gpu-ops"
+    assert own_namespace("team-a", sa) == "team-a"
     sa.write_text("")
-    assert config_map_namespace(None, sa) == DEFAULT_NAMESPACE
-
-
-async def test_from_settings(tmp_path: Path) -> None:
-    async def ignore(_: Any) -> None:
-        return None
-
-    sa = tmp_path / "namespace"
-    sa.write_text("gpu-ops")
-    settings = load_settings(config_map="agent-config", config_map_key="c.yaml")
-    source = ConfigMapSource.from_settings(settings, ignore, ignore, namespace_file=sa)
-    assert source.source == "configmap gpu-ops/agent-config:c.yaml"
-    assert source.informer_key.field_selector == "metadata.name=agent-config"
-    settings = load_settings(config_map="agent-config", pod_namespace="team-a")
-    source = ConfigMapSource.from_settings(settings, ignore, ignore, namespace_file=sa)
-    assert source.source == "configmap team-a/agent-config:scrape_config.yaml"
-    with pytest.raises(ValueError, match="OPENAGENT_CONFIG_MAP"):
-        ConfigMapSource.from_settings(load_settings(), ignore, ignore)
+    assert own_namespace(None, sa) == DEFAULT_NAMESPACE
 
 
 def test_prune_keeps_metadata_and_data() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from openagent.config import ConfigError, ConfigWatcher, LoadedConfig
+from openagent.config import ConfigError, FileSource, LoadedConfig
 
 WAIT = 5.0  # hang protection only
 
@@ -46,8 +46,8 @@ def interval_of(event: LoadedConfig | ConfigError) -> float:
     return event.config.targets[0].endpoints[0].interval
 
 
-def watcher(path: Path, rec: Recorder, **kwargs: object) -> ConfigWatcher:
-    return ConfigWatcher(path, rec.on_change, rec.on_error, interval=0.01, **kwargs)  # type: ignore[arg-type]
+def watcher(path: Path, rec: Recorder, **kwargs: object) -> FileSource:
+    return FileSource(path, rec.on_change, rec.on_error, interval=0.01, **kwargs)  # type: ignore[arg-type]
 
 
 class ConfigMapDir:
@@ -237,7 +237,7 @@ async def test_failing_callback_does_not_stop_the_watcher(tmp_path: Path) -> Non
     async def on_error(error: ConfigError) -> None:
         raise RuntimeError("handler bug")
 
-    w = ConfigWatcher(path, on_change, on_error, interval=0.01)
+    w = FileSource(path, on_change, on_error, interval=0.01)
     await w.poll()
     path.write_text(config_text("15x"))
     await w.poll()
@@ -249,4 +249,4 @@ async def test_failing_callback_does_not_stop_the_watcher(tmp_path: Path) -> Non
 def test_interval_must_be_positive(tmp_path: Path) -> None:
     rec = Recorder()
     with pytest.raises(ValueError, match="interval must be positive"):
-        ConfigWatcher(tmp_path / "x", rec.on_change, rec.on_error, interval=0)
+        FileSource(tmp_path / "x", rec.on_change, rec.on_error, interval=0)

@@ -16,7 +16,7 @@ import aiohttp
 from aiohttp import web
 
 from openagent.model import ScrapeResult, Series
-from openagent.sinks.base import Batch, SinkError
+from openagent.sinks.base import DELIVERED, Batch, Encoded, Sent, SinkError
 from openagent.telemetry import REGISTRY
 
 _SERIES = [Series("test_metric", (("i", str(i)),)) for i in range(64)]
@@ -77,10 +77,29 @@ def dropped(sink: str, reason: str) -> float:
     return metric("openagent_delivery_samples_dropped_total", sink=sink, reason=reason)
 
 
-class HttpSink:
-    """Posts each batch to a URL; 2xx is success, 429/5xx/connection errors retryable, 4xx not."""
+class PlainSink:
+    """The parts of the `Sink` protocol the delivery tests' sinks share: no held samples,
+    stale markers carried, no losses of their own, no per-series cache."""
 
     max_batch_delay = 0.0
+    stale_markers = True
+    loss_reasons: tuple[str, ...] = ()
+
+    def use_series_slot(self, slot: str | None) -> None:
+        pass
+
+    def flush(self) -> list[Batch]:
+        return []
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+class HttpSink(PlainSink):
+    """Posts each batch to a URL; 2xx is success, 429/5xx/connection errors retryable, 4xx not."""
 
     def __init__(self, name: str, url: str, *, payload_size: int = 100, timeout: float = 2.0):
         self.name = name
@@ -89,23 +108,20 @@ class HttpSink:
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
-    def encode(self, res: ScrapeResult) -> list[Batch]:
+    def encode(self, res: ScrapeResult) -> Encoded:
         seq = int(res.target_id)
-        return [Batch(payload(seq, self.payload_size), len(res.series), res.timestamp_ms)]
-
-    def flush(self) -> list[Batch]:
-        return []
+        return Encoded([Batch(payload(seq, self.payload_size), len(res.series), res.timestamp_ms)])
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
 
-    async def send(self, batch: Batch) -> None:
+    async def send(self, batch: Batch) -> Sent:
         assert self._session is not None
         try:
             async with self._session.post(self.url, data=batch.payload) as r:
                 await r.read()
                 if r.status < 300:
-                    return
+                    return DELIVERED
                 hint = r.headers.get("Retry-After")
                 after = float(hint) if hint else None
                 retryable = r.status == 429 or r.status >= 500

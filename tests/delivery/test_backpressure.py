@@ -9,38 +9,28 @@ from pathlib import Path
 from openagent.delivery import Delivery, DeliveryOptions
 from openagent.delivery.metrics import DROP_REASONS
 from openagent.model import ScrapeResult
-from openagent.sinks.base import Batch
-from tests.delivery.support import dropped, metric, result, unique_name
+from openagent.sinks.base import DELIVERED, Batch, Encoded, Sent
+from tests.delivery.support import PlainSink, dropped, metric, result, total_samples, unique_name
 
 MiB = 1024 * 1024
 
 
-class SlowSink:
+class SlowSink(PlainSink):
     """Encodes each result into its own 1 MiB payload; sending one takes 20 ms."""
-
-    max_batch_delay = 0.0
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.sent: list[int] = []
 
-    def encode(self, res: ScrapeResult) -> list[Batch]:
+    def encode(self, res: ScrapeResult) -> Encoded:
         seq = int(res.target_id)
         body = b"%08d|" % seq + bytes([seq % 251]) * (MiB - 9)  # fresh, fully written pages
-        return [Batch(body, 1, res.timestamp_ms)]
+        return Encoded([Batch(body, len(res.series), res.timestamp_ms)])
 
-    def flush(self) -> list[Batch]:
-        return []
-
-    async def start(self) -> None:
-        pass
-
-    async def send(self, batch: Batch) -> None:
+    async def send(self, batch: Batch) -> Sent:
         await asyncio.sleep(0.02)
         self.sent.append(int(batch.payload[:8]))
-
-    async def close(self) -> None:
-        pass
+        return DELIVERED
 
 
 def rss_bytes() -> int:
@@ -71,17 +61,20 @@ async def test_rss_stays_bounded_while_512_mib_go_through_a_16_mib_queue(tmp_pat
         peak_queue = 0
         for i in range(8, 520):
             d.submit(result(i))
-            peak_queue = max(peak_queue, lane.memory.bytes)
+            peak_queue = max(peak_queue, lane.fifo.memory.bytes)
             if i % 8 == 0:
                 await asyncio.sleep(0)
         after = rss_bytes()
         assert peak_queue <= 16 * MiB
-        assert lane.spool is not None and lane.spool.bytes > 256 * MiB  # the excess is on disk
+        spool = lane.fifo.spool
+        assert spool is not None and spool.bytes > 256 * MiB  # the excess is on disk
         # 512 MiB went through; the process grew by a small fraction of it
         assert after - before < 96 * MiB, (before, after)
         await d.close(grace=0.0)
         assert all(dropped(name, r) == 0 for r in DROP_REASONS)
-        assert metric("openagent_delivery_samples_sent_total", sink=name) == len(sink.sent)
+        assert metric("openagent_delivery_samples_sent_total", sink=name) == total_samples(
+            sink.sent
+        )
         assert sink.sent == list(range(len(sink.sent)))
     finally:
         shutil.rmtree(spool_dir, ignore_errors=True)  # do not leave half a GiB in /tmp

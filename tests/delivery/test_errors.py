@@ -9,9 +9,10 @@ from structlog.testing import capture_logs
 
 from openagent.delivery import Delivery, DeliveryOptions
 from openagent.model import ScrapeResult
-from openagent.sinks.base import Batch, SinkError
+from openagent.sinks.base import DELIVERED, Batch, Encoded, Sent, SinkError
 from tests.delivery.support import (
     HttpSink,
+    PlainSink,
     Receiver,
     dropped,
     make_batch,
@@ -86,36 +87,29 @@ async def test_503_is_retried_with_growing_waits(receiver: Receiver) -> None:
     assert metric("openagent_delivery_samples_sent_total", sink=name) == total_samples([0, 1])
 
 
-class FaultySink:
+class FaultySink(PlainSink):
     """Keeps what it is sent; fails to start twice, cannot encode 5, chokes on 3."""
-
-    max_batch_delay = 0.0
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.starts = 0
         self.got: list[int] = []
 
-    def encode(self, res: ScrapeResult) -> list[Batch]:
+    def encode(self, res: ScrapeResult) -> Encoded:
         if res.target_id == "5":
             raise UnicodeError("cannot encode this one")
-        return [make_batch(int(res.target_id))]
-
-    def flush(self) -> list[Batch]:
-        return []
+        return Encoded([make_batch(int(res.target_id))])
 
     async def start(self) -> None:
         self.starts += 1
         if self.starts < 3:
             raise SinkError("collector not reachable yet", retryable=True)
 
-    async def send(self, batch: Batch) -> None:
+    async def send(self, batch: Batch) -> Sent:
         if seq_of(batch.payload) == 3:
             raise KeyError("a bug in the sink")
         self.got.append(seq_of(batch.payload))
-
-    async def close(self) -> None:
-        pass
+        return DELIVERED
 
 
 async def test_a_faulty_sink_costs_only_the_batches_it_fails_on() -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from openagent.delivery import Delivery, DeliveryOptions
 from openagent.delivery.metrics import DROP_REASONS
-from openagent.sinks.base import Batch
+from openagent.model import ScrapeResult
+from openagent.sinks.base import Batch, Encoded
 from tests.delivery.support import (
     HttpSink,
     Receiver,
@@ -29,9 +30,9 @@ class HoldingSink(HttpSink):
         super().__init__(name, url)
         self.held: list[Batch] = []
 
-    def encode(self, res):  # type: ignore[no-untyped-def]
-        self.held += super().encode(res)
-        return []
+    def encode(self, res: ScrapeResult) -> Encoded:
+        self.held += super().encode(res).batches
+        return Encoded([])
 
     def flush(self) -> list[Batch]:
         out, self.held = self.held, []

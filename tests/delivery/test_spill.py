@@ -40,21 +40,22 @@ async def test_outage_longer_than_memory_spills_and_recovers_in_order(
     d = Delivery([HttpSink(name, receiver.url)], opts)
     await d.start()
     lane = d.lane(name)
-    assert lane.spool is not None
+    assert lane.fifo.spool is not None
     await receiver.stop()
     for i in range(300):
         d.submit(result(i))
         if i % 10 == 0:
             await asyncio.sleep(0.01)
-    assert lane.spool.segments > 3
-    assert metric("openagent_delivery_spool_bytes", sink=name) == lane.spool.bytes > 0
-    assert len(lane.memory) == 5
+    assert lane.fifo.spool.segments > 3
+    assert metric("openagent_delivery_spool_bytes", sink=name) == lane.fifo.spool.bytes > 0
+    assert len(lane.fifo.memory) == 5
     await receiver.start()
     await eventually(lambda: len(receiver.accepted) == 300)
     assert receiver.accepted == list(range(300))
     assert metric("openagent_delivery_samples_sent_total", sink=name) == total_samples(range(300))
     assert all(dropped(name, r) == 0 for r in DROP_REASONS)
-    await eventually(lambda: lane.spool is not None and lane.spool.segments == 1)  # consumed: gone
+    spool = lane.fifo.spool
+    await eventually(lambda: spool is not None and spool.segments == 1)  # consumed: gone
     await d.close(1.0)
     assert sorted(p.name for p in (tmp_path / name).iterdir()) == ["checkpoint.json", "position"]
 
@@ -67,7 +68,7 @@ async def test_write_through_with_a_zero_memory_queue(receiver: Receiver, tmp_pa
     for i in range(50):
         d.submit(result(i))
     lane = d.lane(name)
-    assert lane.spool is not None and lane.spool.bytes > 0 and len(lane.memory) == 0
+    assert lane.fifo.spool is not None and lane.fifo.spool.bytes > 0 and len(lane.fifo.memory) == 0
     await eventually(lambda: len(receiver.accepted) == 50)
     await d.close(1.0)
     assert receiver.accepted == list(range(50))
@@ -109,10 +110,10 @@ async def test_batch_in_flight_keeps_its_place_when_memory_spills(
     await d.start()
     lane = d.lane(name)
     d.submit(result(0))
-    await eventually(lambda: len(lane.memory) == 0)  # the consumer took it
+    await eventually(lambda: len(lane.fifo.memory) == 0)  # the consumer took it
     for i in range(1, 12):
         d.submit(result(i))
-    assert lane.spool is not None and lane.spool.bytes > 0
+    assert lane.fifo.spool is not None and lane.fifo.spool.bytes > 0
     await d.close(grace=0.1)  # batch 0 never finished
     d = Delivery([HttpSink(name, receiver2.url)], opts)
     await d.start()
@@ -134,10 +135,10 @@ async def test_spilled_batch_in_flight_is_not_sent_twice_when_its_send_succeeds(
     await d.start()
     lane = d.lane(name)
     d.submit(result(0))
-    await eventually(lambda: len(lane.memory) == 0)
+    await eventually(lambda: len(lane.fifo.memory) == 0)
     for i in range(1, 12):
         d.submit(result(i))
-    assert lane.spool is not None and lane.spool.bytes > 0
+    assert lane.fifo.spool is not None and lane.fifo.spool.bytes > 0
     receiver.delay = 0.0
     await eventually(lambda: len(receiver.accepted) == 12)
     await d.close(1.0)

@@ -135,10 +135,10 @@ async def test_cap_drops_the_oldest_segments_and_counts_them_exactly(
     d = Delivery([HttpSink(name, receiver.url)], opts)
     await d.start()
     lane = d.lane(name)
-    assert lane.spool is not None
+    assert lane.fifo.spool is not None
     for i in range(35, 200):
         d.submit(result(i))
-        assert lane.spool.bytes <= cap
+        assert lane.fifo.spool.bytes <= cap
         if i % 20 == 0:
             await asyncio.sleep(0.01)
     await receiver.start()
@@ -197,7 +197,7 @@ async def test_unusable_spool_directory_falls_back_to_memory(
     with capture_logs() as logs:
         d = Delivery([HttpSink(name, receiver.url)], options(blocker, memory_queue_bytes=1 << 20))
         await d.start()
-    assert d.lane(name).spool is None
+    assert d.lane(name).fifo.spool is None
     assert any("cannot open the spool" in e["event"] for e in logs)
     d.submit(result(1))
     await eventually(lambda: receiver.accepted == [1])

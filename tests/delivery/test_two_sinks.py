@@ -28,7 +28,7 @@ async def test_a_stalled_sink_does_not_hold_back_the_other(
     assert receiver2.accepted == list(range(120))
     assert receiver.accepted == []
     lane = d.lane(stalled)
-    assert lane.spool is not None and lane.spool.bytes > 0  # it spilled; nothing was lost
+    assert lane.fifo.spool is not None and lane.fifo.spool.bytes > 0  # it spilled; nothing was lost
     await d.close(grace=0.2)
     assert dropped(stalled, "spool_full") == dropped(stalled, "shutdown") == 0
     receiver.delay = 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,11 +13,13 @@ import orjson
 import pytest
 from aiohttp import web
 
+from openagent import wiring
 from openagent.agent import Agent
-from openagent.commands import _kube_targets
+from openagent.commands import list_targets
 from openagent.config import ScrapeConfig, load_config
-from openagent.discovery import Discovery
-from openagent.kube import InformerOptions, InformerPool, Timeouts, connect
+from openagent.discovery import Discovery, DiscoveryOptions
+from openagent.kube import Cluster, InformerOptions, KubeOptions, Timeouts
+from openagent.kube.client import KubeClient, connect
 from openagent.model import Target
 from openagent.settings import load_settings
 from tests.kubefake import FakeKubeServer
@@ -49,10 +52,12 @@ class Watcher:
         self.kube = kube
         self.published: list[list[Target]] = []
 
-        async def make_pool() -> InformerPool:
-            return InformerPool(await connect(kubeconfig, timeouts=TIMEOUTS), FAST)
+        async def make_client() -> KubeClient:
+            return await connect(kubeconfig, timeouts=TIMEOUTS)
 
-        self.discovery = Discovery(self._record, connect=make_pool, debounce=0.05, max_delay=0.3)
+        self.cluster = Cluster(make_client, FAST)
+        options = DiscoveryOptions(debounce=0.05, max_delay=0.3)
+        self.discovery = Discovery(self._record, options, self.cluster)
         self.task: asyncio.Task[None] | None = None
 
     async def _record(self, targets: list[Target]) -> None:
@@ -67,6 +72,7 @@ class Watcher:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
         await self.discovery.close()
+        await self.cluster.close()
 
     @property
     def current(self) -> list[Target]:
@@ -198,10 +204,8 @@ async def test_no_cluster_configured_keeps_static_targets(tmp_path: Path) -> Non
     async def record(targets: list[Target]) -> None:
         published.append(targets)
 
-    async def no_cluster() -> InformerPool:
-        return InformerPool(await connect(tmp_path / "missing-kubeconfig"))
-
-    discovery = Discovery(record, connect=no_cluster)
+    no_cluster = Cluster.of(KubeOptions(kubeconfig=tmp_path / "missing-kubeconfig"))
+    discovery = Discovery(record, cluster=no_cluster)
     await discovery.apply_config(config_of(PODS))
     assert [t.url for t in published[-1]] == [STATIC]
     assert discovery.kube_error is not None and "missing-kubeconfig" in discovery.kube_error
@@ -364,8 +368,9 @@ async def test_node_local_mode(kube: FakeKubeServer, tmp_path: Path) -> None:
     async def record(targets: list[Target]) -> None:
         published.append(targets)
 
-    discovery = Discovery.from_settings(record, settings)
-    discovery.debounce = 0.05
+    cluster = wiring.cluster(settings)
+    options = dataclasses.replace(wiring.discovery_options(settings), debounce=0.05)
+    discovery = Discovery(record, options, cluster)
     await discovery.apply_config(config_of(PODS))
     task = asyncio.create_task(discovery.run())
     try:
@@ -376,6 +381,7 @@ async def test_node_local_mode(kube: FakeKubeServer, tmp_path: Path) -> None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await discovery.close()
+        await cluster.close()
 
 
 def test_node_local_mode_needs_the_node_name(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -385,7 +391,7 @@ def test_node_local_mode_needs_the_node_name(monkeypatch: pytest.MonkeyPatch) ->
         pass
 
     with pytest.raises(ValueError, match="NODE_NAME"):
-        Discovery.from_settings(record, load_settings(node_local=True))
+        wiring.discovery_options(load_settings(node_local=True))
 
 
 async def test_reload_keeps_targets_until_the_new_informer_syncs(
@@ -598,9 +604,9 @@ async def test_targets_command_lists_targets_and_drop_reasons(
 async def run_targets(
     kube: FakeKubeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], wait: float = 5.0
 ) -> tuple[int, str, str]:
-    cfg = load_config(REPO / "config" / "customer-dcgm.yaml").config
+    cfg = load_config(REPO / "config" / "customer-dcgm.yaml")
     kubeconfig = str(kube.write_kubeconfig(tmp_path / "kubeconfig"))
-    code = await _kube_targets(cfg, kubeconfig, wait)
+    code = await list_targets(cfg, kubeconfig, wait)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -623,8 +629,8 @@ async def test_targets_command_when_the_api_server_is_unreachable(
 ) -> None:
     kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
     await kube.stop()
-    cfg = load_config(REPO / "config" / "customer-dcgm.yaml").config
-    code = await _kube_targets(cfg, str(kubeconfig), 5.0)
+    cfg = load_config(REPO / "config" / "customer-dcgm.yaml")
+    code = await list_targets(cfg, str(kubeconfig), 5.0)
     out = capsys.readouterr().out
     assert code == 1
     assert "failed\ttargets[0] (custom-dcgm): waiting for pods in namespace gpu-monitoring" in out
@@ -646,8 +652,8 @@ async def test_targets_command_times_out(
 async def test_targets_command_with_a_bad_kubeconfig(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cfg = load_config(REPO / "config" / "customer-dcgm.yaml").config
-    code = await _kube_targets(cfg, str(tmp_path / "nope"), 1.0)
+    cfg = load_config(REPO / "config" / "customer-dcgm.yaml")
+    code = await list_targets(cfg, str(tmp_path / "nope"), 1.0)
     out = capsys.readouterr().out
     assert code == 2
     assert out.startswith(

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from openagent.httpauth.shapes import SecretRefLike
+from openagent.httpauth import HTTPAuth, SecretRefLike
 from openagent.scrape.http import ScrapeClient, ScrapeFailure
 from tests.loopback_http import (
     DEFAULT_LIMIT,
@@ -96,7 +96,7 @@ async def test_basic_auth_from_secrets(http_server: ServerFactory) -> None:
         )
     )
     async with ScrapeClient(
-        default_body_limit=DEFAULT_LIMIT, user_agent=USER_AGENT, secrets=secrets
+        default_body_limit=DEFAULT_LIMIT, user_agent=USER_AGENT, auth=HTTPAuth(secrets)
     ) as client:
         await client.fetch(server.url + "/metrics", endpoint)
     assert authorization_seen(server) == basic("scraper", PASSWORD)
@@ -144,7 +144,7 @@ async def test_authorization_credentials_sources(
     else:
         authz = Authz(credentials_secret=Ref("api", "token"))
     async with ScrapeClient(
-        default_body_limit=DEFAULT_LIMIT, user_agent=USER_AGENT, secrets=secrets
+        default_body_limit=DEFAULT_LIMIT, user_agent=USER_AGENT, auth=HTTPAuth(secrets)
     ) as client:
         await client.fetch(server.url + "/metrics", Endpoint(authorization=authz))
     assert authorization_seen(server) == f"Bearer {TOKEN}"
@@ -311,7 +311,7 @@ async def test_secret_lookups_count_against_the_deadline(http_server: ServerFact
     server = await http_server(ok_metrics)
     endpoint = Endpoint(timeout=0.2, authorization=Authz(credentials_secret=Ref("api", "token")))
     async with ScrapeClient(
-        default_body_limit=DEFAULT_LIMIT, user_agent=USER_AGENT, secrets=SlowSecrets()
+        default_body_limit=DEFAULT_LIMIT, user_agent=USER_AGENT, auth=HTTPAuth(SlowSecrets())
     ) as client:
         failure = await failure_of(client, server.url + "/metrics", endpoint)
     assert failure.reason == "timeout"

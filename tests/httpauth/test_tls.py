@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import trustme
 
+from openagent.httpauth import HTTPAuth, NoSecrets
 from openagent.httpauth.tls import TLSContexts
-from openagent.scrape.http import NoSecrets, ScrapeClient, ScrapeFailure
+from openagent.scrape.http import ScrapeClient, ScrapeFailure
 from tests.loopback_http import (
     DEFAULT_LIMIT,
     TLS,
@@ -198,7 +199,7 @@ async def test_mtls_with_secrets_leaves_no_key_file_behind(
         key_secret=Ref("scrape-tls", "tls.key", "monitoring"),
     )
     async with ScrapeClient(
-        default_body_limit=DEFAULT_LIMIT, user_agent=USER_AGENT, secrets=secrets
+        default_body_limit=DEFAULT_LIMIT, user_agent=USER_AGENT, auth=HTTPAuth(secrets)
     ) as client:
         assert (await client.fetch(server.url + "/metrics", https(tls))).body == b"up 1\n"
     assert list(scratch.iterdir()) == []

@@ -9,14 +9,8 @@ from typing import Any
 
 import pytest
 
-from openagent.kube import (
-    Informer,
-    InformerKey,
-    InformerOptions,
-    KubeClient,
-    Timeouts,
-    connect,
-)
+from openagent.kube import Informer, InformerKey, InformerOptions, Timeouts
+from openagent.kube.client import KubeClient, connect
 from openagent.telemetry import REGISTRY
 from tests.kubefake import FakeKubeServer
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from openagent.kube import KubeClient, KubeError, Timeouts, connect
+from openagent.kube import KubeError, Timeouts
+from openagent.kube.client import KubeClient, connect
 from tests.kube.support import TIMEOUTS, TOKEN
 from tests.kubefake import FakeKubeServer
 from tests.kubefake import objects as o

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from openagent.kube import KubeConfigError, KubeError, connect
+from openagent.kube import KubeConfigError, KubeError
+from openagent.kube.client import connect
 from tests.kube.support import TOKEN
 from tests.kubefake import FakeKubeServer
 from tests.kubefake import objects as o
@@ -75,15 +76,17 @@ async def test_token_rotation(kube_tls: FakeKubeServer, tmp_path: Path) -> None:
         await client.close()
 
 
-async def test_401_rereads_the_token_and_retries(kube_tls: FakeKubeServer, tmp_path: Path) -> None:
+async def test_a_token_rewritten_in_place_is_seen_before_any_401(
+    kube_tls: FakeKubeServer, tmp_path: Path
+) -> None:
     files = kube_tls.write_incluster_files(tmp_path)
     client = await connect(
         None, token_path=files.token_path, ca_path=files.ca_path, environ=files.environ
     )
     try:
         await client.list("nodes", namespace=None, label_selector=None, field_selector=None)
-        # Rewritten in place with the same size and mtime: stat cannot see the change,
-        # so only the 401 makes the client read the file again (and retry once).
+        # Rewritten in place with the same size and mtime: the inode's ctime still moves,
+        # and the file's stamp holds it, so the next request already carries the new token.
         second = "second-token-xxxxxx"
         assert len(second) == len(TOKEN)
         before = files.token_path.stat()
@@ -91,6 +94,27 @@ async def test_401_rereads_the_token_and_retries(kube_tls: FakeKubeServer, tmp_p
         with files.token_path.open("r+") as f:
             f.write(second)
         os.utime(files.token_path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        await client.list("nodes", namespace=None, label_selector=None, field_selector=None)
+        requests = kube_tls.requests
+        assert [r.status for r in requests] == [200, 200]
+        assert requests[-1].headers["Authorization"] == f"Bearer {second}"
+    finally:
+        await client.close()
+
+
+async def test_401_rereads_the_token_and_retries(kube_tls: FakeKubeServer, tmp_path: Path) -> None:
+    files = kube_tls.write_incluster_files(tmp_path)
+    client = await connect(
+        None, token_path=files.token_path, ca_path=files.ca_path, environ=files.environ
+    )
+    try:
+        await client.list("nodes", namespace=None, label_selector=None, field_selector=None)
+        # Without the per-request check, only the 401 makes the client read the file
+        # again (and retry once).
+        client.credentials.configuration.refresh_api_key_hook = None
+        second = "second-token-xxxxxx"
+        kube_tls.tokens = {second: SA_USER}
+        files.token_path.write_text(second)
         await client.list("nodes", namespace=None, label_selector=None, field_selector=None)
         requests = kube_tls.requests  # a 401 is logged before the resource is resolved
         assert [r.status for r in requests] == [200, 401, 200]

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from openagent.kube import InformerKey, InformerOptions, Timeouts, connect
+from openagent.kube import InformerKey, InformerOptions, Timeouts
+from openagent.kube.client import connect
 from tests.kube.support import FAST, InformerFactory, Recorder, metric, synced
 from tests.kubefake import FakeKubeServer
 from tests.kubefake import objects as o

@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from openagent.kube import InformerKey, InformerPool, KubeClient
+from openagent.kube import InformerKey, InformerPool
+from openagent.kube.client import KubeClient
 from openagent.telemetry import REGISTRY
 from tests.kube.support import FAST, synced
 from tests.kubefake import FakeKubeServer

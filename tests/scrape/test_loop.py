@@ -75,7 +75,7 @@ b_metric{gpu="0"} 10
 async def test_report_series_and_labels(exporter: Exporter, client: ScrapeClient) -> None:
     exporter.body = BODY
     target = make_target(exporter.port)
-    loop = ScrapeLoop(target, client, lambda r: None, default_limits=LIMITS)
+    loop = ScrapeLoop(target, client, lambda r: None, limits=LIMITS)
     result = await loop.scrape_once()
     assert result.error is None
     rep = report(result)
@@ -106,7 +106,7 @@ async def test_vanished_series_and_failed_scrape_are_stale(
     exporter: Exporter, client: ScrapeClient
 ) -> None:
     exporter.body = BODY
-    loop = ScrapeLoop(make_target(exporter.port), client, lambda r: None, default_limits=LIMITS)
+    loop = ScrapeLoop(make_target(exporter.port), client, lambda r: None, limits=LIMITS)
     first = await loop.scrape_once()
     b_series = next(s for s in first.series if s.name == "b_metric")
 
@@ -129,7 +129,7 @@ async def test_final_result_marks_everything_stale(
 ) -> None:
     exporter.body = BODY
     emitted: list[ScrapeResult] = []
-    loop = ScrapeLoop(make_target(exporter.port), client, emitted.append, default_limits=LIMITS)
+    loop = ScrapeLoop(make_target(exporter.port), client, emitted.append, limits=LIMITS)
     await loop.scrape_once()
     await loop.stop(stale_markers=True)
     final = emitted[-1]
@@ -142,7 +142,7 @@ async def test_duplicates_are_dropped_keeping_the_first(
     exporter: Exporter, client: ScrapeClient
 ) -> None:
     exporter.body = b'm{a="1"} 1\nm{a="1"} 2\nm{a="2"} 3\n'
-    loop = ScrapeLoop(make_target(exporter.port), client, lambda r: None, default_limits=LIMITS)
+    loop = ScrapeLoop(make_target(exporter.port), client, lambda r: None, limits=LIMITS)
     result = await loop.scrape_once()
     assert by_name(result)["m"] == [1.0, 3.0]
     assert report(result)["scrape_samples_scraped"] == 3
@@ -152,7 +152,7 @@ async def test_duplicates_are_dropped_keeping_the_first(
 async def test_sample_limit_fails_the_scrape(exporter: Exporter, client: ScrapeClient) -> None:
     exporter.body = b"".join(b'm{i="%d"} 1\n' % i for i in range(50))
     target = make_target(exporter.port, "        sampleLimit: 10")
-    loop = ScrapeLoop(target, client, lambda r: None, default_limits=LIMITS)
+    loop = ScrapeLoop(target, client, lambda r: None, limits=LIMITS)
     result = await loop.scrape_once()
     assert result.error is not None and "sample_limit" in result.error
     assert report(result)["up"] == 0
@@ -165,9 +165,7 @@ async def test_metric_relabelling_runs_after_target_labels(
     extra = """        metricRelabelConfigs:
         - {sourceLabels: [__name__], regex: a_.*, action: keep}
         - {sourceLabels: [instance], targetLabel: host, regex: '(.*):.*'}"""
-    loop = ScrapeLoop(
-        make_target(exporter.port, extra), client, lambda r: None, default_limits=LIMITS
-    )
+    loop = ScrapeLoop(make_target(exporter.port, extra), client, lambda r: None, limits=LIMITS)
     result = await loop.scrape_once()
     assert set(by_name(result)) == {"a_metric", *REPORT_NAMES}
     a = result.series[0]
@@ -179,7 +177,7 @@ async def test_metric_relabelling_runs_after_target_labels(
 
 async def test_malformed_body_names_the_line(exporter: Exporter, client: ScrapeClient) -> None:
     exporter.body = b'ok 1\nbroken{a="1" 2\n'
-    loop = ScrapeLoop(make_target(exporter.port), client, lambda r: None, default_limits=LIMITS)
+    loop = ScrapeLoop(make_target(exporter.port), client, lambda r: None, limits=LIMITS)
     result = await loop.scrape_once()
     assert result.error is not None
     assert "line 2" in result.error
@@ -193,7 +191,7 @@ async def test_adaptive_timeout_grows_on_timeouts_and_resets(
     exporter.delay = 0.5
     extra = "        adaptiveTimeout: {failureThreshold: 1, multiplier: 2}"
     target = make_target(exporter.port, extra, interval="10s", timeout="200ms")
-    loop = ScrapeLoop(target, client, lambda r: None, default_limits=LIMITS)
+    loop = ScrapeLoop(target, client, lambda r: None, limits=LIMITS)
     first = await loop.scrape_once()
     assert first.error is not None and first.error.startswith("timeout")
     assert loop.timeout.current == pytest.approx(0.4)
@@ -212,7 +210,7 @@ async def test_running_loop_never_overlaps_scrapes(
     exporter.body = BODY
     exporter.delay = 0.9  # nearly the whole 1 s interval
     emitted: list[ScrapeResult] = []
-    loop = ScrapeLoop(make_target(exporter.port), client, emitted.append, default_limits=LIMITS)
+    loop = ScrapeLoop(make_target(exporter.port), client, emitted.append, limits=LIMITS)
     loop.start()
     while exporter.requests < 3:
         await asyncio.sleep(0.1)
@@ -225,7 +223,7 @@ async def test_running_loop_never_overlaps_scrapes(
 
 async def test_real_dcgm_fixture_round_trip(exporter: Exporter, client: ScrapeClient) -> None:
     exporter.body = (FIXTURES / "l4-1gpu.txt").read_bytes()
-    loop = ScrapeLoop(make_target(exporter.port), client, lambda r: None, default_limits=LIMITS)
+    loop = ScrapeLoop(make_target(exporter.port), client, lambda r: None, limits=LIMITS)
     result = await loop.scrape_once()
     assert result.error is None
     samples = [ln for ln in exporter.body.decode().splitlines() if ln and not ln.startswith("#")]

@@ -102,7 +102,7 @@ async def test_malformed_body_fails_the_scrape_clearly(
     expect: str,
 ) -> None:
     server, port = target_server
-    loop = ScrapeLoop(make_target(port), client16, lambda r: None, default_limits=Limits())
+    loop = ScrapeLoop(make_target(port), client16, lambda r: None, limits=Limits())
     server.body = body
     bad = await loop.scrape_once()
     assert bad.error is not None and bad.error.startswith("parse error"), bad.error
@@ -122,7 +122,7 @@ async def test_hostile_targets_fail_the_scrape_and_the_loop_survives(
     target_server: tuple[Switchable, int], client16: ScrapeClient, mode: str, reason: str
 ) -> None:
     server, port = target_server
-    loop = ScrapeLoop(make_target(port), client16, lambda r: None, default_limits=Limits())
+    loop = ScrapeLoop(make_target(port), client16, lambda r: None, limits=Limits())
     server.mode = mode
     bad = await loop.scrape_once()
     assert bad.error is not None and bad.error.startswith(reason), bad.error

@@ -8,8 +8,8 @@ import pytest
 
 from openagent.exposition import Limits
 from openagent.model import ScrapeResult
-from openagent.scrape.http import ScrapeClient
-from openagent.scrape.manager import ScrapeManager, in_shard
+from openagent.scrape import ScrapeManager, ScrapeOptions, in_shard
+from openagent.scrape.loop import ScrapeLoop
 from tests.scrape.test_loop import BODY, make_target
 from tests.support import Exporter, eventually
 
@@ -18,12 +18,11 @@ LIMITS = Limits(sample_limit=1000)
 
 @pytest.fixture
 async def manager() -> AsyncIterator[tuple[ScrapeManager, list[ScrapeResult]]]:
-    client = ScrapeClient(default_body_limit=1 << 20, user_agent="openagent-test")
     emitted: list[ScrapeResult] = []
-    m = ScrapeManager(client, emitted.append, default_limits=LIMITS)
+    options = ScrapeOptions(limits=LIMITS, body_size_limit=1 << 20, user_agent="openagent-test")
+    m = ScrapeManager(emitted.append, options)
     yield m, emitted
     await m.stop()
-    await client.close()
 
 
 async def test_unchanged_target_keeps_running(
@@ -80,3 +79,34 @@ def test_shards_partition_targets() -> None:
     shards = [[i for i in ids if in_shard(i, k, 3)] for k in range(3)]
     assert sorted(i for shard in shards for i in shard) == sorted(ids)
     assert all(50 < len(s) < 150 for s in shards)
+
+
+async def test_a_replaced_target_is_stopped_before_its_replacement_starts(
+    exporter: Exporter,
+    manager: tuple[ScrapeManager, list[ScrapeResult]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    m, emitted = manager
+    exporter.body = BODY
+    events: list[tuple[str, str]] = []
+    real_start, real_stop = ScrapeLoop.start, ScrapeLoop.stop
+
+    def start(loop: ScrapeLoop) -> None:
+        events.append(("start", loop.target.id))
+        real_start(loop)
+
+    async def stop(loop: ScrapeLoop, *, stale_markers: bool) -> None:
+        await real_stop(loop, stale_markers=stale_markers)
+        events.append(("stopped", loop.target.id))
+
+    monkeypatch.setattr(ScrapeLoop, "start", start)
+    monkeypatch.setattr(ScrapeLoop, "stop", stop)
+    old = make_target(exporter.port)
+    await m.apply([old])
+    await eventually(lambda: len(emitted) >= 1)
+    # The same exporter found with other labels (a new pod name, say) is a new target.
+    new = make_target(exporter.port, "      relabelConfigs: [{targetLabel: pod, replacement: b}]")
+    assert new.id != old.id and new.url == old.url
+    await m.apply([new])
+    assert events == [("start", old.id), ("stopped", old.id), ("start", new.id)]
+    assert emitted[-1].final and emitted[-1].target_id == old.id

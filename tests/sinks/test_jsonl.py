@@ -60,7 +60,7 @@ async def test_sink_appends_to_a_file(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     sink = JsonlSink(str(path))
     await sink.start()
-    for batch in sink.encode(result()):
+    for batch in sink.encode(result()).batches:
         assert batch.samples == 4 and batch.oldest_ms == 1000
         await sink.send(batch)
     await sink.close()

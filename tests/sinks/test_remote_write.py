@@ -21,9 +21,14 @@ from hypothesis import strategies as st
 from openagent import cli
 from openagent.model import STALE_NAN_BITS, ScrapeResult, Series
 from openagent.settings import SettingsError, load_settings
-from openagent.sinks import build_sinks
-from openagent.sinks.prompb import encode_labels, varint
-from openagent.sinks.remote_write import RemoteWriteSink, RemoteWriteTLS, parse_retry_after
+from openagent.sinks.remote_write import (
+    RemoteWriteOptions,
+    RemoteWriteSink,
+    RemoteWriteTLS,
+    parse_retry_after,
+)
+from openagent.sinks.remote_write.prompb import encode_labels, varint
+from openagent.wiring import build_sinks
 from tests.sinks.remote_write_support import (
     decode_payload,
     make_result,
@@ -39,7 +44,7 @@ def bits(x: float) -> int:
 
 
 def one_batch(sink: RemoteWriteSink, *results: ScrapeResult) -> bytes:
-    batches = [b for r in results for b in sink.encode(r)] + sink.flush()
+    batches = [b for r in results for b in sink.encode(r).batches] + sink.flush()
     assert len(batches) == 1
     return batches[0].payload
 
@@ -68,7 +73,7 @@ def test_labels_are_sorted_with_name_among_them_and_empty_values_left_out() -> N
         (("gpu", "0"), ("UUID", "GPU-1"), ("pod", ""), ("Hostname", "h"), ("a", "1")),
     )
     result = ScrapeResult("t", "j", "i", "u", NOW_MS, series=[s], values=[1.0])
-    (decoded,) = decode_payload(one_batch(RemoteWriteSink(URL), result))
+    (decoded,) = decode_payload(one_batch(RemoteWriteSink(RemoteWriteOptions(URL)), result))
     assert decoded.labels == [
         ("Hostname", "h"),
         ("UUID", "GPU-1"),
@@ -83,7 +88,7 @@ def test_unicode_and_long_label_values_survive() -> None:
     long = "x" * 300
     s = Series("m", (("path", 'a"b\\c\n한글'), ("long", long)))
     result = ScrapeResult("t", "j", "i", "u", NOW_MS, series=[s], values=[2.5])
-    (decoded,) = decode_payload(one_batch(RemoteWriteSink(URL), result))
+    (decoded,) = decode_payload(one_batch(RemoteWriteSink(RemoteWriteOptions(URL)), result))
     assert dict(decoded.labels) == {"__name__": "m", "path": 'a"b\\c\n한글', "long": long}
     assert decoded.samples == [(bits(2.5), NOW_MS)]
 
@@ -93,7 +98,7 @@ def test_unicode_and_long_label_values_survive() -> None:
 
 def test_values_and_timestamps_decode_back() -> None:
     result = make_result(50)
-    decoded = decode_payload(one_batch(RemoteWriteSink(URL), result))
+    decoded = decode_payload(one_batch(RemoteWriteSink(RemoteWriteOptions(URL)), result))
     assert len(decoded) == 50
     for i, ts in enumerate(decoded):
         assert dict(ts.labels) == {"__name__": "m_metric", "i": str(i), "job": "j"}
@@ -105,7 +110,7 @@ def test_stale_markers_carry_the_stale_nan_and_real_nan_keeps_its_bits() -> None
     alive = [Series("a", ()), Series("b", ()), Series("c", ())]
     values = [math.nan, math.inf, -math.inf]
     result = ScrapeResult("t", "j", "i", "u", NOW_MS, series=alive, values=values, stale=gone)
-    decoded = decode_payload(one_batch(RemoteWriteSink(URL), result))
+    decoded = decode_payload(one_batch(RemoteWriteSink(RemoteWriteOptions(URL)), result))
     by_name = {(d.name, dict(d.labels).get("k")): d.samples for d in decoded}
     assert by_name[("a", None)] == [(bits(math.nan), NOW_MS)]
     assert bits(math.nan) != STALE_NAN_BITS
@@ -118,8 +123,8 @@ def test_stale_markers_carry_the_stale_nan_and_real_nan_keeps_its_bits() -> None
 def test_final_result_marks_every_series_stale() -> None:
     series = make_result(5).series
     final = ScrapeResult("t", "j", "i", "u", NOW_MS + 1, stale=series, final=True)
-    sink = RemoteWriteSink(URL)
-    (batch,) = sink.encode(final) + sink.flush()
+    sink = RemoteWriteSink(RemoteWriteOptions(URL))
+    (batch,) = sink.encode(final).batches + sink.flush()
     assert batch.samples == 5 and batch.oldest_ms == NOW_MS + 1
     assert {s for d in decode_payload(batch.payload) for s, _ in d.samples} == {STALE_NAN_BITS}
 
@@ -136,7 +141,7 @@ def test_explicit_timestamps_and_consecutive_samples_share_a_timeseries() -> Non
         values=[1.0, 2.0, 3.0, 4.0],
         timestamps=[NOW_MS - 2000, NOW_MS - 1000, -5, 1000],
     )
-    sink = RemoteWriteSink(URL)
+    sink = RemoteWriteSink(RemoteWriteOptions(URL))
     sink.encode(result)
     (batch,) = sink.flush()
     assert batch.samples == 4 and batch.oldest_ms == -5
@@ -151,22 +156,24 @@ def test_explicit_timestamps_and_consecutive_samples_share_a_timeseries() -> Non
 @pytest.mark.parametrize("ts", [0, 1, 1000, -1, 2**50, NOW_MS])
 def test_timestamps_of_any_varint_length(ts: int) -> None:
     result = make_result(3, timestamp_ms=ts, stale=[Series("gone", ())])
-    decoded = decode_payload(one_batch(RemoteWriteSink(URL), result))
+    decoded = decode_payload(one_batch(RemoteWriteSink(RemoteWriteOptions(URL)), result))
     assert [d.samples[0][1] for d in decoded] == [ts] * 4
     assert decoded[-1].samples[0][0] == STALE_NAN_BITS
     assert [d.values[0] for d in decoded[:3]] == [0.0, 1.0, 2.0]
 
 
-def test_labels_are_encoded_once_and_cached_on_the_series() -> None:
-    sink = RemoteWriteSink(URL)
+def test_labels_are_encoded_once_and_cached_in_the_given_series_slot() -> None:
+    sink = RemoteWriteSink(RemoteWriteOptions(URL))
+    sink.use_series_slot("enc2")
     result = make_result(2)
     sink.encode(result)
-    cached = result.series[0].enc_remote_write
+    cached = result.series[0].enc2
     assert isinstance(cached, bytes) and encode_labels(result.series[0]) in cached
+    assert result.series[0].enc0 is None and result.series[0].enc1 is None
     sink.encode(make_result(0))
     again = ScrapeResult("t", "j", "i", "u", NOW_MS + 1000, series=result.series, values=[5, 6])
     sink.encode(again)
-    assert result.series[0].enc_remote_write is cached
+    assert result.series[0].enc2 is cached
     (batch,) = sink.flush()
     decoded = decode_payload(batch.payload)
     assert [d.samples for d in decoded] == [
@@ -199,7 +206,7 @@ def test_random_series_round_trip(items: list[tuple[dict[str, str], float]], ts:
     series = [Series("rt", tuple(labels.items())) for labels, _ in items]
     values = [v for _, v in items]
     result = ScrapeResult("t", "j", "i", "u", ts, series=series, values=values)
-    decoded = decode_payload(one_batch(RemoteWriteSink(URL), result))
+    decoded = decode_payload(one_batch(RemoteWriteSink(RemoteWriteOptions(URL)), result))
     assert len(decoded) == len(items)
     for d, (labels, value) in zip(decoded, items, strict=True):
         expected = {k: v for k, v in labels.items() if v} | {"__name__": "rt"}
@@ -212,15 +219,15 @@ def test_random_series_round_trip(items: list[tuple[dict[str, str], float]], ts:
 
 
 def test_payload_is_snappy_block_format_not_framed() -> None:
-    payload = one_batch(RemoteWriteSink(URL), make_result(10))
+    payload = one_batch(RemoteWriteSink(RemoteWriteOptions(URL)), make_result(10))
     assert not payload.startswith(b"\xff\x06\x00\x00sNaPpY")
     raw = bytes(cramjam.snappy.decompress_raw(payload))
     assert read_varint(payload, 0)[0] == len(raw)
 
 
 def test_batches_close_at_max_samples() -> None:
-    sink = RemoteWriteSink(URL, max_samples=100)
-    batches = sink.encode(make_result(250, stale=[Series("gone", ())]))
+    sink = RemoteWriteSink(RemoteWriteOptions(URL, max_samples=100))
+    batches = sink.encode(make_result(250, stale=[Series("gone", ())])).batches
     assert [b.samples for b in batches] == [100, 100]
     assert [b.samples for b in sink.flush()] == [51]
     assert sink.flush() == []
@@ -228,10 +235,10 @@ def test_batches_close_at_max_samples() -> None:
 
 
 def test_batches_fill_across_results() -> None:
-    sink = RemoteWriteSink(URL, max_samples=100, max_batch_delay=60)
+    sink = RemoteWriteSink(RemoteWriteOptions(URL, max_samples=100, max_batch_delay=60))
     out = []
     for k in range(7):
-        out += sink.encode(make_result(30, timestamp_ms=NOW_MS + k * 1000))
+        out += sink.encode(make_result(30, timestamp_ms=NOW_MS + k * 1000)).batches
     assert [b.samples for b in out] == [100, 100]
     assert out[0].oldest_ms == NOW_MS and out[1].oldest_ms == NOW_MS + 3000
     (rest,) = sink.flush()
@@ -242,11 +249,11 @@ def test_batches_fill_across_results() -> None:
 
 
 def test_batches_close_at_max_bytes() -> None:
-    sink = RemoteWriteSink(URL, max_bytes=1)
-    batches = sink.encode(make_result(5))
+    sink = RemoteWriteSink(RemoteWriteOptions(URL, max_bytes=1))
+    batches = sink.encode(make_result(5)).batches
     assert [b.samples for b in batches] == [5]
-    big = RemoteWriteSink(URL, max_bytes=20_000)
-    batches = big.encode(make_result(3000))
+    big = RemoteWriteSink(RemoteWriteOptions(URL, max_bytes=20_000))
+    batches = big.encode(make_result(3000)).batches
     assert len(batches) >= 2 and all(b.samples == 1000 for b in batches)
     raw_sizes = [len(cramjam.snappy.decompress_raw(b.payload)) for b in batches]
     assert all(size >= 20_000 for size in raw_sizes)
@@ -254,25 +261,25 @@ def test_batches_close_at_max_bytes() -> None:
 
 
 def test_an_open_batch_closes_after_the_batch_delay() -> None:
-    sink = RemoteWriteSink(URL, max_batch_delay=0.05)
-    assert sink.encode(make_result(3)) == []
+    sink = RemoteWriteSink(RemoteWriteOptions(URL, max_batch_delay=0.05))
+    assert sink.encode(make_result(3)).batches == []
     time.sleep(0.06)
-    (late,) = sink.encode(make_result(2, timestamp_ms=NOW_MS + 1))
+    (late,) = sink.encode(make_result(2, timestamp_ms=NOW_MS + 1)).batches
     assert late.samples == 3 and late.oldest_ms == NOW_MS
     (rest,) = sink.flush()
     assert rest.samples == 2
 
 
 def test_no_batch_delay_holds_nothing_back() -> None:
-    sink = RemoteWriteSink(URL, max_batch_delay=0, max_samples=100)
-    assert [b.samples for b in sink.encode(make_result(250))] == [100, 100, 50]
-    assert [b.samples for b in sink.encode(make_result(3))] == [3]
+    sink = RemoteWriteSink(RemoteWriteOptions(URL, max_batch_delay=0, max_samples=100))
+    assert [b.samples for b in sink.encode(make_result(250)).batches] == [100, 100, 50]
+    assert [b.samples for b in sink.encode(make_result(3)).batches] == [3]
     assert sink.flush() == []
 
 
 def test_empty_results_make_no_batches() -> None:
-    sink = RemoteWriteSink(URL)
-    assert sink.encode(make_result(0)) == []
+    sink = RemoteWriteSink(RemoteWriteOptions(URL))
+    assert sink.encode(make_result(0)).batches == []
     assert sink.flush() == []
 
 
@@ -346,13 +353,13 @@ def test_bad_settings_name_the_setting_and_flag() -> None:
 )
 def test_contradictory_sink_settings_are_refused(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        RemoteWriteSink(URL, **kwargs)  # type: ignore[arg-type]
+        RemoteWriteSink(RemoteWriteOptions(URL, **kwargs))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("url", ["127.0.0.1:9090", "ftp://h/x", "http://u:p@h/x", "http://"])
 def test_bad_urls_are_refused(url: str) -> None:
     with pytest.raises(ValueError, match="remote write URL"):
-        RemoteWriteSink(url)
+        RemoteWriteSink(RemoteWriteOptions(url))
 
 
 def test_command_line_flags_reach_the_settings(
@@ -360,7 +367,7 @@ def test_command_line_flags_reach_the_settings(
 ) -> None:
     """``openagent run`` refuses bad remote-write flags before starting anything."""
     # keep this process's logging as the suite configured it
-    monkeypatch.setattr("openagent.telemetry.setup_logging", lambda *args: None)
+    monkeypatch.setattr("openagent.agent.setup_logging", lambda *args: None)
     base = ["run", "--listen", "127.0.0.1:0", "--config", str(tmp_path / "absent.yaml")]
     assert cli.main([*base, "--sink", "remote-write"]) == 2
     assert "--remote-write-url" in capsys.readouterr().err

@@ -13,7 +13,12 @@ import pytest
 import trustme
 
 from openagent.sinks.base import Batch, SinkError
-from openagent.sinks.remote_write import MESSAGE_CHARS, RemoteWriteSink, RemoteWriteTLS
+from openagent.sinks.remote_write import (
+    MESSAGE_CHARS,
+    RemoteWriteOptions,
+    RemoteWriteSink,
+    RemoteWriteTLS,
+)
 from tests.peers import free_port
 from tests.sinks.remote_write_support import Receiver, decode_payload, make_result
 
@@ -34,7 +39,7 @@ async def send_error(sink: RemoteWriteSink, batch: Batch | None = None) -> SinkE
 
 async def test_post_carries_the_protocol_headers_and_the_payload() -> None:
     async with Receiver() as rx:
-        sink = RemoteWriteSink(rx.url)
+        sink = RemoteWriteSink(RemoteWriteOptions(rx.url))
         await sink.start()
         batch = batch_of(sink, 7)
         await sink.send(batch)
@@ -51,7 +56,7 @@ async def test_post_carries_the_protocol_headers_and_the_payload() -> None:
 
 async def test_one_pooled_connection_serves_every_send() -> None:
     async with Receiver() as rx:
-        sink = RemoteWriteSink(rx.url)
+        sink = RemoteWriteSink(RemoteWriteOptions(rx.url))
         await sink.start()
         for _ in range(4):
             await sink.send(batch_of(sink))
@@ -63,7 +68,7 @@ async def test_one_pooled_connection_serves_every_send() -> None:
 @pytest.mark.parametrize("status", [200, 202, 204])
 async def test_2xx_means_delivered(status: int) -> None:
     async with Receiver(status=status, answer=b"fine") as rx:
-        sink = RemoteWriteSink(rx.url)
+        sink = RemoteWriteSink(RemoteWriteOptions(rx.url))
         await sink.send(batch_of(sink))
         await sink.close()
     assert len(rx.requests) == 1
@@ -72,7 +77,7 @@ async def test_2xx_means_delivered(status: int) -> None:
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 async def test_5xx_is_retryable(status: int) -> None:
     async with Receiver(status=status, answer=b"storage busy") as rx:
-        sink = RemoteWriteSink(rx.url)
+        sink = RemoteWriteSink(RemoteWriteOptions(rx.url))
         err = await send_error(sink)
         await sink.close()
     assert err.retryable and err.retry_after is None
@@ -81,7 +86,7 @@ async def test_5xx_is_retryable(status: int) -> None:
 
 async def test_5xx_with_retry_after_passes_the_hint_on() -> None:
     async with Receiver(status=503, headers={"Retry-After": "2"}) as rx:
-        sink = RemoteWriteSink(rx.url)
+        sink = RemoteWriteSink(RemoteWriteOptions(rx.url))
         err = await send_error(sink)
         await sink.close()
     assert err.retryable and err.retry_after == 2.0
@@ -89,7 +94,7 @@ async def test_5xx_with_retry_after_passes_the_hint_on() -> None:
 
 async def test_429_is_retryable_after_the_servers_delay() -> None:
     async with Receiver(status=429, headers={"Retry-After": "7"}) as rx:
-        sink = RemoteWriteSink(rx.url)
+        sink = RemoteWriteSink(RemoteWriteOptions(rx.url))
         err = await send_error(sink)
         rx.headers = {
             "Retry-After": format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
@@ -107,7 +112,7 @@ async def test_429_is_retryable_after_the_servers_delay() -> None:
 async def test_other_4xx_is_permanent_and_quotes_the_receiver(status: int) -> None:
     answer = b"out of bounds\n"
     async with Receiver(status=status, answer=answer) as rx:
-        sink = RemoteWriteSink(rx.url)
+        sink = RemoteWriteSink(RemoteWriteOptions(rx.url))
         err = await send_error(sink)
         await sink.close()
     assert not err.retryable
@@ -117,7 +122,7 @@ async def test_other_4xx_is_permanent_and_quotes_the_receiver(status: int) -> No
 
 async def test_long_error_answers_are_cut() -> None:
     async with Receiver(status=400, answer=b"e" * 5000) as rx:
-        sink = RemoteWriteSink(rx.url)
+        sink = RemoteWriteSink(RemoteWriteOptions(rx.url))
         err = await send_error(sink)
         await sink.close()
     assert "e" * MESSAGE_CHARS + "…" in str(err)
@@ -125,7 +130,7 @@ async def test_long_error_answers_are_cut() -> None:
 
 
 async def test_connection_refused_is_retryable() -> None:
-    sink = RemoteWriteSink(f"http://127.0.0.1:{free_port()}/api/v1/write")
+    sink = RemoteWriteSink(RemoteWriteOptions(f"http://127.0.0.1:{free_port()}/api/v1/write"))
     err = await send_error(sink)
     await sink.close()
     assert err.retryable
@@ -134,7 +139,7 @@ async def test_connection_refused_is_retryable() -> None:
 
 async def test_a_receiver_slower_than_the_timeout_is_retryable() -> None:
     async with Receiver(delay=1.0) as rx:
-        sink = RemoteWriteSink(rx.url, timeout=0.2)
+        sink = RemoteWriteSink(RemoteWriteOptions(rx.url, timeout=0.2))
         err = await send_error(sink)
         await sink.close()
     assert err.retryable and "no answer within 0.2s" in str(err)
@@ -147,7 +152,9 @@ async def test_basic_auth_reads_the_password_file_and_follows_rotation(tmp_path:
     password = tmp_path / "password"
     password.write_text("s3cret\n")
     async with Receiver() as rx:
-        sink = RemoteWriteSink(rx.url, username="agent", password_file=str(password))
+        sink = RemoteWriteSink(
+            RemoteWriteOptions(rx.url, username="agent", password_file=str(password))
+        )
         await sink.send(batch_of(sink))
         password.write_text("rotated-longer\n")
         await sink.send(batch_of(sink))
@@ -163,7 +170,7 @@ async def test_bearer_token_file(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("tok-123")
     async with Receiver() as rx:
-        sink = RemoteWriteSink(rx.url, bearer_token_file=str(token))
+        sink = RemoteWriteSink(RemoteWriteOptions(rx.url, bearer_token_file=str(token)))
         await sink.send(batch_of(sink))
         await sink.close()
     assert rx.requests[0].headers["Authorization"] == "Bearer tok-123"
@@ -171,7 +178,9 @@ async def test_bearer_token_file(tmp_path: Path) -> None:
 
 async def test_an_unreadable_credential_file_is_retryable_and_named(tmp_path: Path) -> None:
     async with Receiver() as rx:
-        sink = RemoteWriteSink(rx.url, bearer_token_file=str(tmp_path / "missing"))
+        sink = RemoteWriteSink(
+            RemoteWriteOptions(rx.url, bearer_token_file=str(tmp_path / "missing"))
+        )
         err = await send_error(sink)
         await sink.close()
     assert err.retryable
@@ -183,7 +192,7 @@ async def test_credentials_echoed_by_the_receiver_are_redacted(tmp_path: Path) -
     token = tmp_path / "token"
     token.write_text("tok-echo-999")
     async with Receiver(status=401, answer=b"bad token tok-echo-999") as rx:
-        sink = RemoteWriteSink(rx.url, bearer_token_file=str(token))
+        sink = RemoteWriteSink(RemoteWriteOptions(rx.url, bearer_token_file=str(token)))
         err = await send_error(sink)
         await sink.close()
     assert not err.retryable
@@ -216,17 +225,23 @@ async def test_tls_verifies_the_receiver_with_the_ca_file(ca: trustme.CA, tmp_pa
     cert = ca.issue_cert("127.0.0.1")
     async with Receiver(ssl_context=server_ctx(cert)) as rx:
         good = RemoteWriteSink(
-            rx.url, tls=RemoteWriteTLS(ca_file=pem(tmp_path / "ca", ca.cert_pem))
+            RemoteWriteOptions(
+                rx.url, tls=RemoteWriteTLS(ca_file=pem(tmp_path / "ca", ca.cert_pem))
+            )
         )
         await good.send(batch_of(good))
         await good.close()
         other = trustme.CA()
         bad = RemoteWriteSink(
-            rx.url, tls=RemoteWriteTLS(ca_file=pem(tmp_path / "other", other.cert_pem))
+            RemoteWriteOptions(
+                rx.url, tls=RemoteWriteTLS(ca_file=pem(tmp_path / "other", other.cert_pem))
+            )
         )
         err = await send_error(bad)
         await bad.close()
-        skip = RemoteWriteSink(rx.url, tls=RemoteWriteTLS(insecure_skip_verify=True))
+        skip = RemoteWriteSink(
+            RemoteWriteOptions(rx.url, tls=RemoteWriteTLS(insecure_skip_verify=True))
+        )
         await skip.send(batch_of(skip))
         await skip.close()
     assert len(rx.requests) == 2
@@ -246,12 +261,16 @@ async def test_tls_server_name_and_client_certificate(ca: trustme.CA, tmp_path: 
         server_name="prometheus.example",
     )
     async with Receiver(ssl_context=server_ctx(server_cert, client_ca)) as rx:
-        sink = RemoteWriteSink(rx.url, tls=tls)
+        sink = RemoteWriteSink(RemoteWriteOptions(rx.url, tls=tls))
         await sink.send(batch_of(sink))
         await sink.close()
         wrong_name = RemoteWriteSink(
-            rx.url,
-            tls=RemoteWriteTLS(ca_file=tls.ca_file, cert_file=tls.cert_file, key_file=tls.key_file),
+            RemoteWriteOptions(
+                rx.url,
+                tls=RemoteWriteTLS(
+                    ca_file=tls.ca_file, cert_file=tls.cert_file, key_file=tls.key_file
+                ),
+            )
         )
         err = await send_error(wrong_name)
         await wrong_name.close()

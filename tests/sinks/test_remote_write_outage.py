@@ -38,7 +38,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from benchmarks.fleet import Fleet
 from openagent.agent import Agent
 from openagent.settings import load_settings
-from openagent.sinks.remote_write import RemoteWriteSink
+from openagent.sinks.remote_write import RemoteWriteOptions, RemoteWriteSink
 from openagent.telemetry import REGISTRY
 from tests.peers import PrometheusServer, VictoriaMetricsServer, free_port
 from tests.sinks.remote_write_support import Receiver, SeqExporter, make_result
@@ -374,8 +374,10 @@ async def test_a_400_is_dropped_once_without_a_retry_storm(tmp_path: Path) -> No
 
 async def seed_head(prom: PrometheusServer) -> None:
     """A current sample, so that the TSDB head has a time range (an empty one takes anything)."""
-    sink = RemoteWriteSink(prom.url + "/api/v1/write", max_batch_delay=0)
-    (batch,) = sink.encode(make_result(1, timestamp_ms=int(time.time() * 1000), prefix="seed"))
+    sink = RemoteWriteSink(RemoteWriteOptions(prom.url + "/api/v1/write", max_batch_delay=0))
+    (batch,) = sink.encode(
+        make_result(1, timestamp_ms=int(time.time() * 1000), prefix="seed")
+    ).batches
     await sink.send(batch)
     await sink.close()
 

@@ -3,7 +3,7 @@
 The whole agent runs in-process with ``sinks=["remote_write"]`` and scrapes
 loopback exporters that serve the dcgm-exporter fixtures. What the receiver
 then answers to a query must equal what ``openagent scrape`` reports for the
-same endpoints (`scrape_once` on `one_shot_target`), label for label and value
+same endpoints (`scrape_once` on `target_for_url`), label for label and value
 for value. Labels with an empty value are absent on the receiver's side (to
 Prometheus an empty label is no label), so the reference drops them too.
 """
@@ -20,13 +20,16 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from openagent import wiring
 from openagent.agent import Agent
-from openagent.commands import one_shot_target, scrape_once
+from openagent.config import load_config
+from openagent.discovery import target_for_url
 from openagent.model import ScrapeResult, Series
+from openagent.scrape import scrape_once
 from openagent.scrape.loop import REPORT_NAMES
 from openagent.settings import load_settings
 from openagent.sinks.base import SinkError
-from openagent.sinks.remote_write import RemoteWriteSink
+from openagent.sinks.remote_write import RemoteWriteOptions, RemoteWriteSink
 from tests.peers import PrometheusServer, VictoriaMetricsServer, _Server
 from tests.sinks.remote_write_support import make_result
 from tests.support import Exporter, eventually
@@ -133,7 +136,8 @@ async def scrape_reference(config: Path, job: str, ports: list[int]) -> dict[Lab
     settings = load_settings()
     results = [
         await scrape_once(
-            one_shot_target(f"http://127.0.0.1:{p}/metrics", str(config), job), settings
+            target_for_url(f"http://127.0.0.1:{p}/metrics", load_config(config), job),
+            wiring.scrape_options(settings),
         )
         for p in ports
     ]
@@ -221,7 +225,7 @@ async def test_prometheus_rejections_are_permanent(prometheus: PrometheusServer)
     "Old" is relative to what the TSDB head holds (an empty head takes any
     time), so a current sample goes first.
     """
-    sink = RemoteWriteSink(prometheus.url + "/api/v1/write")
+    sink = RemoteWriteSink(RemoteWriteOptions(prometheus.url + "/api/v1/write"))
     now_ms = int(time.time() * 1000)
     try:
         sink.encode(make_result(1, timestamp_ms=now_ms, prefix="rw_now"))

@@ -9,15 +9,17 @@ as ``exported_pcode``.
 
 Hot path: the series part of a record (``00 ‖ Text name ‖ byte n ‖ labels``,
 ``n`` counting the pcode label) is encoded once per series and cached in the
-series' ``enc_whatap`` slot (b"" when the series cannot be sent); the pcode
+series slot the delivery layer gave the sink (b"" when the series cannot be
+sent); the pcode
 label (the same for every record), timestamp and value are one precompiled
 ``struct`` call. A sample then costs a slot read, that call and two list
 appends; each pack is joined once. The cached bytes do not depend on the
-pcode's value. NaN and ±Inf
-samples are dropped and counted (OpenMx carries no such values, and the Go
-agent drops them too); stale markers are not sent (OpenMx has no staleness)
-and are counted apart. A series with more labels than the one-byte count can
-hold is dropped with reason ``too_many_labels``.
+pcode's value. NaN and ±Inf samples are reported lost with reason
+``non_finite`` (OpenMx carries no such values, and the Go agent drops them
+too); stale markers are not sent (OpenMx has no staleness) and are counted
+apart. A series with more labels than the one-byte count can hold is lost
+with reason ``too_many_labels``, one whose text is not UTF-8 with
+``unencodable``. The delivery layer books every loss in its ledger.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from prometheus_client import Counter
 
 from openagent.model import Labels, ScrapeResult, Series
-from openagent.sinks.base import Batch
+from openagent.sinks.base import Batch, Encoded, Loss
 from openagent.sinks.whatap.codec import I16, blob_bytes, text_bytes
 from openagent.sinks.whatap.compress import make_gzip
 from openagent.sinks.whatap.header import OPEN_MX_HELP_PACK, OPEN_MX_PACK, PackHeader
@@ -39,20 +41,14 @@ from openagent.telemetry import REGISTRY, Throttle, get_logger
 
 log = get_logger("whatap")
 
-DROPPED = Counter(
-    "openagent_whatap_samples_dropped",
-    "Samples the Whatap encoder could not send, by reason: non_finite (NaN or ±Inf, "
-    "which the Go agent drops too), too_many_labels (over 255 labels; the count is one byte), "
-    "unencodable (text that is not UTF-8).",
-    ["reason"],
-    registry=REGISTRY,
-)
 STALE_SKIPPED = Counter(
     "openagent_whatap_stale_markers_skipped",
     "Staleness markers not sent to Whatap: OpenMx has no staleness.",
     registry=REGISTRY,
 )
-_DROPPED_NON_FINITE = DROPPED.labels("non_finite")
+#: Why the encoder may lose samples: NaN or ±Inf values, over 255 labels (the count is
+#: one byte), text that is not UTF-8.
+LOSS_REASONS = ("non_finite", "too_many_labels", "unencodable")
 
 #: Unsendable series remembered with their reason before the memory starts over.
 UNSENDABLE_LIMIT = 10_000
@@ -115,7 +111,8 @@ class OpenMxEncoder:
         self._pcode_label = identity.pcode > 0
         # Only an encoder that writes the pcode label (every real one: a license with
         # pcode 0 is refused) caches on the series; the slot holds one variant.
-        self._cache_on_series = self._pcode_label
+        self._slot: str | None = None
+        self._cache_on_series = False
         self._unsendable_reason: dict[Series, str] = {}
         tail = text_bytes("pcode") + text_bytes(str(identity.pcode)) if self._pcode_label else b""
         # pcode label ‖ i64 timestamp ‖ f64 value, in one call
@@ -128,17 +125,19 @@ class OpenMxEncoder:
             dict[Labels, bytes | tuple[str, str]], dict[str | tuple[str, str], bytes]
         ] = ({}, {})
         self._cache_limit = TEXT_CACHE_LIMIT
-        #: NaN/±Inf samples dropped so far.
-        self.dropped_non_finite = 0
-        #: Samples of series that cannot be sent, by reason (``too_many_labels``, ``unencodable``).
-        self.dropped_unsendable: dict[str, int] = {}
         #: Stale markers not sent (OpenMx has no staleness); not a loss.
         self.stale_skipped = 0
 
     # -- public ---------------------------------------------------------------
 
-    def encode(self, result: ScrapeResult, now_ms: int) -> list[Batch]:
-        """Help packs that are due, then OpenMxPacks of at most ``records_per_pack`` records.
+    def use_series_slot(self, slot: str | None) -> None:
+        """Cache the series part of records in this `Series` attribute (None: no cache)."""
+        self._slot = slot
+        self._cache_on_series = self._pcode_label and slot is not None
+
+    def encode(self, result: ScrapeResult, now_ms: int) -> Encoded:
+        """Help packs that are due, then OpenMxPacks of at most ``records_per_pack`` records,
+        and the samples that cannot be sent.
 
         A ``final`` result (the target went away) sends nothing and forgets the target.
         """
@@ -147,14 +146,16 @@ class OpenMxEncoder:
             STALE_SKIPPED.inc(len(result.stale))
         if result.final:
             self.forget_target(result.target_id)
-            return []
+            return Encoded([])
         if self.endpoint_metering:
             self._endpoints[result.target_id] = result.url
         help_records = self._help.due(result.target_id, result.metadata, now_ms)
         batches = [Batch(p, 0, now_ms) for p in self._help_packs(help_records, now_ms)]
-        parts, stamps = self._records(result)
+        lost: dict[str, int] = {}
+        parts, stamps = self._records(result, lost)
+        losses = tuple(Loss(reason, n) for reason, n in lost.items())
         if not parts:
-            return batches
+            return Encoded(batches, losses)
         step = self.records_per_pack
         endpoint = text_bytes(result.url) if self.endpoint_metering and result.url else b""
         head = _PACK_TYPE + self.identity.header(now_ms).to_bytes()
@@ -164,7 +165,7 @@ class OpenMxEncoder:
             oldest = result.timestamp_ms if stamps is None else min(stamps[lo : lo + step])
             payload = head + self._records_field(n, chunk) + endpoint
             batches.append(Batch(payload, n, oldest))
-        return batches
+        return Encoded(batches, losses)
 
     def help_packs(self, now_ms: int) -> list[bytes]:
         """Help packs for every family currently known (sent after every (re)connect)."""
@@ -184,13 +185,18 @@ class OpenMxEncoder:
 
     # -- records --------------------------------------------------------------
 
-    def _records(self, result: ScrapeResult) -> tuple[list[bytes], list[int] | None]:
+    def _records(
+        self, result: ScrapeResult, lost: dict[str, int]
+    ) -> tuple[list[bytes], list[int] | None]:
         """Encoded records of a result as two parts each (cached series part, sample part),
-        and the records' timestamps when they are not all the same.
+        and the records' timestamps when they are not all the same; samples that cannot
+        be sent are added to ``lost`` by reason.
 
         Two list appends and one join per pack are cheaper than one concatenation per record.
         """
         cached = self._cache_on_series
+        slot = self._slot or ""
+        get = getattr
         pack = self._pack
         tail = self._tail
         parts: list[bytes] = []
@@ -211,8 +217,8 @@ class OpenMxEncoder:
                 if v - v:  # NaN or ±Inf
                     non_finite += 1
                     continue
-                prefix = s.enc_whatap if cached else None
-                if not prefix and not (prefix := self._slow_prefix(s, prefix)):
+                prefix = get(s, slot) if cached else None
+                if not prefix and not (prefix := self._slow_prefix(s, prefix, lost)):
                     continue
                 add(prefix)
                 add(pack(tail, ts, v))
@@ -223,25 +229,23 @@ class OpenMxEncoder:
                 if v - v:
                     non_finite += 1
                     continue
-                prefix = s.enc_whatap if cached else None
-                if not prefix and not (prefix := self._slow_prefix(s, prefix)):
+                prefix = get(s, slot) if cached else None
+                if not prefix and not (prefix := self._slow_prefix(s, prefix, lost)):
                     continue
                 add(prefix)
                 add(pack(tail, ts, v))
                 keep(ts)
         if non_finite:
-            self.dropped_non_finite += non_finite
-            _DROPPED_NON_FINITE.inc(non_finite)
+            lost["non_finite"] = non_finite
         return parts, stamps
 
-    def _slow_prefix(self, s: Series, cached: bytes | None) -> bytes:
+    def _slow_prefix(self, s: Series, cached: bytes | None, lost: dict[str, int]) -> bytes:
         """The series part of a record not in the cache yet (encoded now), or b"" for a
-        series that cannot be sent (its sample is counted as dropped)."""
+        series that cannot be sent (its sample is added to ``lost``)."""
         prefix = self._prefix(s) if cached is None else cached
         if not prefix:
             reason = self._unsendable_reason.get(s, "too_many_labels")
-            self.dropped_unsendable[reason] = self.dropped_unsendable.get(reason, 0) + 1
-            DROPPED.labels(reason).inc()
+            lost[reason] = lost.get(reason, 0) + 1
         return prefix
 
     def _prefix(self, s: Series) -> bytes:
@@ -270,7 +274,7 @@ class OpenMxEncoder:
             texts[s.name] = name
         prefix = b"\x00" + name + block
         if self._cache_on_series:
-            s.enc_whatap = prefix
+            setattr(s, self._slot or "", prefix)
         return prefix
 
     def _block(self, labels: Labels) -> bytes | tuple[str, str]:
@@ -300,7 +304,7 @@ class OpenMxEncoder:
     def _unsendable(self, s: Series, reason: str, detail: str) -> bytes:
         """Mark ``s`` as never sendable (cached) and log it, at most once a minute per reason."""
         if self._cache_on_series:
-            s.enc_whatap = b""
+            setattr(s, self._slot or "", b"")
         if len(self._unsendable_reason) >= UNSENDABLE_LIMIT:
             self._unsendable_reason.clear()
         self._unsendable_reason[s] = reason

@@ -40,12 +40,6 @@ OVERSIZE = Counter(
     "Packs above the send limit, replaced by a NEW_OVERFLOW event pack.",
     registry=REGISTRY,
 )
-OVERSIZE_SAMPLES = Counter(
-    "openagent_whatap_oversize_samples",
-    "Samples lost because their pack was above the send limit (a NEW_OVERFLOW event "
-    "pack went instead).",
-    registry=REGISTRY,
-)
 COMMANDS = Counter(
     "openagent_whatap_server_commands",
     "Commands (ParamPacks) received from the collector, by command.",

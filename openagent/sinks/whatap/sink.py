@@ -16,20 +16,25 @@ first collector host. It is decided once and then kept for the life of the
 process, so pack headers and frames always agree. OKIND and ONODE follow the
 Go agent (``WHATAP_OKIND`` / ``POD_NAME``; ``WHATAP_ONODE`` / ``NODE_NAME`` /
 ``NODE_IP``).
+
+A pack above the session's send limit never reaches the collector (a
+NEW_OVERFLOW event goes instead): ``send`` reports its samples lost with
+reason ``oversize``. The encoder's losses (``non_finite``,
+``too_many_labels``, ``unencodable``) come back from ``encode``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from openagent.model import ScrapeResult
-from openagent.settings import Settings
-from openagent.sinks.base import Batch, SinkError
+from openagent.sinks.base import DELIVERED, Batch, Encoded, Loss, Sent, SinkError
 from openagent.sinks.whatap.control import CommandHandler
-from openagent.sinks.whatap.encoder import OpenMxEncoder, PackIdentity
+from openagent.sinks.whatap.encoder import LOSS_REASONS, OpenMxEncoder, PackIdentity
 from openagent.sinks.whatap.identity import (
     DEFAULT_ONAME_PATTERN,
     make_oname,
@@ -41,23 +46,31 @@ from openagent.sinks.whatap.identity import (
 )
 from openagent.sinks.whatap.license import LicenseError, parse_license
 from openagent.sinks.whatap.session import Session, SessionConfig, SessionError, wall_ms
-from openagent.sinks.whatap.session_metrics import OVERSIZE_SAMPLES
 from openagent.telemetry import Throttle, get_logger
 
 log = get_logger("whatap")
 
 
-def identity_env(settings: Settings) -> dict[str, str]:
-    """The identity inputs of the settings, under the names `identity` reads."""
-    pairs = {
-        "WHATAP_ONAME": settings.oname,
-        "WHATAP_OKIND": settings.okind,
-        "WHATAP_ONODE": settings.onode,
-        "POD_NAME": settings.pod_name,
-        "NODE_NAME": settings.node_name,
-        "NODE_IP": settings.node_ip,
-    }
-    return {k: v.strip() for k, v in pairs.items() if v and v.strip()}
+@dataclass(frozen=True, slots=True)
+class WhatapOptions:
+    """What the Whatap sink is configured with (the process settings' ``WHATAP_*``).
+
+    ``identity_env`` holds the identity inputs under the names
+    `openagent.sinks.whatap.identity` reads (``WHATAP_ONAME``, ``POD_NAME``...);
+    ``shard`` is this agent's shard when targets are split over several;
+    ``settings_view`` gives the effective settings for CONFIGURE_GET. The
+    license never shows in ``repr``.
+    """
+
+    license: str = field(repr=False)
+    hosts: tuple[str, ...] = ()
+    port: int = 6600
+    identity_env: Mapping[str, str] = field(default_factory=dict)
+    cypher_level: int = 128
+    connect_timeout: float = 5.0
+    timeout: float = 120.0
+    shard: int | None = None
+    settings_view: Callable[[], Mapping[str, str]] | None = None
 
 
 def probe_local_ip(host: str, port: int) -> str:
@@ -74,18 +87,46 @@ def probe_local_ip(host: str, port: int) -> str:
         return ""
 
 
-def settings_view(settings: Settings) -> dict[str, str]:
-    """The effective settings as text, for CONFIGURE_GET (the license left out)."""
-    dumped = settings.model_dump(mode="json", exclude={"license"})
-    return {
-        k: v if isinstance(v, str) else json.dumps(v) for k, v in dumped.items() if v is not None
-    }
+def build_whatap_sink(options: WhatapOptions) -> WhatapSink:
+    """The sink ``options`` describe; ValueError names what is missing or malformed."""
+    if not options.license:
+        raise ValueError("the whatap sink needs WHATAP_LICENSE")
+    if not options.hosts:
+        raise ValueError("the whatap sink needs WHATAP_HOST (the collector's address)")
+    secret = options.license
+    try:
+        keys = parse_license(secret)
+    except LicenseError as exc:
+        raise ValueError(f"WHATAP_LICENSE is malformed: {exc}") from None
+    config = SessionConfig(
+        hosts=options.hosts,
+        port=options.port,
+        pcode=keys.pcode,
+        license_key=keys.security_key,
+        identity_env=dict(options.identity_env),
+        cypher_level=options.cypher_level,
+        connect_timeout=options.connect_timeout,
+        handshake_timeout=options.timeout,
+        read_timeout=options.timeout,
+    )
+    commands = CommandHandler(
+        environ=lambda: os.environ,
+        settings_view=options.settings_view,
+        secrets=lambda: (secret,),
+    )
+    return WhatapSink(
+        Session(config, commands=commands),
+        shard=options.shard,
+        connect_wait=options.connect_timeout,
+    )
 
 
 class WhatapSink:
     """Sends OpenMx packs to the Whatap collector."""
 
     max_batch_delay = 0.0
+    stale_markers = False
+    loss_reasons: tuple[str, ...] = (*LOSS_REASONS, "oversize")
 
     def __init__(
         self, session: Session, *, shard: int | None = None, connect_wait: float = 5.0
@@ -95,45 +136,12 @@ class WhatapSink:
         self.connect_wait = connect_wait
         self._env = dict(session.config.identity_env)
         self._encoder: OpenMxEncoder | None = None
+        self._slot: str | None = None
         self._help_generation = 0
         self._throttle = Throttle(60.0)
         oname = self._env.get("WHATAP_ONAME") or stable_default_oname(self._env, shard=shard)
         if oname:
             self._decide(oname)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> WhatapSink:
-        """The sink the settings describe; ValueError names what is missing or malformed."""
-        if settings.license is None:
-            raise ValueError("the whatap sink needs WHATAP_LICENSE")
-        if not settings.whatap_hosts:
-            raise ValueError("the whatap sink needs WHATAP_HOST (the collector's address)")
-        secret = settings.license.get_secret_value()
-        try:
-            keys = parse_license(secret)
-        except LicenseError as exc:
-            raise ValueError(f"WHATAP_LICENSE is malformed: {exc}") from None
-        config = SessionConfig(
-            hosts=settings.whatap_hosts,
-            port=settings.port,
-            pcode=keys.pcode,
-            license_key=keys.security_key,
-            identity_env=identity_env(settings),
-            cypher_level=settings.cypher_level,
-            connect_timeout=settings.whatap_connect_timeout,
-            handshake_timeout=settings.whatap_timeout,
-            read_timeout=settings.whatap_timeout,
-        )
-        commands = CommandHandler(
-            environ=lambda: os.environ,
-            settings_view=lambda: settings_view(settings),
-            secrets=lambda: (secret,),
-        )
-        return cls(
-            Session(config, commands=commands),
-            shard=settings.shard_index if settings.shard_count > 1 else None,
-            connect_wait=settings.whatap_connect_timeout,
-        )
 
     # -- identity --------------------------------------------------------------
 
@@ -153,6 +161,7 @@ class WhatapSink:
             onode=name_hash(onode_name(self._env)),
         )
         self._encoder = OpenMxEncoder(identity)
+        self._encoder.use_series_slot(self._slot)
         return self._encoder
 
     def _pattern_oname(self, local_ip: str) -> str:
@@ -167,7 +176,13 @@ class WhatapSink:
 
     # -- Sink protocol ---------------------------------------------------------
 
-    def encode(self, result: ScrapeResult) -> list[Batch]:
+    def use_series_slot(self, slot: str | None) -> None:
+        """Cache each series' encoded record head in ``slot``."""
+        self._slot = slot
+        if self._encoder is not None:
+            self._encoder.use_series_slot(slot)
+
+    def encode(self, result: ScrapeResult) -> Encoded:
         """Help packs when due, then the OpenMx packs of ``result``; one batch per pack."""
         return self.encoder().encode(result, wall_ms())
 
@@ -185,8 +200,11 @@ class WhatapSink:
                 self._decide(self._pattern_oname(ip))
         await self.session.start()
 
-    async def send(self, batch: Batch) -> None:
-        """Write one pack; on a fresh connection the help packs go first."""
+    async def send(self, batch: Batch) -> Sent:
+        """Write one pack; on a fresh connection the help packs go first.
+
+        A pack above the send limit is not sent: its samples are lost (``oversize``).
+        """
         encoder = self.encoder()
         try:
             generation = await self.session.wait_connected(self.connect_wait)
@@ -197,14 +215,15 @@ class WhatapSink:
             sent = await self.session.send_pack(batch.payload, generation=generation)
         except SessionError as exc:
             raise SinkError(str(exc), retryable=True) from None
-        if not sent:
-            OVERSIZE_SAMPLES.inc(batch.samples)
-            if self._throttle.allow("oversize"):
-                log.error(
-                    "samples dropped: their pack was above the send limit",
-                    samples=batch.samples,
-                    suppressed=self._throttle.take_suppressed("oversize"),
-                )
+        if sent:
+            return DELIVERED
+        if self._throttle.allow("oversize"):
+            log.error(
+                "samples dropped: their pack was above the send limit",
+                samples=batch.samples,
+                suppressed=self._throttle.take_suppressed("oversize"),
+            )
+        return Sent(Loss("oversize", batch.samples))
 
     async def close(self) -> None:
         """Half-close the session, let the collector read everything, close it."""

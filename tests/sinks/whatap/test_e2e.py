@@ -13,8 +13,11 @@ import pytest
 
 from benchmarks.fleet import Fleet
 from benchmarks.whatap_collector import FAKE_LICENSE, Collector, Record
+from openagent import wiring
 from openagent.agent import Agent
-from openagent.commands import one_shot_target, scrape_once
+from openagent.config import load_config
+from openagent.discovery import target_for_url
+from openagent.scrape import scrape_once
 from openagent.settings import Settings, load_settings
 from openagent.sinks.whatap.license import parse_license
 from openagent.sinks.whatap.sink import WhatapSink
@@ -88,7 +91,8 @@ async def expected_scrapes(
     series: Expected = {}
     values: dict[Key, float] = {}
     for node in fleet.nodes:
-        result = await scrape_once(one_shot_target(node.url, str(cfg), "fleet"), settings)
+        target = target_for_url(node.url, load_config(cfg), "fleet")
+        result = await scrape_once(target, wiring.scrape_options(settings))
         assert result.ok, result.error
         keys = [(s.name, (*s.labels, PCODE_LABEL)) for s in result.series]
         series[f"{node.host}:{node.port}"] = Counter(keys)

@@ -12,6 +12,7 @@ from benchmarks.dcgm_payload import NodeShape, Payload
 from openagent.exposition import Parser
 from openagent.model import Labels, Metadata, ScrapeResult, Series
 from openagent.scrape.series import SeriesBuilder
+from openagent.sinks.base import Encoded
 from openagent.sinks.whatap.compress import GO_GZIP_HEADER, available_backends, make_gzip
 from openagent.sinks.whatap.encoder import OpenMxEncoder, PackIdentity
 from openagent.sinks.whatap.header import PackHeader
@@ -88,9 +89,8 @@ def helps_of(payloads: list[bytes]) -> list[OpenMxHelp]:
     return out
 
 
-def dropped(reason: str) -> float:
-    value = REGISTRY.get_sample_value("openagent_whatap_samples_dropped_total", {"reason": reason})
-    return value or 0.0
+def losses(encoded: Encoded) -> dict[str, int]:
+    return {loss.reason: loss.samples for loss in encoded.losses}
 
 
 # --- records -------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ def dropped(reason: str) -> float:
 
 def test_record_is_series_labels_then_pcode() -> None:
     series = gpu_series(3)
-    batches = OpenMxEncoder(IDENTITY).encode(result(series, [87.0, 0.0, -1.5]), NOW)
+    batches = OpenMxEncoder(IDENTITY).encode(result(series, [87.0, 0.0, -1.5]), NOW).batches
     assert len(batches) == 1
     assert (batches[0].samples, batches[0].oldest_ms) == (3, TS)
     pack = decode_pack(batches[0].payload)
@@ -117,7 +117,7 @@ def test_real_dcgm_scrape_round_trips() -> None:
         Payload(shape).render(3).decode(), openmetrics=False, default_ts_ms=TS
     )
     res = result(parsed.series, parsed.values, metadata=parsed.metadata)
-    batches = OpenMxEncoder(IDENTITY, records_per_pack=250).encode(res, NOW)
+    batches = OpenMxEncoder(IDENTITY, records_per_pack=250).encode(res, NOW).batches
     help_batches = [b for b in batches if b.samples == 0]
     data_batches = [b for b in batches if b.samples]
     assert batches[: len(help_batches)] == help_batches, "help packs come first"
@@ -133,17 +133,19 @@ def test_real_dcgm_scrape_round_trips() -> None:
     }
 
 
-def test_prefix_is_cached_on_the_series_and_reused() -> None:
+def test_prefix_is_cached_in_the_given_series_slot_and_reused() -> None:
     (s,) = gpu_series(1)
     enc = OpenMxEncoder(IDENTITY)
+    enc.use_series_slot("enc1")
     enc.encode(result([s], [1.0]), NOW)
-    prefix = s.enc_whatap
+    prefix = s.enc1
     assert isinstance(prefix, bytes) and prefix.startswith(b"\x00\x14DCGM_FI_DEV_GPU_UTIL")
+    assert s.enc0 is None and s.enc2 is None  # the other sinks' slots are left alone
     # a planted cache entry is what the next encode sends: the labels are not re-encoded
     other = Series("other_metric", (("a", "b"),))
     enc.encode(result([other], [1.0]), NOW)
-    s.enc_whatap = other.enc_whatap
-    (rec,) = records_of([b.payload for b in enc.encode(result([s], [2.0]), NOW)])
+    s.enc1 = other.enc1
+    (rec,) = records_of([b.payload for b in enc.encode(result([s], [2.0]), NOW).batches])
     assert (rec.metric, rec.labels, rec.value) == (
         "other_metric",
         (("a", "b"), ("pcode", "33789")),
@@ -155,7 +157,7 @@ def test_per_sample_timestamps_and_oldest_per_pack() -> None:
     series = gpu_series(5)
     stamps = [TS - 10, TS + 5, TS - 30, TS, TS + 1]
     enc = OpenMxEncoder(IDENTITY, records_per_pack=2)
-    batches = enc.encode(result(series, [1.0, 2.0, 3.0, 4.0, 5.0], timestamps=stamps), NOW)
+    batches = enc.encode(result(series, [1.0, 2.0, 3.0, 4.0, 5.0], timestamps=stamps), NOW).batches
     assert [(b.samples, b.oldest_ms) for b in batches] == [(2, TS - 10), (2, TS - 30), (1, TS + 1)]
     assert [r.timestamp for r in records_of([b.payload for b in batches])] == stamps
 
@@ -164,27 +166,26 @@ def test_non_finite_samples_are_dropped_and_counted() -> None:
     series = gpu_series(5)
     values = [1.0, math.nan, math.inf, -math.inf, 5.0]
     stamps = [TS + i for i in range(5)]
-    before = dropped("non_finite")
     enc = OpenMxEncoder(IDENTITY)
-    batches = enc.encode(result(series, values, timestamps=stamps), NOW)
+    encoded = enc.encode(result(series, values, timestamps=stamps), NOW)
+    batches = encoded.batches
     assert [(r.value, r.timestamp) for r in records_of([b.payload for b in batches])] == [
         (1.0, TS),
         (5.0, TS + 4),
     ]
     assert batches[0].samples == 2
-    assert enc.dropped_non_finite == 3
-    assert dropped("non_finite") - before == 3
-    assert enc.encode(result(series[1:4], values[1:4]), NOW) == []
-    assert enc.dropped_non_finite == 6
+    assert losses(encoded) == {"non_finite": 3}
+    again = enc.encode(result(series[1:4], values[1:4]), NOW)
+    assert again.batches == [] and losses(again) == {"non_finite": 3}
 
 
 def test_stale_markers_are_not_sent_but_counted_apart() -> None:
     series = gpu_series(3)
     enc = OpenMxEncoder(IDENTITY)
     before = REGISTRY.get_sample_value("openagent_whatap_stale_markers_skipped_total") or 0.0
-    batches = enc.encode(result(series[:1], [1.0], stale=series[1:]), NOW)
+    batches = enc.encode(result(series[:1], [1.0], stale=series[1:]), NOW).batches
     assert [r.labels[0] for r in records_of([b.payload for b in batches])] == [("gpu", "0")]
-    assert enc.stale_skipped == 2 and enc.dropped_non_finite == 0
+    assert enc.stale_skipped == 2
     after = REGISTRY.get_sample_value("openagent_whatap_stale_markers_skipped_total")
     assert after == before + 2
 
@@ -193,7 +194,7 @@ def test_exposed_pcode_label_is_kept_as_exported_pcode() -> None:
     s1 = Series("m", (("pcode", "1"), ("gpu", "0")))
     s2 = Series("m", (("pcode", "1"), ("exported_pcode", "2")))
     recs = records_of(
-        [b.payload for b in OpenMxEncoder(IDENTITY).encode(result([s1, s2], [1, 2]), NOW)]
+        [b.payload for b in OpenMxEncoder(IDENTITY).encode(result([s1, s2], [1, 2]), NOW).batches]
     )
     assert recs[0].labels == (("exported_pcode", "1"), ("gpu", "0"), ("pcode", "33789"))
     assert recs[1].labels == (
@@ -206,7 +207,7 @@ def test_exposed_pcode_label_is_kept_as_exported_pcode() -> None:
 def test_no_pcode_label_without_a_pcode() -> None:
     (s,) = gpu_series(1)
     enc = OpenMxEncoder(PackIdentity(0, OID))
-    (rec,) = records_of([b.payload for b in enc.encode(result([s], [1.0]), NOW)])
+    (rec,) = records_of([b.payload for b in enc.encode(result([s], [1.0]), NOW).batches])
     assert rec.labels == s.labels
 
 
@@ -214,35 +215,34 @@ def test_255_labels_fit_and_more_are_dropped_with_a_reason() -> None:
     fits = Series("fits", tuple((f"l{i}", "v") for i in range(254)))  # + pcode = 255
     too_many = Series("too_many", tuple((f"l{i}", "v") for i in range(255)))
     ok = Series("ok", ())
-    before = dropped("too_many_labels")
     enc = OpenMxEncoder(IDENTITY)
+    enc.use_series_slot("enc0")
     for _ in range(2):  # the second time from the cached verdict
-        batches = enc.encode(result([fits, too_many, ok], [1.0, 2.0, 3.0]), NOW)
-        recs = records_of([b.payload for b in batches])
+        encoded = enc.encode(result([fits, too_many, ok], [1.0, 2.0, 3.0]), NOW)
+        recs = records_of([b.payload for b in encoded.batches])
         assert [(r.metric, len(r.labels)) for r in recs] == [("fits", 255), ("ok", 1)]
-    assert enc.dropped_unsendable == {"too_many_labels": 2}
-    assert dropped("too_many_labels") - before == 2
+        assert losses(encoded) == {"too_many_labels": 1}
 
 
 def test_unencodable_label_is_dropped_with_a_reason() -> None:
     bad = Series("bad", (("a", "\ud800"),))
     enc = OpenMxEncoder(IDENTITY)
-    batches = enc.encode(result([bad, Series("ok", ())], [1.0, 2.0]), NOW)
-    assert [r.metric for r in records_of([b.payload for b in batches])] == ["ok"]
-    assert enc.dropped_unsendable == {"unencodable": 1}
+    encoded = enc.encode(result([bad, Series("ok", ())], [1.0, 2.0]), NOW)
+    assert [r.metric for r in records_of([b.payload for b in encoded.batches])] == ["ok"]
+    assert losses(encoded) == {"unencodable": 1}
 
 
 def test_unencodable_metric_name_is_dropped_with_a_reason() -> None:
     enc = OpenMxEncoder(IDENTITY)
-    assert enc.encode(result([Series("m\udfff\ud800", ())], [1.0]), NOW) == []
-    assert enc.dropped_unsendable == {"unencodable": 1}
+    encoded = enc.encode(result([Series("m\udfff\ud800", ())], [1.0]), NOW)
+    assert encoded.batches == [] and losses(encoded) == {"unencodable": 1}
 
 
 def test_long_and_non_ascii_texts_round_trip() -> None:
     values = ["", "x" * 253, "y" * 254, "한글 🎉" * 100, "z" * 70_000]
     series = [Series("m", (("v", v), ("i", str(i)))) for i, v in enumerate(values)]
     recs = records_of(
-        [b.payload for b in OpenMxEncoder(IDENTITY).encode(result(series, [1.0] * 5), NOW)]
+        [b.payload for b in OpenMxEncoder(IDENTITY).encode(result(series, [1.0] * 5), NOW).batches]
     )
     assert [r.labels[0][1] for r in recs] == values
 
@@ -252,7 +252,7 @@ def test_encoding_caches_are_bounded_and_stay_correct(monkeypatch: pytest.Monkey
     enc = OpenMxEncoder(IDENTITY)
     series = [Series(f"m{i % 7}", (("a", str(i)), ("b", str(i % 3)))) for i in range(200)]
     recs = records_of(
-        [b.payload for b in enc.encode(result(series, [float(i) for i in range(200)]), NOW)]
+        [b.payload for b in enc.encode(result(series, [float(i) for i in range(200)]), NOW).batches]
     )
     assert [(r.metric, r.labels, r.value) for r in recs] == [
         (s.name, (*s.labels, ("pcode", "33789")), float(i)) for i, s in enumerate(series)
@@ -274,19 +274,19 @@ def test_header_forms_follow_the_identity() -> None:
         PackIdentity(PCODE, OID, okind=-1108554816),
         PackIdentity(PCODE, OID, onode=9),
     ):
-        (b,) = OpenMxEncoder(identity).encode(result([s], [1.0]), NOW)
+        (b,) = OpenMxEncoder(identity).encode(result([s], [1.0]), NOW).batches
         assert b.payload[2] == 9  # the extended header
         assert decode_pack(b.payload).header == identity.header(NOW)
-    (b,) = OpenMxEncoder(IDENTITY).encode(result([s], [1.0]), NOW)
+    (b,) = OpenMxEncoder(IDENTITY).encode(result([s], [1.0]), NOW).batches
     assert b.payload[:6] == bytes.fromhex("1603030083fd")
 
 
 def test_small_blob_raw_and_large_blob_gzipped_with_gos_header() -> None:
     small = Series("m", ())
-    (b,) = OpenMxEncoder(IDENTITY).encode(result([small], [1.0]), NOW)
+    (b,) = OpenMxEncoder(IDENTITY).encode(result([small], [1.0]), NOW).batches
     back = decode_pack(b.payload)
     assert isinstance(back, OpenMxPack) and back.zipped is False
-    (b,) = OpenMxEncoder(IDENTITY).encode(result(gpu_series(4), [1.0] * 4), NOW)
+    (b,) = OpenMxEncoder(IDENTITY).encode(result(gpu_series(4), [1.0] * 4), NOW).batches
     back = decode_pack(b.payload)
     assert isinstance(back, OpenMxPack) and back.zipped is True
     assert GO_GZIP_HEADER in b.payload
@@ -296,7 +296,7 @@ def test_stdlib_level_6_matches_the_codec_byte_for_byte() -> None:
     series = gpu_series(20)
     values = [float(i) for i in range(20)]
     enc = OpenMxEncoder(IDENTITY, gzip_level=6, gzip_backend="zlib", endpoint_metering=True)
-    (b,) = enc.encode(result(series, values), NOW)
+    (b,) = enc.encode(result(series, values), NOW).batches
     recs = [
         OpenMx(s.name, (*s.labels, ("pcode", "33789")), TS, v)
         for s, v in zip(series, values, strict=True)
@@ -312,7 +312,7 @@ def test_every_backend_and_level_gives_valid_packs(backend: str, level: int) -> 
     values = [i / 7 for i in range(300)]
     enc = OpenMxEncoder(IDENTITY, gzip_level=level, gzip_backend=backend)
     assert enc.gzip_backend == backend
-    (b,) = enc.encode(result(series, values), NOW)
+    (b,) = enc.encode(result(series, values), NOW).batches
     assert [r.value for r in records_of([b.payload])] == values
 
 
@@ -345,7 +345,7 @@ def test_bad_settings_are_rejected(kwargs: dict[str, object], message: str) -> N
 def test_endpoint_metering_adds_the_trailer_and_endpoint_pack() -> None:
     enc = OpenMxEncoder(IDENTITY, endpoint_metering=True)
     assert enc.endpoint_pack(NOW) is None
-    (b,) = enc.encode(result(gpu_series(1), [1.0]), NOW)
+    (b,) = enc.encode(result(gpu_series(1), [1.0]), NOW).batches
     pack = decode_pack(b.payload)
     assert isinstance(pack, OpenMxPack) and pack.endpoint == "http://10.0.3.17:9400/metrics?t1"
     enc.encode(result(gpu_series(1), [1.0], target_id="t2"), NOW)
@@ -364,7 +364,7 @@ def test_endpoint_metering_adds_the_trailer_and_endpoint_pack() -> None:
 
 
 def help_batches(enc: OpenMxEncoder, res: ScrapeResult, now: int) -> list[OpenMxHelp]:
-    batches = enc.encode(res, now)
+    batches = enc.encode(res, now).batches
     helps = [b for b in batches if b.samples == 0]
     assert all(b.oldest_ms == now for b in helps)
     for b in helps:
@@ -425,7 +425,7 @@ def test_final_result_forgets_the_target_and_sends_nothing() -> None:
     enc = OpenMxEncoder(IDENTITY, endpoint_metering=True)
     series = gpu_series(2)
     enc.encode(result(series, [1.0, 2.0], metadata=META), NOW)
-    assert enc.encode(result([], [], stale=series, final=True), NOW) == []
+    assert enc.encode(result([], [], stale=series, final=True), NOW).batches == []
     assert enc.help_packs(NOW) == [] and enc.endpoint_pack(NOW) is None
     assert enc.stale_skipped == 2
     # it comes back: its help is new again
@@ -435,7 +435,7 @@ def test_final_result_forgets_the_target_and_sends_nothing() -> None:
 def test_help_records_split_into_packs() -> None:
     meta = {f"family_{i:03d}": Metadata("gauge", f"help {i}") for i in range(25)}
     enc = OpenMxEncoder(IDENTITY, records_per_pack=10)
-    batches = [b for b in enc.encode(result([], [], metadata=meta), NOW) if b.samples == 0]
+    batches = [b for b in enc.encode(result([], [], metadata=meta), NOW).batches if b.samples == 0]
     assert [len(decode_pack(b.payload).records) for b in batches] == [10, 10, 5]  # type: ignore[union-attr]
     assert [len(decode_pack(p).records) for p in enc.help_packs(NOW)] == [10, 10, 5]  # type: ignore[union-attr]
 
@@ -451,6 +451,6 @@ def test_help_resent_when_the_clock_steps_back() -> None:
 
 def test_help_record_bytes_are_a_standard_map() -> None:
     enc = OpenMxEncoder(IDENTITY)
-    (b,) = enc.encode(result([], [], metadata={"m": Metadata("gauge", "nil")}), NOW)
+    (b,) = enc.encode(result([], [], metadata={"m": Metadata("gauge", "nil")}), NOW).batches
     record = "00016d5001020468656c7032036e696c047479706532056761756765"
     assert b.payload.endswith(bytes.fromhex("000001" + record)), "no Go 'nil' quirk"

@@ -11,14 +11,13 @@ import pytest
 from benchmarks.whatap_collector import FAKE_LICENSE, Collector
 from openagent.model import Metadata, ScrapeResult, Series
 from openagent.settings import load_settings
-from openagent.sinks import build_sinks
-from openagent.sinks.base import SinkError
+from openagent.sinks.base import Loss, Sent, SinkError
 from openagent.sinks.whatap.hashing import hash_str
 from openagent.sinks.whatap.packs import CONFIGURE_GET, GET_ENV
 from openagent.sinks.whatap.session import Session
-from openagent.sinks.whatap.sink import WhatapSink
+from openagent.sinks.whatap.sink import WhatapSink, build_whatap_sink
 from openagent.sinks.whatap.values import TextValue
-from openagent.telemetry import REGISTRY
+from openagent.wiring import build_sinks, whatap_options
 from tests.support import eventually
 
 PCODE = 33789
@@ -70,7 +69,7 @@ async def sinks() -> AsyncIterator[list[WhatapSink]]:
 
 
 async def make(made: list[WhatapSink], port: int, **kw: Any) -> WhatapSink:
-    sink = WhatapSink.from_settings(settings(port, **kw))
+    sink = build_whatap_sink(whatap_options(settings(port, **kw)))
     made.append(sink)
     await sink.start()
     return sink
@@ -98,7 +97,7 @@ def test_bad_settings_are_refused_without_quoting_the_license(
     monkeypatch.delenv("WHATAP_LICENSE", raising=False)
     monkeypatch.delenv("WHATAP_HOST", raising=False)
     with pytest.raises(ValueError, match=message) as exc:
-        WhatapSink.from_settings(settings(1, **kw))
+        build_whatap_sink(whatap_options(settings(1, **kw)))
     assert "6au9160" not in str(exc.value) and "x1-x2" not in str(exc.value)
 
 
@@ -115,7 +114,7 @@ async def test_identity_from_settings_reaches_headers_and_handshake(
         shard_count=2,
     )
     assert sink.oname == "whatap-open-agent-1"  # workload name (stable), plus the shard
-    for batch in sink.encode(result(1000)):
+    for batch in sink.encode(result(1000)).batches:
         await sink.send(batch)
     records = await collector.wait_for_records(3)
     header = records[0].header
@@ -130,7 +129,7 @@ async def test_without_pod_name_the_go_pattern_uses_the_local_address(
 ) -> None:
     sink = await make(sinks, collector.port, oname=None)
     assert sink.oname == "{type}-0-1-{process}"  # 127.0.0.1, as the Go agent names it
-    await sink.send(sink.encode(result(1000))[-1])
+    await sink.send(sink.encode(result(1000)).batches[-1])
     await collector.wait_for_records(3)
     assert collector.sessions[0].oname == "{type}-0-1-{process}"
     assert collector.records[0].header.oid == hash_str("{type}-0-1-{process}")
@@ -140,7 +139,7 @@ async def test_help_goes_first_on_every_connection(
     collector: Collector, sinks: list[WhatapSink]
 ) -> None:
     sink = await make(sinks, collector.port)
-    first = sink.encode(result(1000))
+    first = sink.encode(result(1000)).batches
     assert len(first) == 2  # help is due for a new target, then the samples
     for batch in first:
         await sink.send(batch)
@@ -152,7 +151,7 @@ async def test_help_goes_first_on_every_connection(
     }
     assert collector.help["DCGM_FI_DEV_GPU_TEMP"]["help"] == "GPU temperature (in C)."
     await collector.restart()
-    later = sink.encode(result(2000, 5.0))
+    later = sink.encode(result(2000, 5.0)).batches
     assert len(later) == 1  # help is not due again for a while
     await eventually(lambda: sink.session.generation == 2, within=5)
     await sink.send(later[0])
@@ -167,7 +166,7 @@ async def test_not_connected_is_a_retryable_error(sinks: list[WhatapSink]) -> No
     async with Collector() as probe:
         port = probe.port  # nothing listens there any more
     sink = await make(sinks, port)
-    batch = sink.encode(result(1000))[-1]
+    batch = sink.encode(result(1000)).batches[-1]
     with pytest.raises(SinkError, match="not connected to the Whatap collector") as exc:
         await sink.send(batch)
     assert exc.value.retryable
@@ -178,22 +177,20 @@ async def test_not_connected_is_a_retryable_error(sinks: list[WhatapSink]) -> No
         assert collector.received.record_count == 3
 
 
-async def test_a_pack_above_the_limit_is_counted(collector: Collector) -> None:
-    sink = WhatapSink.from_settings(settings(collector.port))
+async def test_a_pack_above_the_limit_is_reported_lost_not_sent(collector: Collector) -> None:
+    sink = build_whatap_sink(whatap_options(settings(collector.port)))
     small = Session(replace(sink.session.config, max_pack_bytes=100))
     sink = WhatapSink(small)
     try:
         await sink.start()
-        before = REGISTRY.get_sample_value("openagent_whatap_oversize_samples_total") or 0.0
-        batches = sink.encode(result(1000))
+        batches = sink.encode(result(1000)).batches
         assert len(batches[-1].payload) > 100
-        for batch in batches:
-            await sink.send(batch)
+        outcomes = [await sink.send(batch) for batch in batches]
         await collector.wait_for(lambda: len(collector.received.events) == 1)
         assert collector.received.events[0].message.startswith("Too big data: OpenMxPack")
         assert collector.received.record_count == 0
-        after = REGISTRY.get_sample_value("openagent_whatap_oversize_samples_total")
-        assert after == before + 3
+        assert outcomes[-1] == Sent(Loss("oversize", 3))
+        assert batches[-1].samples == 3
     finally:
         await sink.close()
 
@@ -220,10 +217,10 @@ async def test_commands_through_the_wired_sink_keep_secrets(
 
 
 async def test_close_delivers_what_was_written(collector: Collector) -> None:
-    sink = WhatapSink.from_settings(settings(collector.port))
+    sink = build_whatap_sink(whatap_options(settings(collector.port)))
     await sink.start()
     for i in range(20):
-        for batch in sink.encode(result(1000 + i, float(i), target=f"t{i % 3}")):
+        for batch in sink.encode(result(1000 + i, float(i), target=f"t{i % 3}")).batches:
             await sink.send(batch)
     await sink.close()
     await collector.wait_for(lambda: collector.sessions[0].closed_ms is not None)
@@ -239,7 +236,7 @@ async def test_the_license_never_reaches_the_logs(
         await eventually(lambda: len(collector.sessions) >= 2, within=5)  # rejected, retried
         collector.projects[PCODE] = b"WhaTapFakeKey!01"
         await sink.session.wait_connected(5)
-        await sink.send(sink.encode(result(1000))[-1])
+        await sink.send(sink.encode(result(1000)).batches[-1])
         await collector.wait_for_records(3)
         assert "rejected the license" in repr(list(sink.session.history))
         assert "WhaTapFakeKey" not in repr(sink.session.config)

@@ -729,12 +729,13 @@ def flat(result: ScrapeResult) -> list[Flat]:
 
 def encode_all(
     result: ScrapeResult, identity: PackIdentity = IDENTITY
-) -> tuple[list[Flat], dict[str, dict[str, str]], OpenMxEncoder]:
-    """What our encoder sends for ``result``: records, help properties by family, encoder."""
-    enc = OpenMxEncoder(identity)
+) -> tuple[list[Flat], dict[str, dict[str, str]], dict[str, int]]:
+    """What our encoder sends for ``result``: records, help properties by family, and the
+    samples it reports lost, by reason."""
+    encoded = OpenMxEncoder(identity).encode(result, NOW_MS)
     records: list[Flat] = []
     helps: dict[str, dict[str, str]] = {}
-    for batch in enc.encode(result, NOW_MS):
+    for batch in encoded.batches:
         pack = decode_pack(batch.payload)
         assert pack.header == identity.header(NOW_MS)
         if isinstance(pack, OpenMxHelpPack):
@@ -744,7 +745,7 @@ def encode_all(
             assert isinstance(pack, OpenMxPack)
             assert batch.samples == len(pack.records)
             records += [(r.metric, r.labels, bits64(r.value), r.timestamp) for r in pack.records]
-    return records, helps, enc
+    return records, helps, {loss.reason: loss.samples for loss in encoded.losses}
 
 
 def on_wire(samples: list[Flat], pcode: int = IDENTITY.pcode) -> list[Flat]:
@@ -788,9 +789,9 @@ def check_text_edge_cases(v: Vector) -> None:
     assert set(TEXT_FIXED) <= set(lines)
     result = parse_text("\n".join(x for x in lines if x not in TEXT_REJECTED), ts)
     assert flat(result) == expected
-    records, helps, enc = encode_all(result)
+    records, helps, lost = encode_all(result)
     assert records == on_wire(expected)
-    assert enc.dropped_non_finite == len(expected) - len(records)
+    assert lost.get("non_finite", 0) == len(expected) - len(records)
     go_help = {h["metric"]: h["property"] for h in v["help_sorted_by_metric"]}
     assert helps == go_help | {family: props for family, (_, props) in HELP_FIXED.items()}
 
@@ -815,10 +816,10 @@ def check_value_tokens(v: Vector) -> None:
         assert got == value_key(f64(r["value_bits"])), (r["token"], NAN_NOTE)
         series.append(builder.intern("m", (("token", str(i)),)))
         values.append(f64(r["value_bits"]))
-    records, _, enc = encode_all(scrape_result(series, values, ts))
+    records, _, lost = encode_all(scrape_result(series, values, ts))
     sent = [x for x in values if math.isfinite(x)]
     assert [r[2] for r in records] == [bits64(x) for x in sent]
-    assert enc.dropped_non_finite == len(values) - len(sent) > 0
+    assert lost.get("non_finite", 0) == len(values) - len(sent) > 0
 
 
 def check_processor(v: Vector) -> None:
@@ -834,9 +835,9 @@ def check_processor(v: Vector) -> None:
         appended += 1
     identity = PackIdentity(pcode=int(inputs["pcode"]), oid=IDENTITY.oid)
     result = parse_text(inputs["text"], ts, target)
-    records, _, enc = encode_all(result, identity)
+    records, _, lost = encode_all(result, identity)
     go = go_flat(v)
-    assert enc.dropped_non_finite == len(result.values) - len(go) == 1
+    assert lost.get("non_finite", 0) == len(result.values) - len(go) == 1
     assert len(records) == len(go)
     for (m, labels, x, t), (go_m, go_labels, go_x, go_t) in zip(records, go, strict=True):
         assert (m, x, t) == (go_m, go_x, go_t)

@@ -1,4 +1,4 @@
-"""Settings and flags reach the delivery layer; the real process spools and exits cleanly."""
+"""The delivery layer's front: sinks and options checked; the process spools and exits cleanly."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from openagent.agent import delivery_options
 from openagent.delivery import Delivery, DeliveryOptions
-from openagent.settings import SettingsError, load_settings
 from openagent.sinks.jsonl import JsonlSink
 from tests.delivery.support import result
 from tests.support import Exporter, eventually
@@ -25,29 +23,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("OPENAGENT_"):
             monkeypatch.delenv(name)
-
-
-def test_settings_become_delivery_options(tmp_path: Path) -> None:
-    s = load_settings(
-        spool_dir=str(tmp_path),
-        spool_max_bytes="2GiB",
-        spool_fsync="always",
-        memory_queue_bytes="16MiB",
-        retry_max_backoff="5s",
-    )
-    o = delivery_options(s)
-    assert o.spool_dir == tmp_path and o.spool_max_bytes == 2 * 1024**3
-    assert (o.spool_fsync, o.spool_fsync_interval) == ("always", 1.0)
-    assert o.memory_queue_bytes == 16 * 1024**2
-    assert o.backoff_max == 5.0
-    d = delivery_options(load_settings())
-    assert (d.spool_dir, d.spool_fsync, d.memory_queue_bytes) == (None, "interval", 64 * 1024**2)
-
-
-def test_bad_fsync_policy_names_the_setting_and_flag() -> None:
-    with pytest.raises(SettingsError) as info:
-        load_settings(spool_fsync="sometimes")
-    assert "spool_fsync (OPENAGENT_SPOOL_FSYNC, --spool-fsync)" in str(info.value)
 
 
 async def test_agent_process_with_spool_flags_exits_zero_and_keeps_a_checkpoint(

@@ -9,9 +9,10 @@ The messages (``prometheus/prompb``, remote-write 1.0)::
 
 Only varints, 8-byte doubles and length-delimited fields are needed, so no
 protobuf runtime is used. A series' labels never change, so its encoded
-labels are built once and kept in the series' ``enc_remote_write`` slot together
-with the bytes that precede a sample (``TimeSeries`` tag and length, labels,
-``Sample`` tag and length, value tag). A sample then costs those cached
+labels are built once and kept in the series slot the delivery layer gave
+the sink (see `openagent.model.SERIES_SLOTS`), together with the bytes that
+precede a sample (``TimeSeries`` tag and length, labels, ``Sample`` tag and
+length, value tag). A sample then costs those cached
 bytes, one packed double and the result's shared timestamp bytes.
 
 Labels are sorted by name, ``__name__`` among them (it sorts like any other
@@ -86,11 +87,14 @@ def series_head(labels: bytes, ts_len: int, samples: int = 1) -> bytes:
     return b"\x0a" + varint(body_len) + labels + _sample_field_head(ts_len)
 
 
-def cached_head(series: Series) -> bytes:
-    """`series_head` for one sample with a common timestamp, cached on the series."""
-    head = series.enc_remote_write
+def cached_head(series: Series, slot: str | None) -> bytes:
+    """`series_head` for one sample with a common timestamp, cached in ``slot`` of the series
+    (built every time when ``slot`` is None)."""
+    head: bytes | None = getattr(series, slot) if slot is not None else None
     if head is None:
-        head = series.enc_remote_write = series_head(encode_labels(series), COMMON_TS_LEN)
+        head = series_head(encode_labels(series), COMMON_TS_LEN)
+        if slot is not None:
+            setattr(series, slot, head)
     return head
 
 
@@ -106,12 +110,14 @@ class WriteRequestBuilder:
     """Appends ``TimeSeries`` fields to one ``WriteRequest`` body.
 
     ``samples`` counts what was appended (stale markers included) and
-    ``oldest_ms`` is the oldest timestamp (None while empty).
+    ``oldest_ms`` is the oldest timestamp (None while empty). ``slot`` is the
+    series attribute that caches each series' encoded labels (None: no cache).
     """
 
-    __slots__ = ("buf", "oldest_ms", "samples")
+    __slots__ = ("buf", "oldest_ms", "samples", "slot")
 
-    def __init__(self) -> None:
+    def __init__(self, slot: str | None = None) -> None:
+        self.slot = slot
         self.buf = bytearray()
         self.samples = 0
         self.oldest_ms: int | None = None
@@ -133,16 +139,22 @@ class WriteRequestBuilder:
         tail = timestamp_bytes(timestamp_ms)
         out = self.buf
         pack = _pack_double
-        if len(tail) - 1 == COMMON_TS_LEN:
+        slot = self.slot
+        if len(tail) - 1 == COMMON_TS_LEN and slot is not None:
             for s, v in zip(series, values, strict=True):
-                head = s.enc_remote_write
-                out += head if head is not None else cached_head(s)
+                head = getattr(s, slot)
+                out += head if head is not None else cached_head(s, slot)
+                out += pack(v)
+                out += tail
+        elif len(tail) - 1 == COMMON_TS_LEN:
+            for s, v in zip(series, values, strict=True):
+                out += cached_head(s, None)
                 out += pack(v)
                 out += tail
         else:
             value_head = _sample_field_head(len(tail) - 1)
             for s, v in zip(series, values, strict=True):
-                labels = _strip_head(cached_head(s))
+                labels = _strip_head(cached_head(s, slot))
                 out += b"\x0a" + varint(len(labels) + 11 + len(tail)) + labels + value_head
                 out += pack(v)
                 out += tail
@@ -171,7 +183,7 @@ class WriteRequestBuilder:
                 samples += _sample_field_head(len(tail) - 1)
                 samples += _pack_double(values[k])
                 samples += tail
-            labels = _strip_head(cached_head(s))
+            labels = _strip_head(cached_head(s, self.slot))
             out += b"\x0a" + varint(len(labels) + len(samples)) + labels + samples
             i = j
         self._saw(n, min(timestamps))
@@ -184,13 +196,13 @@ class WriteRequestBuilder:
         out = self.buf
         if len(tail) - 1 == COMMON_TS_LEN:
             for s in series:
-                out += cached_head(s)
+                out += cached_head(s, self.slot)
                 out += STALE_MARKER
                 out += tail
         else:
             value_head = _sample_field_head(len(tail) - 1)
             for s in series:
-                labels = _strip_head(cached_head(s))
+                labels = _strip_head(cached_head(s, self.slot))
                 out += b"\x0a" + varint(len(labels) + 11 + len(tail)) + labels + value_head
                 out += STALE_MARKER
                 out += tail

@@ -1,0 +1,188 @@
+"""The Prometheus remote-write 1.0 sink.
+
+``encode`` appends a result's samples, then a staleness marker for each of
+its stale series, to the open ``WriteRequest`` (see
+`openagent.sinks.remote_write.prompb`). A request closes when it holds
+``max_samples`` samples or ``max_bytes`` uncompressed bytes (a soft limit: it
+may pass it by one chunk of at most `CHUNK` samples), or when it has been
+open ``max_batch_delay`` seconds; the delivery layer calls ``flush`` on that
+schedule. With ``max_batch_delay`` 0 nothing is held back: each ``encode``
+returns all it appended. A closed request is compressed with the snappy
+*block* format (receivers reject the framed one) and becomes a `Batch` whose
+payload is the HTTP body, ready to spool. Every sample can be encoded, so
+``encode`` reports no loss.
+
+``send`` POSTs one batch and classifies the outcome for the delivery layer,
+which owns retries and the spool: 2xx is done; a connection error, a timeout
+or a 5xx is retryable; 429 is retryable after the receiver's ``Retry-After``;
+any other 4xx is permanent and carries the start of the receiver's answer.
+Basic auth, bearer token files and TLS come from `openagent.httpauth`, as for
+scrapes, so credential files and certificates are re-read when they change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from typing import Final
+
+import aiohttp
+import cramjam
+
+from openagent import __version__
+from openagent.httpauth import CredentialError, HTTPAuth, scrub
+from openagent.model import ScrapeResult
+from openagent.sinks.base import DELIVERED, Batch, Encoded, Sent, SinkError
+from openagent.sinks.remote_write.answers import classify, read_message
+from openagent.sinks.remote_write.options import RemoteWriteOptions, parse_receiver_url
+from openagent.sinks.remote_write.prompb import WriteRequestBuilder
+
+#: Samples appended between two checks of the byte limit.
+CHUNK: Final = 1000
+
+HEADERS: Final = {
+    "Content-Encoding": "snappy",
+    "Content-Type": "application/x-protobuf",
+    "X-Prometheus-Remote-Write-Version": "0.1.0",
+    "User-Agent": f"openagent/{__version__}",
+}
+
+
+class RemoteWriteSink:
+    """Sends samples to a Prometheus remote-write 1.0 receiver."""
+
+    stale_markers = True
+    loss_reasons: tuple[str, ...] = ()
+
+    def __init__(self, options: RemoteWriteOptions, *, auth: HTTPAuth | None = None) -> None:
+        self.name = "remote_write"
+        self.options = options
+        self.url = parse_receiver_url(options.url)
+        self.timeout = options.timeout
+        self.max_samples = options.max_samples
+        self.max_bytes = options.max_bytes
+        self.max_batch_delay = options.max_batch_delay
+        self._receiver = options.receiver
+        self._auth = auth if auth is not None else HTTPAuth()
+        self._session: aiohttp.ClientSession | None = None
+        self._slot: str | None = None
+        self._builder = WriteRequestBuilder()
+        self._opened = 0.0
+
+    def use_series_slot(self, slot: str | None) -> None:
+        """Keep each series' encoded labels in ``slot``."""
+        self._slot = slot
+        self._builder.slot = slot
+
+    # -- encoding --------------------------------------------------------------
+
+    def encode(self, result: ScrapeResult) -> Encoded:
+        """Append the result's samples and stale markers; return the requests that filled up."""
+        out: list[Batch] = []
+        b = self._builder
+        if b.samples and time.monotonic() - self._opened >= self.max_batch_delay:
+            out.append(self._close())
+        series, values, stamps = result.series, result.values, result.timestamps
+        n, i = len(series), 0
+        while i < n:
+            b = self._open()
+            j = min(n, i + min(CHUNK, self.max_samples - b.samples))
+            whole = i == 0 and j == n
+            part = series if whole else series[i:j]
+            vals = values if whole else values[i:j]
+            if stamps is None:
+                b.add_samples(part, vals, result.timestamp_ms)
+            else:
+                b.add_timestamped(part, vals, stamps if whole else stamps[i:j])
+            i = j
+            if b.samples >= self.max_samples or len(b) >= self.max_bytes:
+                out.append(self._close())
+        stale, n, i = result.stale, len(result.stale), 0
+        while i < n:
+            b = self._open()
+            j = min(n, i + min(CHUNK, self.max_samples - b.samples))
+            b.add_stale(stale if i == 0 and j == n else stale[i:j], result.timestamp_ms)
+            i = j
+            if b.samples >= self.max_samples or len(b) >= self.max_bytes:
+                out.append(self._close())
+        if self.max_batch_delay == 0 and self._builder.samples:
+            out.append(self._close())  # nothing is held back
+        return Encoded(out)
+
+    def flush(self) -> list[Batch]:
+        """Close the open request, if it holds anything."""
+        return [self._close()] if self._builder.samples else []
+
+    def _open(self) -> WriteRequestBuilder:
+        if not self._builder.samples:
+            self._opened = time.monotonic()
+        return self._builder
+
+    def _close(self) -> Batch:
+        b, self._builder = self._builder, WriteRequestBuilder(self._slot)
+        payload = bytes(cramjam.snappy.compress_raw(b.buf))
+        assert b.oldest_ms is not None
+        return Batch(payload, b.samples, b.oldest_ms)
+
+    # -- delivery --------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the connection pool."""
+        self._get_session()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=4, keepalive_timeout=60.0),
+                trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=True,
+                raise_for_status=False,
+            )
+        return self._session
+
+    async def send(self, batch: Batch) -> Sent:
+        """POST one batch; raise `SinkError` (retryable or not) unless the receiver took it."""
+        secrets: tuple[str, ...] = ()
+        where = f"remote write to {self.url.host}:{self.url.port}"
+        try:
+            async with asyncio.timeout(self.timeout):
+                headers = dict(HEADERS)
+                credentials = await self._auth.credentials(self._receiver)
+                if credentials is not None:
+                    headers["Authorization"] = credentials.header
+                    secrets = credentials.secrets
+                sslctx: ssl.SSLContext | bool = True
+                server_name = None
+                if self.url.scheme == "https":
+                    sslctx, server_name = await self._auth.tls(self._receiver)
+                async with self._get_session().post(
+                    self.url,
+                    data=batch.payload,
+                    headers=headers,
+                    ssl=sslctx,
+                    server_hostname=server_name,
+                ) as resp:
+                    if 200 <= resp.status < 300:
+                        await resp.read()
+                        return DELIVERED
+                    message = await read_message(resp)
+                    retry_after = resp.headers.get("Retry-After")
+        except CredentialError as exc:
+            raise SinkError(f"{where}: {exc.detail}", retryable=True) from None
+        except TimeoutError:
+            text = f"{where}: no answer within {self.timeout:g}s"
+            raise SinkError(text, retryable=True) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            detail = scrub(str(exc) or type(exc).__name__, secrets)
+            raise SinkError(f"{where}: {detail}", retryable=True) from None
+        error = classify(resp.status, scrub(message, secrets), retry_after, where=where)
+        assert error is not None
+        raise error
+
+    async def close(self) -> None:
+        """Close the connection pool (``flush`` first: nothing is sent from here)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
