@@ -1,0 +1,95 @@
+"""The one-shot commands: check's Secret warnings, rbac's output, targets' duplicates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from openagent.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+OPERATOR = REPO / "config" / "operator-rendered.yaml"
+
+
+@pytest.fixture
+def no_cluster(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No service account, no $KUBECONFIG, and a home without ~/.kube/config."""
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_check_warns_that_secret_references_cannot_be_resolved_without_a_cluster(
+    no_cluster: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "--config", str(OPERATOR)]) == 0
+    out, err = capsys.readouterr()
+    warnings = [line for line in err.splitlines() if "cannot be resolved" in line]
+    assert [w.split(": references ")[0] for w in warnings] == [
+        f"{OPERATOR}: targets[0].endpoints[0].basicAuth.username",
+        f"{OPERATOR}: targets[0].endpoints[0].basicAuth.password",
+        f"{OPERATOR}: targets[2].endpoints[0].authorization.credentials",
+    ]
+    assert "Secret whatap-monitoring/exporter-auth key 'password'" in warnings[1]
+    assert "no kubeconfig" in warnings[0] and "this endpoint's scrapes will fail" in warnings[0]
+    assert out.endswith("3 warning(s)\n")
+
+
+def test_check_is_quiet_about_secret_references_when_a_cluster_is_configured(
+    no_cluster: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kubeconfig = no_cluster / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    assert main(["check", "--config", str(OPERATOR), "--kubeconfig", str(kubeconfig)]) == 0
+    out, err = capsys.readouterr()
+    assert "cannot be resolved" not in err and out.endswith("0 warning(s)\n")
+
+
+def test_rbac_prints_a_role_for_exactly_the_referenced_secrets(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["rbac", "--config", str(OPERATOR), "--namespace", "whatap-monitoring"]) == 0
+    role, binding = yaml.safe_load_all(capsys.readouterr().out)
+    assert role["kind"] == "Role" and role["metadata"]["namespace"] == "whatap-monitoring"
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": ["dcgm-token", "exporter-auth"],
+            "verbs": ["list", "watch"],
+        }
+    ]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "whatap-open-agent", "namespace": "whatap-monitoring"}
+    ]
+
+
+def test_rbac_for_a_config_without_secret_references_grants_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = REPO / "config" / "static-demo.yaml"
+    assert main(["rbac", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out == f"# {path} references no Secrets: the agent needs no access to Secrets.\n"
+    assert list(yaml.safe_load_all(out)) == []  # kubectl apply -f - applies nothing
+
+
+def test_targets_drops_a_duplicate_target_once_with_its_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "dup.yaml"
+    cfg.write_text(
+        "features:\n  openAgent:\n    enabled: true\n    targets:\n"
+        "    - targetName: dcgm\n      type: StaticEndpoints\n"
+        "      endpoints: [{address: '127.0.0.1:9400'}, {address: '127.0.0.1:9400'}]\n"
+    )
+    assert main(["targets", "--config", str(cfg)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["http://127.0.0.1:9400/metrics", "dropped"]
+    assert lines[1] == (
+        "dropped\ttargets[0].endpoints[1] (dcgm) (same target as targets[0].endpoints[0] (dcgm)):"
+        " duplicate"
+    )

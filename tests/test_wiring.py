@@ -1,0 +1,107 @@
+"""From the process settings to each room's own options, in the one place that does it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openagent import wiring
+from openagent.config import FileSource
+from openagent.config.configmap_source import ConfigMapSource
+from openagent.kube import Cluster, KubeOptions
+from openagent.settings import SettingsError, load_settings
+
+LICENSE = "x6043vk85eq31-x58obg8pgmmpab-x6au9160ojvokf"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(("OPENAGENT_", "WHATAP_")) or name in ("POD_NAME", "NODE_NAME"):
+            monkeypatch.delenv(name)
+
+
+async def ignore(_: Any) -> None:
+    return None
+
+
+def test_settings_become_delivery_options(tmp_path: Path) -> None:
+    s = load_settings(
+        spool_dir=str(tmp_path),
+        spool_max_bytes="2GiB",
+        spool_fsync="always",
+        memory_queue_bytes="16MiB",
+        retry_max_backoff="5s",
+    )
+    o = wiring.delivery_options(s)
+    assert o.spool_dir == tmp_path and o.spool_max_bytes == 2 * 1024**3
+    assert (o.spool_fsync, o.spool_fsync_interval) == ("always", 1.0)
+    assert o.memory_queue_bytes == 16 * 1024**2
+    assert o.backoff_max == 5.0
+    d = wiring.delivery_options(load_settings())
+    assert (d.spool_dir, d.spool_fsync, d.memory_queue_bytes) == (None, "interval", 64 * 1024**2)
+
+
+def test_bad_fsync_policy_names_the_setting_and_flag() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(spool_fsync="sometimes")
+    assert "spool_fsync (OPENAGENT_SPOOL_FSYNC, --spool-fsync)" in str(info.value)
+
+
+def test_scrape_options_carry_limits_seed_and_shard() -> None:
+    s = load_settings(
+        sample_limit="500", label_limit="30", body_size_limit="8MiB", POD_NAME="agent-7"
+    )
+    o = wiring.scrape_options(s)
+    assert (o.limits.sample_limit, o.limits.label_limit) == (500, 30)
+    assert o.body_size_limit == 8 * 1024**2 and o.seed == "agent-7"
+    sharded = wiring.scrape_options(load_settings(shard_index="1", shard_count="3"))
+    assert (sharded.shard_index, sharded.shard_count) == (1, 3)
+
+
+def test_node_local_discovery_needs_the_node_name() -> None:
+    assert wiring.discovery_options(load_settings()).node is None
+    assert wiring.discovery_options(load_settings(node_local=True, NODE_NAME="n2")).node == "n2"
+    with pytest.raises(ValueError, match="NODE_NAME"):
+        wiring.discovery_options(load_settings(node_local=True))
+
+
+def test_the_config_source_is_the_file_unless_a_configmap_is_named(tmp_path: Path) -> None:
+    cluster = Cluster.of(KubeOptions())
+    file_source = wiring.config_source(
+        load_settings(config=str(tmp_path / "c.yaml")), cluster, ignore, ignore
+    )
+    assert isinstance(file_source, FileSource) and file_source.name == str(tmp_path / "c.yaml")
+    settings = load_settings(
+        config_map="agent-config", config_map_key="c.yaml", pod_namespace="team-a"
+    )
+    source = wiring.config_source(settings, cluster, ignore, ignore)
+    assert isinstance(source, ConfigMapSource)
+    assert source.name == "configmap team-a/agent-config:c.yaml"
+    assert source.informer_key.field_selector == "metadata.name=agent-config"
+
+
+def test_whatap_options_keep_the_license_out_of_repr_and_the_settings_view() -> None:
+    s = load_settings(license=LICENSE, host="10.0.0.1/10.0.0.2", oname="gpu-agent")
+    o = wiring.whatap_options(s)
+    assert o.license == LICENSE and LICENSE not in repr(o)
+    assert o.hosts == ("10.0.0.1", "10.0.0.2") and o.identity_env == {"WHATAP_ONAME": "gpu-agent"}
+    assert o.settings_view is not None
+    view = o.settings_view()
+    assert "license" not in view and not any(LICENSE in v for v in view.values())
+    assert view["oname"] == "gpu-agent"
+
+
+def test_remote_write_options_need_a_url_and_gather_tls() -> None:
+    with pytest.raises(ValueError, match="OPENAGENT_REMOTE_WRITE_URL or --remote-write-url"):
+        wiring.remote_write_options(load_settings())
+    s = load_settings(
+        remote_write_url="https://127.0.0.1:9090/api/v1/write",
+        remote_write_ca_file="/ca.pem",
+        remote_write_server_name="prom",
+    )
+    o = wiring.remote_write_options(s)
+    assert o.tls is not None and (o.tls.ca_file, o.tls.server_name) == ("/ca.pem", "prom")
