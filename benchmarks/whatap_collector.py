@@ -120,7 +120,7 @@ class Collector:
         self.rng = rng or random.Random()
         self.faults = Faults()
         self.received = Received(keep_records=keep_records, jsonl=jsonl, on_event=on_event)
-        self._server: asyncio.Server | None = None
+        self._listener: asyncio.Server | None = None
         self._conns: set[_Conn] = set()
         self._handlers: set[asyncio.Task[Any]] = set()
         self._changed: asyncio.Condition | None = None
@@ -157,15 +157,15 @@ class Collector:
         if self._changed is None:
             self._changed = asyncio.Condition()
         self.received.open()
-        self._server = await asyncio.start_server(
+        self._listener = await asyncio.start_server(
             self._serve, self.host, self.port, reuse_address=True
         )
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.port = self._listener.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
         """Stop listening; half-close every connection and read it until the agent closes
         it (at most ``drain_timeout`` seconds, then abort)."""
-        server, self._server = self._server, None
+        server, self._listener = self._listener, None
         if server is not None:
             server.close()
         for conn in list(self._conns):

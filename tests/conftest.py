@@ -19,6 +19,6 @@ async def exporter() -> AsyncIterator[Exporter]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    exp.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    exp.port = runner.addresses[0][1]
     yield exp
     await runner.cleanup()

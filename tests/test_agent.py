@@ -46,7 +46,7 @@ class Exporters:
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()
-            self.ports.append(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+            self.ports.append(runner.addresses[0][1])
             self.runners.append(runner)
 
     async def stop(self) -> None:

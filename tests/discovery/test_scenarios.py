@@ -438,7 +438,7 @@ class Exporter:
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.host, port)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = self.runner.addresses[0][1]
 
     async def stop(self) -> None:
         if self.runner is not None:

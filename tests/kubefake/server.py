@@ -154,9 +154,8 @@ class FakeKubeServer:
         except BaseException:
             await runner.cleanup()
             raise
-        server = site._server
-        if self.port == 0 and server is not None and hasattr(server, "sockets"):
-            self.port = server.sockets[0].getsockname()[1]
+        if self.port == 0:
+            self.port = runner.addresses[0][1]
         self._runner = runner
 
     async def stop(self) -> None:

@@ -66,7 +66,7 @@ async def exporters(bodies: list[bytes]) -> AsyncIterator[list[Exporter]]:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        exp.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        exp.port = runner.addresses[0][1]
         runners.append(runner)
         out.append(exp)
     try:

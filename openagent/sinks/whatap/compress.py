@@ -13,36 +13,44 @@ mtime 0, XFL 0, OS 255), so packs look the same whichever library made them.
 
 from __future__ import annotations
 
-import importlib
 import zlib
 from collections.abc import Callable
 from typing import Any
 
 #: The gzip header Go writes (no name, mtime 0, XFL 0, OS 255 "unknown").
 GO_GZIP_HEADER = bytes.fromhex("1f8b08000000000000ff")
-#: Backends in the order ``auto`` tries them: (name, module, highest level it accepts).
-BACKENDS: tuple[tuple[str, str, int], ...] = (
-    ("zlib-ng", "zlib_ng.zlib_ng", 9),
-    ("isal", "isal.isal_zlib", 3),
-    ("zlib", "zlib", 9),
-)
 _GZIP_WBITS = 31
 
 Compress = Callable[[bytes], bytes]
 
 
-def available_backends() -> list[str]:
-    """Names of the backends that import here, best first (``zlib`` always)."""
-    return [name for name, module, _ in BACKENDS if _module(module) is not None]
-
-
-def _module(name: str) -> Any:
-    if name == "zlib":
-        return zlib
+def _zlib_ng() -> Any:
     try:
-        return importlib.import_module(name)
+        from zlib_ng import zlib_ng
     except ImportError:
         return None
+    return zlib_ng
+
+
+def _isal() -> Any:
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return None
+    return isal_zlib
+
+
+#: Backends in the order ``auto`` tries them: (name, its module or None, highest level).
+BACKENDS: tuple[tuple[str, Callable[[], Any], int], ...] = (
+    ("zlib-ng", _zlib_ng, 9),
+    ("isal", _isal, 3),
+    ("zlib", lambda: zlib, 9),
+)
+
+
+def available_backends() -> list[str]:
+    """Names of the backends that import here, best first (``zlib`` always)."""
+    return [name for name, load, _ in BACKENDS if load() is not None]
 
 
 def make_gzip(level: int, backend: str = "auto") -> tuple[str, Compress]:
@@ -55,15 +63,15 @@ def make_gzip(level: int, backend: str = "auto") -> tuple[str, Compress]:
     """
     if not 0 <= level <= 9:
         raise ValueError(f"gzip level must be 0..9, got {level}")
-    known = {name: (module, top) for name, module, top in BACKENDS}
+    known = {name: (load, top) for name, load, top in BACKENDS}
     if backend == "auto":
         backend = available_backends()[0]
     if backend not in known:
         raise ValueError(f"unknown gzip backend {backend!r}; known: {', '.join(known)}")
-    module_name, top = known[backend]
-    module = _module(module_name)
+    load, top = known[backend]
+    module = load()
     if module is None:
-        raise ValueError(f"gzip backend {backend!r} is not installed ({module_name})")
+        raise ValueError(f"gzip backend {backend!r} is not installed")
     deflate: Callable[..., bytes] = module.compress
     lvl = min(level, top)
     header = GO_GZIP_HEADER
