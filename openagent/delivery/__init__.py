@@ -1,8 +1,10 @@
 """Delivery: from scrape results to sinks, through bounded queues and an on-disk spool.
 
-`Delivery` is the entry point; see `openagent.delivery.lane` for the path of
-one sink, `openagent.delivery.spool` for the spool and
-`openagent.delivery.metrics` for what is counted.
+`Delivery` (`openagent.delivery.fanout`) is the entry point. Each sink gets a
+lane (`openagent.delivery.lane`): its loss ledger (`ledger`), its FIFO of
+batches, a memory queue in front of the spool (`fifo`, `spool`), and the
+sender that retries (`sender`). `openagent.delivery.metrics` lists what is
+counted.
 """
 
 from openagent.delivery.fanout import Delivery

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from openagent.config import parse_config, secret_references
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 NAMESPACE = "whatap-monitoring"
@@ -69,15 +71,16 @@ def test_cluster_role_is_read_only_and_has_no_secrets() -> None:
     }
 
 
-def test_secret_read_is_namespaced_get_only() -> None:
-    role = one("Role")
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
-    assert role["metadata"].get("namespace", NAMESPACE) == NAMESPACE
+def test_nothing_reads_secrets_since_the_shipped_config_references_none() -> None:
+    assert not [o for o in load_all() if o["kind"] in ("Role", "RoleBinding")]
+    (config_map,) = [o for o in load_all() if o["kind"] == "ConfigMap"]
+    loaded = parse_config(config_map["data"]["scrape_config.yaml"], "deploy/configmap.yaml")
+    assert secret_references(loaded.config) == []
 
 
 def test_bindings_point_at_the_service_account() -> None:
     sa = one("ServiceAccount")["metadata"]["name"]
-    pairs = (("ClusterRoleBinding", "ClusterRole"), ("RoleBinding", "Role"))
+    pairs = (("ClusterRoleBinding", "ClusterRole"),)
     for binding_kind, role_kind in pairs:
         binding = one(binding_kind)
         assert binding["roleRef"]["kind"] == role_kind
