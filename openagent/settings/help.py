@@ -36,6 +36,10 @@ def default_text(name: str) -> str:
 
 
 def help_text(name: str) -> str:
-    """The help line of setting ``name``: its description and its default."""
+    """The help line of setting ``name``: its description and its default (left out when
+    the description already says what leaving it unset does)."""
     description = Settings.model_fields[name].description or ""
-    return f"{description} (default: {default_text(name)})"
+    default = default_text(name)
+    if default == "unset" and "unset" in description:
+        return description
+    return f"{description} (default: {default})"
