@@ -158,24 +158,20 @@ class Informer:
         subscribing. Callbacks run on the event loop and must not block; an
         exception is logged and does not stop the informer.
         """
-        sub_id = self._next_id
-        self._next_id += 1
-        self._subscribers[sub_id] = callback
-
-        def unsubscribe() -> None:
-            self._subscribers.pop(sub_id, None)
-
-        return unsubscribe
+        return self._add(self._subscribers, callback)
 
     def subscribe_failures(self, callback: Callable[[str], None]) -> Callable[[], None]:
         """Call ``callback(error)`` whenever a list or watch request fails (the informer
         retries on its own); returns the unsubscribe function. Same rules as `subscribe`."""
+        return self._add(self._failure_subscribers, callback)
+
+    def _add(self, into: dict[int, Any], callback: Any) -> Callable[[], None]:
         sub_id = self._next_id
         self._next_id += 1
-        self._failure_subscribers[sub_id] = callback
+        into[sub_id] = callback
 
         def unsubscribe() -> None:
-            self._failure_subscribers.pop(sub_id, None)
+            into.pop(sub_id, None)
 
         return unsubscribe
 
