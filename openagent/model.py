@@ -26,8 +26,6 @@ STALE_NAN_BITS = 0x7FF0000000000002
 
 
 #: Identity of a series within its target: equal keys mean the same name and label set.
-#: `series_key` builds the general form; the scrape layer may use a cheaper form that
-#: is equally canonical for the series it covers (see `openagent.scrape.series`).
 SeriesKey = tuple[object, ...]
 
 
@@ -35,7 +33,9 @@ def series_key(name: str, labels: Labels) -> SeriesKey:
     """Return the canonical identity of a series: name plus labels sorted by name.
 
     Two series with the same key are the same series, whatever their label order.
-    The key shares the label pair objects, so it costs one small tuple.
+    The key shares the label pair objects, so it costs one small tuple. Only the
+    series that metric relabelling or a label clash produced need one (see
+    `openagent.scrape.series`); the rest are identified by where they were exposed.
     """
     return (name, *sorted(labels))
 
@@ -54,17 +54,23 @@ class Series:
     the model names no sink. They are slots rather than a dict because a
     target fleet holds millions of series; reading one through ``getattr``
     with the slot's name costs about 17 ns more than a fixed attribute.
+
+    ``name`` and ``labels`` are shared wherever they can be: the scrape layer
+    interns names and gives every series of one exposed label block the same
+    label tuple, so a series costs this object (80 bytes) and little more.
+    ``seen`` is the scrape layer's stamp of the last scrape that had the
+    series (duplicates and staleness are found by comparing it).
     """
 
-    __slots__ = ("enc0", "enc1", "enc2", "key", "labels", "name")
+    __slots__ = ("enc0", "enc1", "enc2", "labels", "name", "seen")
 
-    def __init__(self, name: str, labels: Labels, key: SeriesKey | None = None) -> None:
+    def __init__(self, name: str, labels: Labels) -> None:
         self.name = name
         self.labels = labels
-        self.key = series_key(name, labels) if key is None else key
-        self.enc0: bytes | None = None
-        self.enc1: bytes | None = None
-        self.enc2: bytes | None = None
+        self.enc0: object = None
+        self.enc1: object = None
+        self.enc2: object = None
+        self.seen: object = None
 
     def labels_dict(self) -> dict[str, str]:
         """The labels as a dict (last one wins, which cannot happen for valid series)."""

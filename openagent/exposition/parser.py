@@ -1,10 +1,11 @@
-"""Per-target parser with a series cache: an unchanged series line costs a lookup and a float.
+"""Per-target parser with a series table: an unchanged series line costs two lookups and a float.
 
-The cache maps the *series text* of a line (``name{...}`` exactly as exposed)
-to the output :class:`~openagent.model.Series` that the builder made for it.
-dcgm-exporter reorders families between scrapes, so the key is the text,
-never the position. The hot loop per line is ``rpartition(" ")``, one dict
-lookup and one ``float()`` plus cheap checks that keep Prometheus's value
+The table (:mod:`.table`) maps the *series text* of a line (``name{...}``
+exactly as exposed) to the output :class:`~openagent.model.Series` that the
+builder made for it, split into label block and name. dcgm-exporter reorders
+families between scrapes, so the key is the text, never the position. The
+hot loop per line is ``rpartition(" ")``, a ``find("{")``, two small dict
+lookups and one ``float()`` plus cheap checks that keep Prometheus's value
 rules; everything else (new series, comments, timestamps, odd spacing,
 suspicious values) goes to the slow path in :mod:`.lexer`.
 
@@ -19,7 +20,8 @@ blanks, and are only stored for lines that end in their value.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator
+import sys
+from collections.abc import Callable, Generator
 from typing import Final
 
 from openagent.exposition.errors import LimitExceeded, LineError, ParseError
@@ -34,6 +36,7 @@ from openagent.exposition.lexer import (
 from openagent.exposition.limits import Limits
 from openagent.exposition.metadata import MetaCache, Names
 from openagent.exposition.parsed import DROPPED, SKIPPED, Builder, Parsed
+from openagent.exposition.table import SeriesTable
 from openagent.model import Labels, Series
 
 _CREATED_TYPES = frozenset(("counter", "histogram", "summary", "gaugehistogram"))
@@ -100,10 +103,9 @@ class Parser:
         self._limits = limits
         self._check_labels = limits.on_labels
         self._max = max_cache_entries
-        self._cache: dict[str, Series] = {}
-        self._marks: dict[str, object] = {}  # DROPPED or SKIPPED, by series text
+        self._table = SeriesTable()
         # OpenMetrics: family -> (its TYPE when its _created series were decided, their keys)
-        self._created: dict[str, tuple[str | None, list[str]]] = {}
+        self._created: dict[str, tuple[str | None, list[tuple[str, str, Labels]]]] = {}
         self._blocks: dict[str, Labels] = {}
         self._names = Names()
         self._meta = MetaCache()
@@ -113,15 +115,20 @@ class Parser:
 
     @property
     def cache_size(self) -> int:
-        """Entries in the series cache (kept, dropped and skipped series, and aliases)."""
-        return len(self._cache) + len(self._marks)
+        """Entries stored in the series table (kept, dropped and skipped series, and aliases)."""
+        return self._table.size
 
     def reset(self) -> None:
         """Forget cached series (target labels or relabel rules changed)."""
-        # cleared in place: a running hot loop holds bound methods of these dicts
-        self._cache.clear()
-        self._marks.clear()
+        self._table.clear()
         self._created.clear()
+
+    def prune(self, keep: Callable[[object], bool]) -> None:
+        """Forget the cached series for which ``keep`` is false, and every dropped or
+        skipped mark (they are cheap to decide again)."""
+        self._table.prune(lambda e: e is not DROPPED and e is not SKIPPED and keep(e))
+        self._created.clear()
+        self._blocks.clear()
 
     def parse(self, text: str, *, openmetrics: bool, default_ts_ms: int) -> Parsed:
         """Parse a whole body synchronously."""
@@ -193,8 +200,9 @@ class Parser:
     def _run(self, st: _Scrape, lines: list[str], lo: int, hi: int) -> None:
         """The hot loop over ``lines[lo:hi]``."""
         chunk = lines if lo == 0 and hi == len(lines) else lines[lo:hi]
-        get = self._cache.get
-        mark_get = self._marks.get
+        groups_get = self._table.groups.get
+        bare_get = self._table.bare.get
+        no_group: dict[str, object] = {}
         meta_get = self._meta.lines.get
         add_series = st.series.append
         add_value = st.values.append
@@ -207,7 +215,8 @@ class Parser:
         try:
             for line in chunk:
                 head, _, val = line.rpartition(" ")
-                s = get(head)
+                j = head.find("{")
+                s = groups_get(head[j:], no_group).get(head[:j]) if j > 0 else bare_get(head)
                 if s is not None:
                     try:
                         v = float(val)
@@ -220,25 +229,11 @@ class Parser:
                         or (dirty and not (val.isascii() and val.isprintable()))
                     ):
                         slow(st, line, head, val)
-                        continue
-                    add_series(s)
-                    add_value(v)
-                    continue
-                mark = mark_get(head)
-                if mark is not None:
-                    try:
-                        v = float(val)
-                    except ValueError:
-                        slow(st, line, head, val)
-                        continue
-                    if (
-                        "_" in val
-                        or (v - v and val not in specials)
-                        or (dirty and not (val.isascii() and val.isprintable()))
-                    ):
-                        slow(st, line, head, val)
-                    elif mark is DROPPED:
+                    elif s is DROPPED:
                         st.dropped += 1
+                    elif s is not SKIPPED:
+                        add_series(s)  # type: ignore[arg-type]
+                        add_value(v)
                     continue
                 if line[:1] == "#":
                     meta = meta_get(line)
@@ -283,19 +278,7 @@ class Parser:
                     and self._names.valid(name)
                     and not (st.om and name.endswith("_created"))
                 ):
-                    s = self._build(name, labels)
-                    if len(self._cache) + len(self._marks) >= self._max:
-                        self.reset()
-                        self.cache_resets += 1
-                    if s is None:
-                        self._marks[head] = DROPPED
-                        st.dropped += 1
-                        return
-                    if self._check_labels:
-                        self._limits.check(s)
-                    self._cache[head] = s
-                    st.series.append(s)
-                    st.values.append(v)
+                    self._append(st, self._entry(st, name, labels, head), v, None)
                     return
         elif head and self._fast_other(st, head, val):
             return
@@ -304,7 +287,7 @@ class Parser:
             self._blocks.clear()
         entry = self._entry(st, sample.name, sample.labels, sample.key)
         if sample.alias is not None:
-            self._store(sample.alias, entry)
+            self._store(sample.alias, sample.name, sample.labels, entry)
         self._append(st, entry, sample.value, sample.timestamp_ms)
 
     def _fast_other(self, st: _Scrape, head: str, val: str) -> bool:
@@ -314,7 +297,7 @@ class Parser:
             self._append(st, self._entry(st, head, (), head), v, None)
             return True
         key, sep, vtext = head.rpartition(" ")
-        if sep and (key in self._cache or key in self._marks):
+        if sep and key in self._table:
             ts = self._quick_timestamp(val, st.om)
             v = quick_value(vtext)
             if ts is not None and v is not None:
@@ -345,30 +328,27 @@ class Parser:
 
     def _entry(self, st: _Scrape, name: str, labels: Labels, key: str) -> object:
         """The cached entry for series text ``key``; made (built, checked, stored) if new."""
-        entry: object | None = self._cache.get(key)
+        entry: object | None = self._table.get(key)
         if entry is None:
-            entry = self._marks.get(key)
-            if entry is None:
-                family_type = self._decide_created(st, name, key) if st.om else None
-                if family_type in _CREATED_TYPES:
-                    entry = SKIPPED
-                else:
-                    entry = self._build(name, labels)
+            family_type = self._decide_created(st, name, labels, key) if st.om else None
+            if family_type in _CREATED_TYPES:
+                entry = SKIPPED
+            else:
+                entry = self._table.find(name, labels)  # the same series under another text
+                if entry is None or entry is SKIPPED:
+                    entry = self._build(sys.intern(name), labels)
                     if entry is None:
                         entry = DROPPED
                     elif self._check_labels:
                         self._limits.check(entry)
-                self._store(key, entry)
+            self._store(key, name, labels, entry)
         return entry
 
-    def _store(self, key: str, entry: object) -> None:
-        if len(self._cache) + len(self._marks) >= self._max:
+    def _store(self, key: str, name: str, labels: Labels, entry: object) -> None:
+        if self._table.size >= self._max:
             self.reset()
             self.cache_resets += 1
-        if entry is DROPPED or entry is SKIPPED:
-            self._marks[key] = entry
-        else:
-            self._cache[key] = entry  # type: ignore[assignment]
+        self._table.store(key, name, labels, entry)
 
     # -- metadata -------------------------------------------------------------
 
@@ -376,7 +356,7 @@ class Parser:
         if self._meta.parse(line, st.om, self._names) is not IGNORED:
             st.comments.append(line)
 
-    def _decide_created(self, st: _Scrape, name: str, key: str) -> str | None:
+    def _decide_created(self, st: _Scrape, name: str, labels: Labels, key: str) -> str | None:
         """The TYPE of the family that series ``name`` is the ``_created`` series of."""
         if not name.endswith("_created"):
             return None
@@ -388,13 +368,12 @@ class Parser:
                 self._forget_created(family)
                 st.redo = True  # earlier lines of this scrape may have used the old decision
             record = self._created[family] = (family_type, [])
-        record[1].append(key)
+        record[1].append((key, name, labels))
         return family_type
 
     def _forget_created(self, family: str) -> None:
-        for key in self._created.pop(family)[1]:
-            self._cache.pop(key, None)
-            self._marks.pop(key, None)
+        for key, name, labels in self._created.pop(family)[1]:
+            self._table.discard(key, name, labels)
 
     def _created_went_stale(self, st: _Scrape) -> bool:
         """Forget _created decisions whose family changed TYPE; True if there were any."""

@@ -13,21 +13,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from openagent.exposition import (
     LimitExceeded,
     Limits,
+    Parsed,
     ParseError,
-    Parser,
     decode_body,
     is_openmetrics,
 )
-from openagent.model import Metadata, ScrapeResult, Series, SeriesKey, Target, TargetState
-from openagent.relabel import Relabeler
+from openagent.model import ScrapeResult, Target
+from openagent.scrape.cache import TargetCache
 from openagent.scrape.http import ScrapeClient, ScrapeFailure
 from openagent.scrape.schedule import AdaptiveTimeout, next_time, offset_for
-from openagent.scrape.series import SeriesBuilder
+from openagent.scrape.series import REPORT_NAMES
 from openagent.telemetry import (
     PARSE_ERRORS,
     SAMPLES,
@@ -39,37 +38,7 @@ from openagent.telemetry import (
 
 log = get_logger("scrape")
 
-REPORT_NAMES = (
-    "up",
-    "scrape_duration_seconds",
-    "scrape_samples_scraped",
-    "scrape_samples_post_metric_relabeling",
-    "scrape_series_added",
-)
-FAMILY_SUFFIXES = (
-    "",
-    "_total",
-    "_bucket",
-    "_count",
-    "_sum",
-    "_created",
-    "_info",
-    "_gcount",
-    "_gsum",
-)
-
 Emit = Callable[[ScrapeResult], None]
-
-
-@dataclass(slots=True)
-class TargetMemory:
-    """What a target's loop hands to its replacement when the target's settings change:
-    the series registry, the last scrape's series (so no stale markers are sent in
-    between) and the state `/targets` shows."""
-
-    registry: dict[SeriesKey, Series] = field(default_factory=dict)
-    previous: set[Series] = field(default_factory=set)
-    state: TargetState = field(default_factory=TargetState)
 
 
 class ScrapeLoop:
@@ -83,23 +52,17 @@ class ScrapeLoop:
         *,
         limits: Limits,
         seed: str = "",
-        memory: TargetMemory | None = None,
+        cache: TargetCache | None = None,
     ) -> None:
         self.target = target
         self.client = client
         self.emit = emit
         ep = target.endpoint
-        memory = memory or TargetMemory()
-        self.memory = memory
-        self.state = memory.state
-        self.builder = SeriesBuilder(
-            target.labels,
-            honor_labels=ep.honor_labels,
-            relabeler=Relabeler(target.metric_relabel),
-            registry=memory.registry,
+        own_limits = _limits(ep, limits)
+        self.cache = (
+            cache.retarget(target, own_limits) if cache else TargetCache(target, own_limits)
         )
-        self.parser = Parser(self.builder, _limits(ep, limits))
-        self.report_series = [self.builder.intern(n, target.labels) for n in REPORT_NAMES]
+        self.state = self.cache.state
         self.timeout = AdaptiveTimeout(
             ep.timeout,
             ep.interval,
@@ -108,9 +71,6 @@ class ScrapeLoop:
             multiplier=ep.adaptive_timeout.multiplier,
         )
         self.offset = offset_for(target.id, ep.interval, seed)
-        self._metadata: dict[str, Metadata] = {}
-        self._source_metadata: dict[str, Metadata] = {}
-        self._parsed_metadata: dict[str, Metadata] | None = None
         self._task: asyncio.Task[None] | None = None
         self._results_seen: set[str] = set()
         self._job = target.job
@@ -161,25 +121,20 @@ class ScrapeLoop:
 
     async def scrape_once(self) -> ScrapeResult:
         """Scrape the target once and return the result (also used by ``openagent scrape``)."""
-        target, ep = self.target, self.target.endpoint
+        target, ep, cache = self.target, self.target.endpoint, self.cache
         ts_ms = int(time.time() * 1000)
         started = time.perf_counter()
         error: str | None = None
         reason = "success"
-        series: list[Series] = []
-        values: list[float] = []
-        timestamps: list[int] | None = None
-        scraped = 0
-        created_before = self.builder.created
+        parsed: Parsed | None = None
+        created_before = cache.builder.created
         try:
             fetched = await self.client.fetch(target.url, ep, timeout=self.timeout.current)
-            text = decode_body(fetched.body)
-            parsed = await self.parser.parse_async(
-                text, openmetrics=is_openmetrics(fetched.content_type), default_ts_ms=ts_ms
+            parsed = await cache.parse(
+                decode_body(fetched.body),
+                openmetrics=is_openmetrics(fetched.content_type),
+                default_ts_ms=ts_ms,
             )
-            series, values, scraped = parsed.series, parsed.values, parsed.samples
-            timestamps = parsed.timestamps if ep.honor_timestamps else None
-            self._parsed_metadata = parsed.metadata if parsed.metadata_changed else None
         except ScrapeFailure as exc:
             reason, error = exc.reason, str(exc)
         except ParseError as exc:
@@ -194,55 +149,35 @@ class ScrapeLoop:
         elif reason == "timeout":
             self.timeout.on_timeout()
 
-        series, values, timestamps, current, duplicates = _dedupe(series, values, timestamps)
-        stale, changed = self._track(current)
-        added = self.builder.created - created_before
-        if changed or self._parsed_metadata is not None:
-            self._refresh_metadata(current)
-
-        report_values = [1.0 if error is None else 0.0, duration, scraped, len(series), added]
+        if parsed is None:
+            settled = cache.settle([], [], None, created_before)
+            cache.after_failure()
+            scraped = 0
+        else:
+            timestamps = parsed.timestamps if ep.honor_timestamps else None
+            settled = cache.settle(parsed.series, parsed.values, timestamps, created_before)
+            cache.after_success(parsed, settled.changed)
+            scraped = parsed.samples
+        kept = len(settled.series)
+        report_values = [1.0 if error is None else 0.0, duration, scraped, kept, settled.added]
+        ts = settled.timestamps
         result = ScrapeResult(
             target_id=target.id,
             job=target.job,
             instance=target.instance,
             url=target.url,
             timestamp_ms=ts_ms,
-            series=series + self.report_series,
-            values=values + report_values,
-            timestamps=None if timestamps is None else timestamps + [ts_ms] * len(REPORT_NAMES),
-            metadata=self._metadata,
-            stale=stale,
+            series=settled.series + cache.report,
+            values=settled.values + report_values,
+            timestamps=None if ts is None else ts + [ts_ms] * len(REPORT_NAMES),
+            metadata=cache.metadata,
+            stale=settled.stale,
             error=error,
         )
-        self._account(reason, error, duration, ts_ms, scraped, len(series), duplicates)
+        self._account(reason, error, duration, ts_ms, scraped, kept, settled.duplicates)
         return result
 
-    def _track(self, current: set[Series]) -> tuple[list[Series], bool]:
-        """Swap in this scrape's series set; return (vanished series, whether the set changed)."""
-        previous = self.memory.previous
-        stale = [s for s in previous if s not in current] if previous else []
-        changed = bool(stale) or len(current) != len(previous)
-        self.memory.previous = current
-        if len(self.builder.registry) > 2 * len(current) + len(self.report_series) + 1000:
-            self.builder.prune([*current, *self.report_series])
-            self.memory.registry = self.builder.registry
-        return stale, changed
-
-    def _refresh_metadata(self, current: set[Series]) -> None:
-        """Keep the metadata of families that still have at least one series."""
-        if self._parsed_metadata is not None:
-            self._source_metadata = self._parsed_metadata
-            self._parsed_metadata = None
-        names = {s.name for s in current}
-        self._metadata = {
-            family: meta
-            for family, meta in self._source_metadata.items()
-            if any(family + suffix in names for suffix in FAMILY_SUFFIXES)
-        }
-
     def _emit_final(self) -> None:
-        stale = list(self.memory.previous) + self.report_series
-        self.memory.previous = set()
         target = self.target
         self.emit(
             ScrapeResult(
@@ -251,7 +186,7 @@ class ScrapeLoop:
                 instance=target.instance,
                 url=target.url,
                 timestamp_ms=int(time.time() * 1000),
-                stale=stale,
+                stale=self.cache.forget_series(),
                 final=True,
             )
         )
@@ -319,24 +254,3 @@ def _limits(ep: object, defaults: Limits) -> Limits:
         label_name_length_limit=pick("label_name_length_limit"),
         label_value_length_limit=pick("label_value_length_limit"),
     )
-
-
-def _dedupe(
-    series: list[Series], values: list[float], timestamps: list[int] | None
-) -> tuple[list[Series], list[float], list[int] | None, set[Series], int]:
-    """Drop repeated series within one scrape, keeping the first (as Prometheus does).
-
-    Also returns the set of series, which the caller needs for staleness.
-    """
-    current = set(series)
-    if len(current) == len(series):
-        return series, values, timestamps, current, 0
-    seen: set[Series] = set()
-    keep = []
-    for i, s in enumerate(series):
-        if s not in seen:
-            seen.add(s)
-            keep.append(i)
-    out_ts = None if timestamps is None else [timestamps[i] for i in keep]
-    dropped = len(series) - len(keep)
-    return [series[i] for i in keep], [values[i] for i in keep], out_ts, current, dropped

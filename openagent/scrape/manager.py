@@ -1,8 +1,8 @@
 """Reconciles the desired set of targets with the running scrape loops.
 
 A target that stays (same id, same settings) keeps running undisturbed. A
-target whose settings changed is restarted with its `TargetMemory` (series
-registry and previous-scrape set), so no stale markers are sent for it. A
+target whose settings changed is restarted with its `TargetCache` (parser
+table, series and the last scrape's series), so no stale markers are sent for it. A
 target that went away is stopped and its series are marked stale. Removed
 loops are stopped before replacements start, so an exporter is never scraped
 by two loops of the same agent at once. With sharding, only the targets
@@ -24,8 +24,9 @@ from openagent import __version__
 from openagent.exposition import Limits
 from openagent.httpauth import HTTPAuth
 from openagent.model import ScrapeResult, Target, TargetState
+from openagent.scrape.cache import TargetCache
 from openagent.scrape.http import ScrapeClient
-from openagent.scrape.loop import Emit, ScrapeLoop, TargetMemory
+from openagent.scrape.loop import Emit, ScrapeLoop
 from openagent.telemetry import TARGETS, get_logger
 
 log = get_logger("scrape.manager")
@@ -103,7 +104,7 @@ class ScrapeManager:
             ]
             for loop in changed:
                 await loop.stop(stale_markers=False)
-                self._start(desired[loop.target.id], memory=loop.memory)
+                self._start(desired[loop.target.id], cache=loop.cache)
             started = [t for tid, t in desired.items() if tid not in self.loops]
             for target in started:
                 self._start(target)
@@ -117,14 +118,14 @@ class ScrapeManager:
                     active=len(self.loops),
                 )
 
-    def _start(self, target: Target, memory: TargetMemory | None = None) -> None:
+    def _start(self, target: Target, cache: TargetCache | None = None) -> None:
         loop = ScrapeLoop(
             target,
             self.client,
             self.emit,
             limits=self.options.limits,
             seed=self.options.seed,
-            memory=memory,
+            cache=cache,
         )
         self.loops[target.id] = loop
         loop.start()

@@ -1,35 +1,63 @@
 """Turns an exposed series into the series the agent sends.
 
-Runs once per new series of a target (the parser caches the result), so it
-may allocate freely: attach target labels (Prometheus ``honor_labels``
-semantics, ``exported_`` renaming on collision), apply metric relabelling,
-and return the shared `Series` object for that label set.
+Runs once per new series of a target (the parser's table keeps the result),
+so it may allocate freely: attach target labels (Prometheus ``honor_labels``
+semantics, ``exported_`` renaming on collision), protect the report series,
+apply metric relabelling, and return the `Series` for that label set.
+
+Two kinds of series, two costs:
+
+* plain (no relabelling, no exposed label named like a target label): the
+  labels are the exposed block followed by the target labels, one tuple per
+  exposed block, shared by every family of that block. No registry: the
+  parser's table already knows a series by its block and name, so the series
+  costs its own object and nothing here;
+* relabelled or clashing: two exposed series may end as one output series,
+  so these are kept in ``registry`` by `series_key`, and label tuples that
+  come out equal are shared.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable
 
 from openagent.model import Labels, Series, SeriesKey, series_key
 from openagent.relabel import Relabeler
 
 EXPORTED_PREFIX = "exported_"
 
+#: The series every scrape reports about itself, in the order they are sent.
+REPORT_NAMES = (
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+)
+_REPORT_NAME_SET = frozenset(REPORT_NAMES)
+#: Bound of the label-tuple sharing maps before they start over (series keep their tuples).
+_SHARING_LIMIT = 100_000
+
 
 class SeriesBuilder:
-    """Builds output series for one target; reuses one `Series` per label set.
+    """Builds the output series of one target.
 
-    ``registry`` maps a series key to its `Series`. Reusing the object keeps
-    per-sink encodings and lets staleness tracking compare series by identity,
-    even when two different exposed lines (or a cache reset) lead to the same
-    output series. ``created`` counts new series (Prometheus's
-    ``scrape_series_added`` is its increase during one scrape); ``dropped``
-    counts series that relabelling dropped.
+    ``created`` counts new series (Prometheus's ``scrape_series_added`` is its
+    increase during one scrape); ``dropped`` counts series that relabelling
+    dropped. An exposed series named like a report series (``up``,
+    ``scrape_*``) without labels is renamed ``exported_<name>``, as vmagent
+    does, unless ``honor_labels`` is set: then it would be the report series
+    itself, and `registry` hands back the report series, so the scrape keeps
+    one sample of it (the report's) and counts the other as a duplicate.
+    ``carry`` maps series keys to the series of an earlier builder of this
+    target, which are reused instead of made again.
     """
 
     __slots__ = (
-        "_sorted_blocks",
+        "_labelsets",
+        "_out",
         "_target_names",
+        "carry",
         "created",
         "dropped",
         "honor_labels",
@@ -44,27 +72,55 @@ class SeriesBuilder:
         *,
         honor_labels: bool = False,
         relabeler: Relabeler | None = None,
-        registry: dict[SeriesKey, Series] | None = None,
+        carry: dict[SeriesKey, Series] | None = None,
     ) -> None:
         self.target_labels = target_labels
         self._target_names = frozenset(k for k, _ in target_labels)
-        self._sorted_blocks: dict[Labels, Labels] = {}
+        self._out: dict[Labels, Labels] = {}
+        self._labelsets: dict[Labels, Labels] = {}
         self.honor_labels = honor_labels
         self.relabeler = relabeler if relabeler else None
-        self.registry: dict[SeriesKey, Series] = registry if registry is not None else {}
+        self.registry: dict[SeriesKey, Series] = {}
+        self.carry = carry
         self.dropped = 0
         self.created = 0
 
     def __call__(self, name: str, exposed: Labels) -> Series | None:
         """Return the output series for ``name{exposed}``, or None when relabelling drops it."""
-        targets = self.target_labels
+        if not exposed and name in _REPORT_NAME_SET:
+            if not self.honor_labels:
+                name = EXPORTED_PREFIX + name
+            elif self.relabeler is None:
+                return self.intern(name, self.target_labels)
         if self.relabeler is None:
             names = self._target_names
             for k, _ in exposed:
                 if k in names:
                     break
-            else:  # no clash, no rules: share the exposed pair objects as they are
-                return self._intern_plain(name, exposed)
+            else:  # no clash, no rules: exposed labels then target labels, shared per block
+                return self._plain(name, exposed)
+        labels = self._labels(name, exposed)
+        if labels is None:
+            self.dropped += 1
+            return None
+        return self.intern(*labels)
+
+    def _plain(self, name: str, exposed: Labels) -> Series:
+        out = self._out.get(exposed)
+        if out is None:
+            if len(self._out) >= _SHARING_LIMIT:
+                self._out.clear()
+            out = self._out[exposed] = exposed + self.target_labels
+        if self.carry is not None:
+            earlier = self.carry.get(series_key(name, out))
+            if earlier is not None:
+                return earlier
+        self.created += 1
+        return Series(name, out)
+
+    def _labels(self, name: str, exposed: Labels) -> tuple[str, Labels] | None:
+        """Name and labels after target labels and relabelling; None when dropped."""
+        targets = self.target_labels
         lb: dict[str, str] = {"__name__": name}
         lb.update(exposed)
         if self.honor_labels:
@@ -83,50 +139,34 @@ class SeriesBuilder:
         if self.relabeler is not None:
             result = self.relabeler.process(lb)
             if result is None:
-                self.dropped += 1
                 return None
             lb = result
         out_name = lb.pop("__name__", "")
         if not out_name:
-            self.dropped += 1
             return None
-        return self.intern(out_name, _pairs(lb, exposed, targets))
-
-    def _intern_plain(self, name: str, exposed: Labels) -> Series:
-        """`intern` for ``exposed + target labels`` when they share no name.
-
-        The key is then (name, exposed pairs sorted, target labels): canonical
-        among such series, and cheaper than sorting every label set, because
-        the sorted form is cached per exposed label block (dcgm-exporter repeats
-        one block per GPU in every family, and the parser shares those tuples).
-        """
-        blocks = self._sorted_blocks
-        ordered = blocks.get(exposed)
-        if ordered is None:
-            if len(blocks) > 100_000:
-                blocks.clear()
-            ordered = blocks[exposed] = tuple(sorted(exposed))
-        key = (name, ordered, self.target_labels)
-        series = self.registry.get(key)
-        if series is None:
-            series = Series(name, exposed + self.target_labels, key)
-            self.registry[key] = series
-            self.created += 1
-        return series
+        return out_name, _pairs(lb, exposed, targets)
 
     def intern(self, name: str, labels: Labels) -> Series:
         """Return the registered series for ``name{labels}``, creating it once."""
         key = series_key(name, labels)
         series = self.registry.get(key)
         if series is None:
-            series = Series(name, labels, key)
+            series = self.carry.get(key) if self.carry is not None else None
+            if series is None:
+                shared = self._labelsets.get(labels)
+                if shared is None:
+                    if len(self._labelsets) >= _SHARING_LIMIT:
+                        self._labelsets.clear()
+                    shared = self._labelsets[labels] = labels
+                series = Series(name, shared)
+                self.created += 1
             self.registry[key] = series
-            self.created += 1
         return series
 
-    def prune(self, keep: Iterable[Series]) -> None:
-        """Forget every registered series not in ``keep``."""
-        self.registry = {s.key: s for s in keep}
+    def prune(self, keep: Callable[[Series], bool]) -> None:
+        """Forget every registered series for which ``keep`` is false."""
+        self.registry = {k: s for k, s in self.registry.items() if keep(s)}
+        self._labelsets.clear()
 
 
 def _pairs(labels: dict[str, str], *sources: Labels) -> Labels:

@@ -38,14 +38,14 @@ def test_reordered_families_still_hit(builder: CountingBuilder) -> None:
     payload = Payload(NodeShape(gpus=4, families=12))
     parser = Parser(builder)
     first = parser.parse(payload.render(0).decode(), openmetrics=False, default_ts_ms=0)
-    by_key = {s.key: s for s in first.series}
+    by_key = {(s.name, s.labels): s for s in first.series}
     calls = builder.calls
     for scrape in range(1, 4):
         body = payload.render(scrape).decode()
         parsed = parser.parse(body, openmetrics=False, default_ts_ms=0)
         assert builder.calls == calls
         assert [s.name for s in parsed.series] != [s.name for s in first.series]
-        assert all(by_key[s.key] is s for s in parsed.series)
+        assert all(by_key[s.name, s.labels] is s for s in parsed.series)
         assert rows(parsed) == rows(
             Parser(CountingBuilder()).parse(body, openmetrics=False, default_ts_ms=0)
         )
@@ -68,6 +68,28 @@ def test_dropped_series_still_need_valid_values() -> None:
         parser.parse(BODY.replace("} 10", "} 1_0"), openmetrics=False, default_ts_ms=0)
 
 
+def test_reordered_labels_are_one_series(builder: CountingBuilder) -> None:
+    parser = Parser(builder)
+    text = 'm{a="1",b="2"} 1\nm{b="2",a="1"} 2\nk{b="2",a="1"} 3\nk{a="1",b="2"} 4\n'
+    for _ in range(2):
+        parsed = parser.parse(text, openmetrics=False, default_ts_ms=0)
+        m1, m2, k1, k2 = parsed.series
+        assert m1 is m2 and k1 is k2 and m1 is not k1
+        assert parsed.values == [1.0, 2.0, 3.0, 4.0]
+    assert builder.calls == 2
+
+
+def test_pruning_forgets_only_what_is_not_kept(builder: CountingBuilder) -> None:
+    parser = Parser(builder)
+    first, _ = parse(parser, BODY)
+    keep = {id(s) for s in first if s.name == "a"}
+    parser.prune(lambda entry: id(entry) in keep)
+    assert parser.cache_size == 2
+    second, _ = parse(parser, BODY)
+    assert builder.calls == 6  # the two b series were built again
+    assert second[:2] == first[:2] and second[2] is not first[2]
+
+
 def test_reset_forgets(builder: CountingBuilder) -> None:
     parser = Parser(builder)
     first, _ = parse(parser, BODY)
@@ -82,7 +104,8 @@ def test_odd_spacing_and_timestamps_keep_series_identity(builder: CountingBuilde
     text = 'm {a="1"}  1\nm{ a="1" } 2\nn 3 1700000000000\nn  4\n'
     first = parser.parse(text, openmetrics=False, default_ts_ms=5)
     second = parser.parse(text.replace(" 3 ", " 33 "), openmetrics=False, default_ts_ms=6)
-    assert builder.calls == 3  # 'm {a="1"}', 'm{ a="1" }' and 'n' are distinct series texts
+    assert builder.calls == 2  # 'm {a="1"}' and 'm{ a="1" }' are two texts of one series
+    assert first.series[0] is first.series[1] and first.series[2] is first.series[3]
     assert second.series == first.series
     assert second.values == [1.0, 2.0, 33.0, 4.0]
     assert second.timestamps == [6, 6, 1700000000000, 6]

@@ -32,7 +32,7 @@ from openagent.exposition import ParseError, Parser
 from openagent.exposition.protobuf import CONTENT_TYPE as PROTOBUF_CONTENT_TYPE
 from openagent.exposition.protobuf import decode_protobuf, format_go_float
 from openagent.model import Labels, Metadata, ScrapeResult, Series
-from openagent.scrape.series import SeriesBuilder
+from openagent.scrape.series import EXPORTED_PREFIX, REPORT_NAMES, SeriesBuilder
 from openagent.sinks.whatap import frames as fr
 from openagent.sinks.whatap.codec import Reader, Writer
 from openagent.sinks.whatap.crypto import Cypher
@@ -670,6 +670,12 @@ PROCESSOR_FIXES = (
     "appends pcode, then a fallback instance, then node again, which duplicates node when "
     "the target labels have it; its target-label order is random anyway, PROTOCOL Q5)"
 )
+#: Processor_enrichment: the exposition has a bare ``up``.
+REPORT_NAME_FIX = (
+    "an exposed series named like a report series (up, scrape_*) without labels is sent as "
+    "exported_<name>, as vmagent does: the agent sends its own report series, which the Go "
+    "agent does not, and neither may overwrite the other"
+)
 #: ConvertProtobuf_delimited_all_types: native histograms.
 PROTOBUF_FIXES = (
     "native-only histograms are skipped and counted; the Go agent turns integer ones into "
@@ -840,7 +846,9 @@ def check_processor(v: Vector) -> None:
     assert lost.get("non_finite", 0) == len(result.values) - len(go) == 1
     assert len(records) == len(go)
     for (m, labels, x, t), (go_m, go_labels, go_x, go_t) in zip(records, go, strict=True):
-        assert (m, x, t) == (go_m, go_x, go_t)
+        if go_m in REPORT_NAMES and len(go_labels) == appended:
+            go_m = EXPORTED_PREFIX + go_m  # see REPORT_NAME_FIX
+        assert (m, x, t) == (go_m, go_x, go_t), REPORT_NAME_FIX
         exposed = len(go_labels) - appended
         assert labels[:exposed] == go_labels[:exposed]
         assert sorted(labels) == sorted(go_labels), PROCESSOR_FIXES
