@@ -27,7 +27,8 @@ from openagent.sinks.remote_write import (
     RemoteWriteTLS,
     parse_retry_after,
 )
-from openagent.sinks.remote_write.prompb import encode_labels, varint
+from openagent.sinks.remote_write.encodings import BlockEncoding, label_field
+from openagent.sinks.remote_write.prompb import sorted_labels, varint
 from openagent.wiring import build_sinks
 from tests.sinks.remote_write_support import (
     decode_payload,
@@ -162,13 +163,22 @@ def test_timestamps_of_any_varint_length(ts: int) -> None:
     assert [d.values[0] for d in decoded[:3]] == [0.0, 1.0, 2.0]
 
 
-def test_labels_are_encoded_once_and_cached_in_the_given_series_slot() -> None:
+def test_labels_are_encoded_once_and_shared_through_the_given_series_slot() -> None:
     sink = RemoteWriteSink(RemoteWriteOptions(URL))
     sink.use_series_slot("enc2")
+    block = (("gpu", "0"), ("Hostname", "n1"), ("job", "j"))
+    shared = [Series("DCGM_FI_DEV_GPU_UTIL", block), Series("DCGM_FI_DEV_FB_USED", block)]
+    sink.encode(ScrapeResult("t", "j", "i", "u", NOW_MS, series=shared, values=[1.0, 2.0]))
+    cached = shared[0].enc2
+    assert isinstance(cached, BlockEncoding) and shared[1].enc2 is cached
+    assert cached.pre == label_field("Hostname", "n1")
+    assert cached.post == label_field("gpu", "0") + label_field("job", "j")
+    decoded = decode_payload(sink.flush()[0].payload)
+    assert [d.labels for d in decoded] == [sorted_labels(s) for s in shared]
     result = make_result(2)
     sink.encode(result)
     cached = result.series[0].enc2
-    assert isinstance(cached, bytes) and encode_labels(result.series[0]) in cached
+    assert isinstance(cached, BlockEncoding)
     assert result.series[0].enc0 is None and result.series[0].enc1 is None
     sink.encode(make_result(0))
     again = ScrapeResult("t", "j", "i", "u", NOW_MS + 1000, series=result.series, values=[5, 6])

@@ -8,12 +8,9 @@ The messages (``prometheus/prompb``, remote-write 1.0)::
     Sample       { double value = 1; int64 timestamp = 2; }
 
 Only varints, 8-byte doubles and length-delimited fields are needed, so no
-protobuf runtime is used. A series' labels never change, so its encoded
-labels are built once and kept in the series slot the delivery layer gave
-the sink (see `openagent.model.SERIES_SLOTS`), together with the bytes that
-precede a sample (``TimeSeries`` tag and length, labels, ``Sample`` tag and
-length, value tag). A sample then costs those cached
-bytes, one packed double and the result's shared timestamp bytes.
+protobuf runtime is used. A series' labels never change, so their encoding
+is built once and shared (see :mod:`.encodings`): a sample then costs the
+shared label bytes, one packed double and the result's timestamp bytes.
 
 Labels are sorted by name, ``__name__`` among them (it sorts like any other
 name, after upper-case letters). Labels with an empty value are left out: to
@@ -27,30 +24,28 @@ from collections.abc import Sequence
 from typing import Final
 
 from openagent.model import STALE_NAN_BITS, Series
+from openagent.sinks.remote_write.encodings import (
+    COMMON_TS_LEN,
+    BlockEncoding,
+    SeriesEncodings,
+    label_field,
+    varint,
+)
+
+__all__ = [
+    "COMMON_TS_LEN",
+    "STALE_MARKER",
+    "WriteRequestBuilder",
+    "encode_labels",
+    "sorted_labels",
+    "timestamp_bytes",
+    "varint",
+]
 
 #: Little-endian bytes of the staleness marker NaN.
 STALE_MARKER: Final = STALE_NAN_BITS.to_bytes(8, "little")
-#: Length of the timestamp varint for every millisecond time from 1971 to 2109.
-COMMON_TS_LEN: Final = 6
 
 _pack_double = struct.Struct("<d").pack
-_U64: Final = (1 << 64) - 1
-
-
-def varint(n: int) -> bytes:
-    """Encode ``n`` as a protobuf varint; a negative int64 takes ten bytes (two's complement)."""
-    n &= _U64
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _field(tag: int, payload: bytes) -> bytes:
-    """A length-delimited field: tag byte, length varint, payload."""
-    return bytes((tag,)) + varint(len(payload)) + payload
 
 
 def sorted_labels(series: Series) -> list[tuple[str, str]]:
@@ -61,10 +56,7 @@ def sorted_labels(series: Series) -> list[tuple[str, str]]:
 
 def encode_labels(series: Series) -> bytes:
     """The ``labels`` fields of a ``TimeSeries`` for this series."""
-    out = bytearray()
-    for name, value in sorted_labels(series):
-        out += _field(0x0A, _field(0x0A, name.encode()) + _field(0x12, value.encode()))
-    return bytes(out)
+    return b"".join(label_field(k, v) for k, v in sorted_labels(series))
 
 
 def timestamp_bytes(timestamp_ms: int) -> bytes:
@@ -77,47 +69,18 @@ def _sample_field_head(ts_len: int) -> bytes:
     return bytes((0x12, 10 + ts_len, 0x09))
 
 
-def series_head(labels: bytes, ts_len: int, samples: int = 1) -> bytes:
-    """Everything of a ``TimeSeries`` field before its first sample's double.
-
-    ``ts_len`` is the length of each sample's timestamp varint, ``samples``
-    the number of samples the ``TimeSeries`` will carry (all with that length).
-    """
-    body_len = len(labels) + samples * (12 + ts_len)
-    return b"\x0a" + varint(body_len) + labels + _sample_field_head(ts_len)
-
-
-def cached_head(series: Series, slot: str | None) -> bytes:
-    """`series_head` for one sample with a common timestamp, cached in ``slot`` of the series
-    (built every time when ``slot`` is None)."""
-    head: bytes | None = getattr(series, slot) if slot is not None else None
-    if head is None:
-        head = series_head(encode_labels(series), COMMON_TS_LEN)
-        if slot is not None:
-            setattr(series, slot, head)
-    return head
-
-
-def _strip_head(head: bytes) -> bytes:
-    """The labels inside a head built by `series_head` for one sample of common length."""
-    i = 1
-    while head[i] & 0x80:
-        i += 1
-    return head[i + 1 : -3]
-
-
 class WriteRequestBuilder:
     """Appends ``TimeSeries`` fields to one ``WriteRequest`` body.
 
     ``samples`` counts what was appended (stale markers included) and
-    ``oldest_ms`` is the oldest timestamp (None while empty). ``slot`` is the
-    series attribute that caches each series' encoded labels (None: no cache).
+    ``oldest_ms`` is the oldest timestamp (None while empty). ``encodings``
+    are the sink's shared label encodings, kept across requests.
     """
 
-    __slots__ = ("buf", "oldest_ms", "samples", "slot")
+    __slots__ = ("buf", "encodings", "oldest_ms", "samples")
 
-    def __init__(self, slot: str | None = None) -> None:
-        self.slot = slot
+    def __init__(self, encodings: SeriesEncodings | None = None) -> None:
+        self.encodings = encodings if encodings is not None else SeriesEncodings()
         self.buf = bytearray()
         self.samples = 0
         self.oldest_ms: int | None = None
@@ -137,27 +100,41 @@ class WriteRequestBuilder:
         if not series:
             return
         tail = timestamp_bytes(timestamp_ms)
+        if len(tail) - 1 != COMMON_TS_LEN:
+            self._add_one_by_one(series, [_pack_double(v) for v in values], timestamp_ms)
+            return
         out = self.buf
-        pack = _pack_double
-        slot = self.slot
-        if len(tail) - 1 == COMMON_TS_LEN and slot is not None:
-            for s, v in zip(series, values, strict=True):
-                head = getattr(s, slot)
-                out += head if head is not None else cached_head(s, slot)
-                out += pack(v)
-                out += tail
-        elif len(tail) - 1 == COMMON_TS_LEN:
-            for s, v in zip(series, values, strict=True):
-                out += cached_head(s, None)
-                out += pack(v)
-                out += tail
-        else:
-            value_head = _sample_field_head(len(tail) - 1)
-            for s, v in zip(series, values, strict=True):
-                labels = _strip_head(cached_head(s, slot))
-                out += b"\x0a" + varint(len(labels) + 11 + len(tail)) + labels + value_head
-                out += pack(v)
-                out += tail
+        pack = struct.Struct(f"<d{len(tail)}s").pack
+        enc = self.encodings
+        slot = enc.slot or "name"  # "name" never holds an encoding: every read misses
+        block_of, name_of = enc.block, enc.name
+        names_get = enc.names.get
+        heads = enc.heads
+        for s, v in zip(series, values, strict=True):
+            block = getattr(s, slot)
+            if block.__class__ is not BlockEncoding:
+                block = block_of(s)
+            name = names_get(s.name) or name_of(s.name)
+            out += heads[block.size + len(name)]
+            out += block.pre
+            out += name
+            out += block.post_sample
+            out += pack(v, tail)
+        self._saw(len(series), timestamp_ms)
+
+    def _add_one_by_one(
+        self, series: Sequence[Series], doubles: Sequence[bytes], timestamp_ms: int
+    ) -> None:
+        """Append single-sample ``TimeSeries`` of the given encoded values at ``timestamp_ms``."""
+        tail = timestamp_bytes(timestamp_ms)
+        value_head = _sample_field_head(len(tail) - 1)
+        out = self.buf
+        labels_of = self.encodings.labels
+        for s, double in zip(series, doubles, strict=True):
+            labels = labels_of(s)
+            out += b"\x0a" + varint(len(labels) + 11 + len(tail)) + labels + value_head
+            out += double
+            out += tail
         self._saw(len(series), timestamp_ms)
 
     def add_timestamped(
@@ -171,6 +148,7 @@ class WriteRequestBuilder:
         if len(values) != n or len(timestamps) != n:
             raise ValueError("series, values and timestamps differ in length")
         out = self.buf
+        labels_of = self.encodings.labels
         i = 0
         while i < n:
             s = series[i]
@@ -183,27 +161,12 @@ class WriteRequestBuilder:
                 samples += _sample_field_head(len(tail) - 1)
                 samples += _pack_double(values[k])
                 samples += tail
-            labels = _strip_head(cached_head(s, self.slot))
+            labels = labels_of(s)
             out += b"\x0a" + varint(len(labels) + len(samples)) + labels + samples
             i = j
         self._saw(n, min(timestamps))
 
     def add_stale(self, series: Sequence[Series], timestamp_ms: int) -> None:
         """Append a staleness marker for each series at ``timestamp_ms``."""
-        if not series:
-            return
-        tail = timestamp_bytes(timestamp_ms)
-        out = self.buf
-        if len(tail) - 1 == COMMON_TS_LEN:
-            for s in series:
-                out += cached_head(s, self.slot)
-                out += STALE_MARKER
-                out += tail
-        else:
-            value_head = _sample_field_head(len(tail) - 1)
-            for s in series:
-                labels = _strip_head(cached_head(s, self.slot))
-                out += b"\x0a" + varint(len(labels) + 11 + len(tail)) + labels + value_head
-                out += STALE_MARKER
-                out += tail
-        self._saw(len(series), timestamp_ms)
+        if series:
+            self._add_one_by_one(series, [STALE_MARKER] * len(series), timestamp_ms)

@@ -35,6 +35,7 @@ from openagent.httpauth import CredentialError, HTTPAuth, scrub
 from openagent.model import ScrapeResult
 from openagent.sinks.base import DELIVERED, Batch, Encoded, Sent, SinkError
 from openagent.sinks.remote_write.answers import classify, read_message
+from openagent.sinks.remote_write.encodings import SeriesEncodings
 from openagent.sinks.remote_write.options import RemoteWriteOptions, parse_receiver_url
 from openagent.sinks.remote_write.prompb import WriteRequestBuilder
 
@@ -66,14 +67,13 @@ class RemoteWriteSink:
         self._receiver = options.receiver
         self._auth = auth if auth is not None else HTTPAuth()
         self._session: aiohttp.ClientSession | None = None
-        self._slot: str | None = None
-        self._builder = WriteRequestBuilder()
+        self._encodings = SeriesEncodings()
+        self._builder = WriteRequestBuilder(self._encodings)
         self._opened = 0.0
 
     def use_series_slot(self, slot: str | None) -> None:
-        """Keep each series' encoded labels in ``slot``."""
-        self._slot = slot
-        self._builder.slot = slot
+        """Keep a reference to each series' shared label encoding in ``slot``."""
+        self._encodings.slot = slot
 
     # -- encoding --------------------------------------------------------------
 
@@ -120,7 +120,7 @@ class RemoteWriteSink:
         return self._builder
 
     def _close(self) -> Batch:
-        b, self._builder = self._builder, WriteRequestBuilder(self._slot)
+        b, self._builder = self._builder, WriteRequestBuilder(self._encodings)
         payload = bytes(cramjam.snappy.compress_raw(b.buf))
         assert b.oldest_ms is not None
         return Batch(payload, b.samples, b.oldest_ms)

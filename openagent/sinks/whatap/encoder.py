@@ -7,14 +7,18 @@ value as f64. Unlike the Go agent, no key is ever written twice: ``instance``
 and ``node`` are target labels already, and an exposed ``pcode`` label is kept
 as ``exported_pcode``.
 
-Hot path: the series part of a record (``00 ‖ Text name ‖ byte n ‖ labels``,
-``n`` counting the pcode label) is encoded once per series and cached in the
-series slot the delivery layer gave the sink (b"" when the series cannot be
-sent); the pcode
-label (the same for every record), timestamp and value are one precompiled
-``struct`` call. A sample then costs a slot read, that call and two list
-appends; each pack is joined once. The cached bytes do not depend on the
-pcode's value. NaN and ±Inf samples are reported lost with reason
+Hot path: the series part of a record is ``00 ‖ Text name`` followed by
+``byte n ‖ labels`` (``n`` counting the pcode label). The label part is
+encoded once per label tuple and shared: the scrape layer gives every series
+of an exposed label block one tuple, and the series slot the delivery layer
+gave the sink holds a reference to it (b"" when the series cannot be sent).
+The name part is kept once per name. The pcode label (the same for every
+record), timestamp and value are one precompiled ``struct`` call. A sample
+then costs a slot read, a dict lookup, that call and three list appends;
+each pack is joined once. Sharing the label part instead of caching the
+whole series part per series saves about 300 bytes per dcgm series for one
+more append and lookup (about 50 ns; ``benchmarks/series_memory.py``). The
+cached bytes do not depend on the pcode's value. NaN and ±Inf samples are reported lost with reason
 ``non_finite`` (OpenMx carries no such values, and the Go agent drops them
 too); stale markers are not sent (OpenMx has no staleness) and are counted
 apart. A series with more labels than the one-byte count can hold is lost
@@ -61,6 +65,8 @@ TEXT_CACHE_LIMIT = 200_000
 DEFAULT_GZIP_LEVEL = 1
 
 _PACK_TYPE = I16.pack(OPEN_MX_PACK)
+#: List items per record in `OpenMxEncoder._records`: name part, label part, sample part.
+_PARTS = 3
 _HELP_PACK_TYPE = I16.pack(OPEN_MX_HELP_PACK)
 
 
@@ -120,10 +126,10 @@ class OpenMxEncoder:
         self._pack = struct.Struct(f">{len(tail)}sqd").pack
         self._throttle = Throttle(60.0)
         # encoded label blocks (or why they cannot be sent), by label set; Text encodings
-        # of metric names (str keys) and label pairs (tuple keys)
+        # of label pairs; ``00 ‖ Text name`` by metric name (b"" when it cannot be sent)
         self._caches: tuple[
-            dict[Labels, bytes | tuple[str, str]], dict[str | tuple[str, str], bytes]
-        ] = ({}, {})
+            dict[Labels, bytes | tuple[str, str]], dict[tuple[str, str], bytes], dict[str, bytes]
+        ] = ({}, {}, {})
         self._cache_limit = TEXT_CACHE_LIMIT
         #: Stale markers not sent (OpenMx has no staleness); not a loss.
         self.stale_skipped = 0
@@ -159,9 +165,9 @@ class OpenMxEncoder:
         step = self.records_per_pack
         endpoint = text_bytes(result.url) if self.endpoint_metering and result.url else b""
         head = _PACK_TYPE + self.identity.header(now_ms).to_bytes()
-        for lo in range(0, len(parts) // 2, step):
-            chunk = parts[2 * lo : 2 * (lo + step)]
-            n = len(chunk) // 2
+        for lo in range(0, len(parts) // _PARTS, step):
+            chunk = parts[_PARTS * lo : _PARTS * (lo + step)]
+            n = len(chunk) // _PARTS
             oldest = result.timestamp_ms if stamps is None else min(stamps[lo : lo + step])
             payload = head + self._records_field(n, chunk) + endpoint
             batches.append(Batch(payload, n, oldest))
@@ -188,11 +194,11 @@ class OpenMxEncoder:
     def _records(
         self, result: ScrapeResult, lost: dict[str, int]
     ) -> tuple[list[bytes], list[int] | None]:
-        """Encoded records of a result as two parts each (cached series part, sample part),
+        """Encoded records of a result as three parts each (name, labels, sample),
         and the records' timestamps when they are not all the same; samples that cannot
         be sent are added to ``lost`` by reason.
 
-        Two list appends and one join per pack are cheaper than one concatenation per record.
+        List appends and one join per pack are cheaper than one concatenation per record.
         """
         cached = self._cache_on_series
         slot = self._slot or ""
@@ -210,17 +216,22 @@ class OpenMxEncoder:
                 f"scrape result of {result.url} has {n} series but {len(result.values)} values"
                 f" and {'no' if stamps_in is None else len(stamps_in)} timestamps"
             )
-        prefix: bytes | None
+        names_get = self._caches[2].get
+        block: bytes | None
         if stamps_in is None:
             ts = result.timestamp_ms
             for s, v in zip(result.series, result.values, strict=False):
                 if v - v:  # NaN or ±Inf
                     non_finite += 1
                     continue
-                prefix = get(s, slot) if cached else None
-                if not prefix and not (prefix := self._slow_prefix(s, prefix, lost)):
+                block = get(s, slot) if cached else None
+                if not block and not (block := self._slow_block(s, block, lost)):
                     continue
-                add(prefix)
+                name = names_get(s.name)
+                if not name and not (name := self._slow_name(s, lost)):
+                    continue
+                add(name)
+                add(block)
                 add(pack(tail, ts, v))
         else:
             stamps = []
@@ -229,53 +240,67 @@ class OpenMxEncoder:
                 if v - v:
                     non_finite += 1
                     continue
-                prefix = get(s, slot) if cached else None
-                if not prefix and not (prefix := self._slow_prefix(s, prefix, lost)):
+                block = get(s, slot) if cached else None
+                if not block and not (block := self._slow_block(s, block, lost)):
                     continue
-                add(prefix)
+                name = names_get(s.name)
+                if not name and not (name := self._slow_name(s, lost)):
+                    continue
+                add(name)
+                add(block)
                 add(pack(tail, ts, v))
                 keep(ts)
         if non_finite:
             lost["non_finite"] = non_finite
         return parts, stamps
 
-    def _slow_prefix(self, s: Series, cached: bytes | None, lost: dict[str, int]) -> bytes:
-        """The series part of a record not in the cache yet (encoded now), or b"" for a
-        series that cannot be sent (its sample is added to ``lost``)."""
-        prefix = self._prefix(s) if cached is None else cached
-        if not prefix:
+    def _slow_block(self, s: Series, cached: bytes | None, lost: dict[str, int]) -> bytes:
+        """The label part of ``s``'s records when its slot does not hold it yet (encoded or
+        shared now), or b"" for a series that cannot be sent (its sample is added to
+        ``lost``)."""
+        block = self._labels_of(s) if cached is None else cached
+        if not block:
             reason = self._unsendable_reason.get(s, "too_many_labels")
             lost[reason] = lost.get(reason, 0) + 1
-        return prefix
+        return block
 
-    def _prefix(self, s: Series) -> bytes:
-        """Encode and cache the series part of ``s``'s records (b"" when it cannot be sent).
+    def _labels_of(self, s: Series) -> bytes:
+        """Encode or share the label part of ``s``'s records and keep it in the series slot
+        (b"" when it cannot be sent).
 
-        Label sets, label pairs and names repeat across series (dcgm-exporter
-        repeats one label block per GPU in every family), so their encodings are
-        cached too, each cache bounded.
+        Label sets and label pairs repeat across series (dcgm-exporter repeats one
+        label block per GPU in every family), so their encodings are cached, each
+        cache bounded.
         """
         caches = self._caches
-        if len(caches[0]) + len(caches[1]) > self._cache_limit:
-            caches[0].clear()
-            caches[1].clear()
-        blocks, texts = caches
+        if sum(len(c) for c in caches) > self._cache_limit:
+            for c in caches:
+                c.clear()
+        blocks = caches[0]
         block = blocks.get(s.labels)
         if block is None:
             block = blocks[s.labels] = self._block(s.labels)
         if isinstance(block, tuple):
             return self._unsendable(s, *block)
-        name = texts.get(s.name)
+        if self._cache_on_series:
+            setattr(s, self._slot or "", block)
+        return block
+
+    def _slow_name(self, s: Series, lost: dict[str, int]) -> bytes:
+        """``00 ‖ Text name`` of ``s`` (kept per name), or b"" when the name cannot be
+        encoded (the sample is added to ``lost``)."""
+        names = self._caches[2]
+        name = names.get(s.name)
         if name is None:
             try:
-                name = _text(s.name)
+                name = b"\x00" + _text(s.name)
             except UnicodeEncodeError as exc:
-                return self._unsendable(s, "unencodable", f"metric name: {exc}")
-            texts[s.name] = name
-        prefix = b"\x00" + name + block
-        if self._cache_on_series:
-            setattr(s, self._slot or "", prefix)
-        return prefix
+                self._unsendable(s, "unencodable", f"metric name: {exc}")
+                name = b""
+            names[s.name] = name
+        if not name:
+            lost["unencodable"] = lost.get("unencodable", 0) + 1
+        return name
 
     def _block(self, labels: Labels) -> bytes | tuple[str, str]:
         """``byte n ‖ (Text key ‖ Text value)*`` with the pcode label counted (it is

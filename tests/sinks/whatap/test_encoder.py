@@ -133,13 +133,15 @@ def test_real_dcgm_scrape_round_trips() -> None:
     }
 
 
-def test_prefix_is_cached_in_the_given_series_slot_and_reused() -> None:
+def test_label_part_is_shared_through_the_given_series_slot_and_reused() -> None:
     (s,) = gpu_series(1)
+    twin = Series("DCGM_FI_DEV_FB_USED", s.labels)
     enc = OpenMxEncoder(IDENTITY)
     enc.use_series_slot("enc1")
-    enc.encode(result([s], [1.0]), NOW)
-    prefix = s.enc1
-    assert isinstance(prefix, bytes) and prefix.startswith(b"\x00\x14DCGM_FI_DEV_GPU_UTIL")
+    enc.encode(result([s, twin], [1.0, 2.0]), NOW)
+    block = s.enc1
+    assert isinstance(block, bytes) and block[0] == len(s.labels) + 1  # the pcode label counts
+    assert twin.enc1 is block  # one label tuple, one encoding
     assert s.enc0 is None and s.enc2 is None  # the other sinks' slots are left alone
     # a planted cache entry is what the next encode sends: the labels are not re-encoded
     other = Series("other_metric", (("a", "b"),))
@@ -147,7 +149,7 @@ def test_prefix_is_cached_in_the_given_series_slot_and_reused() -> None:
     s.enc1 = other.enc1
     (rec,) = records_of([b.payload for b in enc.encode(result([s], [2.0]), NOW).batches])
     assert (rec.metric, rec.labels, rec.value) == (
-        "other_metric",
+        "DCGM_FI_DEV_GPU_UTIL",
         (("a", "b"), ("pcode", "33789")),
         2.0,
     )
