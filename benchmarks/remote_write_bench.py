@@ -44,9 +44,10 @@ from pathlib import Path
 import yaml
 
 from benchmarks.common import pin_one_core
+from benchmarks.compare_run import free_port, tree_usage
+from benchmarks.compare_tools import openagent_config
 from benchmarks.dcgm_payload import NodeShape, Payload
 from benchmarks.fleet import Fleet
-from benchmarks.vmagent_compare import free_port, openagent_config, tree_usage
 from openagent.exposition import Parser
 from openagent.model import SERIES_SLOTS, Labels, ScrapeResult, Series
 from openagent.sinks.remote_write import RemoteWriteOptions, RemoteWriteSink
