@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Set up this machine for openagent, then run the demo or the whole test suite.
+# Set up this machine for openagent, then run the demo, the test suite or the performance report.
 #
 #   scripts/dev.sh demo          synthetic GPU fleet + Whatap collector emulator on loopback,
 #                                and the agent scraping the one and sending to the other
 #   scripts/dev.sh test [ARGS]   ruff, mypy, then pytest (ARGS go to pytest)
+#   scripts/dev.sh bench [ARGS]  the performance report (python -m benchmarks.compare ARGS)
 #   scripts/dev.sh setup         only the set-up steps
 #
 # Set-up: Debian's prometheus, promtool, victoria-metrics (vmagent) and kubectl
 # are installed with apt-get when missing (never started), and a virtualenv in
-# .venv gets `pip install -e '.[test]'` whenever pyproject.toml changes.
+# .venv gets `pip install -e '.[test]'` whenever pyproject.toml changes (`bench`:
+# `.[test,bench]`, which adds matplotlib and py-spy).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -86,16 +88,22 @@ ensure_venv() {
         say "creating $VENV"
         "$PYTHON" -m venv "$VENV" || die "'$PYTHON -m venv' failed (Debian: apt-get install python3-venv)"
     fi
-    local stamp_file="$VENV/.openagent-pyproject.sha256" want have log
+    install_extras test .openagent-pyproject.sha256 "openagent and its test tools"
+}
+
+# install_extras EXTRAS STAMP WHAT: `pip install -e '.[EXTRAS]'` unless the stamp file in
+# .venv already holds the hash of this pyproject.toml (one stamp per set of extras).
+install_extras() {
+    local extras="$1" stamp_file="$VENV/$2" what="$3" want have log
     want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
     have="$(cat "$stamp_file" 2>/dev/null || true)"
     [ "$want" = "$have" ] && return 0
-    say "installing openagent and its test tools into .venv"
+    say "installing $what into .venv"
     log="$(mktemp)"
-    if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -q -e '.[test]' >"$log" 2>&1; then
+    if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -q -e ".[$extras]" >"$log" 2>&1; then
         cat "$log" >&2
         rm -f "$log"
-        die "pip install -e '.[test]' failed"
+        die "pip install -e '.[$extras]' failed"
     fi
     rm -f "$log"
     printf '%s\n' "$want" >"$stamp_file"
@@ -129,6 +137,12 @@ run_tests() {
         printf 'dev.sh: failed: %s\n' "${failed[*]}" >&2
         return 1
     fi
+}
+
+run_bench() {
+    install_extras test,bench .openagent-bench.sha256 "the benchmark tools (matplotlib, py-spy)"
+    say "python -m benchmarks.compare $* (report: benchmarks/results/ unless --out says otherwise)"
+    PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m benchmarks.compare "$@"
 }
 
 run_demo() {
@@ -180,7 +194,7 @@ stop_demo() {
 }
 
 usage() {
-    sed -n '2,7s/^# \{0,1\}//p' "$0"
+    sed -n '2,8s/^# \{0,1\}//p' "$0"
 }
 
 cmd="${1:-}"
@@ -193,6 +207,10 @@ case "$cmd" in
     test)
         setup
         run_tests "$@"
+        ;;
+    bench)
+        setup
+        run_bench "$@"
         ;;
     setup) setup ;;
     -h | --help | help) usage ;;
