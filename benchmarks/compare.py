@@ -21,6 +21,7 @@ import asyncio
 import os
 import platform
 import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from benchmarks.compare_tools import (
     DEFAULT_AGENT,
     DEFAULT_WHATAP_AGENT,
     GO_TOOLS,
+    REPO,
     Tool,
     launch,
     parse_agent,
@@ -144,6 +146,23 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=10, check=True
+    ).stdout.strip()
+
+
+def _checkout() -> str:
+    """This checkout's commit, ``+changes`` when the work tree differs from it: variants that
+    print the same version are told apart by the code they run."""
+    try:
+        head = _git("rev-parse", "--short", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return f"{head}{' +changes' if dirty else ''} in {REPO}"
+
+
 def _machine() -> str:
     model = ""
     try:
@@ -169,6 +188,7 @@ def describe(args: argparse.Namespace, tools: list[Tool], sizes: list[int]) -> d
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": _machine(),
+        "checkout": _checkout(),
         "sizes": sizes,
         "baseline_nodes": args.baseline_nodes or None,
         "decode_max": args.decode_max,

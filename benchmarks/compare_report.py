@@ -135,6 +135,7 @@ def _header_lines(meta: dict[str, Any]) -> list[str]:
         "",
         f"- date: {meta['date']}",
         f"- machine: {meta['machine']}",
+        f"- harness checkout (what `{{python}} -m openagent` runs): {meta.get('checkout', '?')}",
         f"- workload: synthetic dcgm-exporter fleet; {w['per_scrape']} samples per scrape "
         f"({w['shape']}); scrape every {w['interval']}, values refreshed every "
         f"{w['update_interval']:g} s; {w['warmup']:g} s warm-up then a {w['window']:g} s "

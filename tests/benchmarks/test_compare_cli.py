@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from benchmarks import compare
+from benchmarks.compare_tools import REPO
 from benchmarks.whatap_collector import FAKE_LICENSE
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -90,6 +91,7 @@ def test_short_run_writes_the_whole_report(tmp_path: Path) -> None:
     assert two["loop_lag_p99_ms"] is not None
     assert two["bytes_per_series"] is not None and base["bytes_per_series"] is None
     assert doc["meta"]["tools"]["openagent"]["version"].startswith("openagent ")
+    assert doc["meta"]["checkout"].endswith(f" in {REPO}")
     text = (out / "results.md").read_text()
     assert "## 2 nodes, 640 series" in text and "| openagent | " in text and "×vm" in text
     (out / "rss.png").unlink()
