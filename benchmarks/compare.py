@@ -281,7 +281,8 @@ async def run(args: argparse.Namespace, tools: list[Tool], sizes: list[int]) -> 
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    runs = sorted(set(sizes) | ({args.baseline_nodes} if args.baseline_nodes else set()))
+    base = [args.baseline_nodes] if args.baseline_nodes else []
+    runs = base + [n for n in sizes if n not in base]
     receiver = Receiver(keep=args.decode_max)
     await receiver.start()
     results: list[Result] = []
@@ -311,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.plot_only:
+        if not (args.out / "results.json").is_file():
+            parser.error(f"--plot-only: there is no {args.out / 'results.json'} to draw from")
         for path in plot(args.out):
             print(path)
         return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -182,7 +183,12 @@ def write_report(out: Path, meta: dict[str, Any], results: Sequence[Result]) -> 
     doc = {"meta": meta, "results": [result_dict(r) for r in results]}
     (out / "results.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
     (out / "results.md").write_text(render_markdown(meta, results), encoding="utf-8")
-    return [out / "results.md", out / "results.json", *plot(out)]
+    written = [out / "results.md", out / "results.json"]
+    try:
+        return written + plot(out)
+    except ImportError as exc:  # the measurements are written; plots can be drawn later
+        print(f"no plots ({exc}): pip install -e '.[bench]', then --plot-only", file=sys.stderr)
+        return written
 
 
 def _series_by_tool(results: Sequence[Result], value: Callable[[Result], float | None]) -> Any:

@@ -49,6 +49,7 @@ def test_tools_default_to_both_go_tools_then_every_variant() -> None:
         (["--tools", "vmagent,agent"], "--tools: unknown ['agent'] (known: vmagent, prometheus"),
         (["--nodes", "10,ten"], "--nodes: expected a comma list"),
         (["--window", "0"], "need --window > 0"),
+        (["--plot-only", "--out", "/nonexistent/report"], "there is no /nonexistent/report/"),
     ],
 )
 def test_bad_arguments_exit_2_with_the_reason(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from benchmarks import compare_report as rep
 from benchmarks.compare_run import Result
@@ -110,3 +113,13 @@ def test_write_report_round_trips_json_and_draws_both_plots(tmp_path: Path) -> N
     assert rep.plot(tmp_path) == [tmp_path / name for name in rep.PLOTS]
     for name in rep.PLOTS:
         assert (tmp_path / name).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_without_matplotlib_the_numbers_are_still_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    paths = rep.write_report(tmp_path, _meta(), _results())
+    assert [p.name for p in paths] == ["results.md", "results.json"]
+    assert not any((tmp_path / name).exists() for name in rep.PLOTS)
+    assert "then --plot-only" in capsys.readouterr().err
