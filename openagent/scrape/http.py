@@ -108,6 +108,8 @@ class ScrapeClient:
         self._keepalive = keepalive_timeout
         self._auth = auth if auth is not None else HTTPAuth()
         self._session: aiohttp.ClientSession | None = None
+        # parsed target URLs: parsing one cost about 4 % of the CPU of a 300-target agent
+        self._urls: dict[str, URL] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -143,7 +145,11 @@ class ScrapeClient:
         seconds = endpoint.timeout if timeout is None else timeout
         if not seconds > 0:
             raise ValueError(f"scrape timeout must be positive, got {seconds!r}")
-        target = _parse_url(url)
+        target = self._urls.get(url)
+        if target is None:
+            if len(self._urls) >= _URL_CACHE_LIMIT:
+                self._urls.clear()
+            target = self._urls[url] = _parse_url(url)
         limit = endpoint.body_size_limit if endpoint.body_size_limit > 0 else self._default_limit
         secrets: tuple[str, ...] = ()
         phase = "resolving credentials"
@@ -209,6 +215,10 @@ class ScrapeClient:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+#: Parsed URLs kept before the cache starts over.
+_URL_CACHE_LIMIT = 100_000
 
 
 def _format_seconds(seconds: float) -> str:

@@ -14,6 +14,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from prometheus_client import Counter
+
 from openagent.exposition import (
     LimitExceeded,
     Limits,
@@ -25,7 +27,13 @@ from openagent.exposition import (
 from openagent.model import ScrapeResult, Target
 from openagent.scrape.cache import TargetCache
 from openagent.scrape.http import ScrapeClient, ScrapeFailure
-from openagent.scrape.schedule import AdaptiveTimeout, next_time, offset_for
+from openagent.scrape.schedule import (
+    AdaptiveTimeout,
+    grid_step,
+    next_time,
+    offset_for,
+    wake_time,
+)
 from openagent.scrape.series import REPORT_NAMES
 from openagent.telemetry import (
     PARSE_ERRORS,
@@ -53,6 +61,7 @@ class ScrapeLoop:
         limits: Limits,
         seed: str = "",
         cache: TargetCache | None = None,
+        quantum: float = 0.0,
     ) -> None:
         self.target = target
         self.client = client
@@ -71,8 +80,9 @@ class ScrapeLoop:
             multiplier=ep.adaptive_timeout.multiplier,
         )
         self.offset = offset_for(target.id, ep.interval, seed)
+        self.quantum = grid_step(quantum, ep.interval)
         self._task: asyncio.Task[None] | None = None
-        self._results_seen: set[str] = set()
+        self._children: dict[tuple[Counter, str], Counter] = {}
         self._job = target.job
         self._instance = target.instance
 
@@ -100,7 +110,7 @@ class ScrapeLoop:
         due = next_time(time.time(), interval, self.offset)
         while True:
             self.state.next_scrape = due
-            delay = due - time.time()
+            delay = wake_time(due, self.quantum) - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             try:
@@ -204,19 +214,15 @@ class ScrapeLoop:
         duplicates: int,
     ) -> None:
         job, instance = self._job, self._instance
-        SCRAPES.labels(job, instance, reason).inc()
+        self._count(SCRAPES, reason, 1)
         SCRAPE_DURATION.labels(job).observe(duration)
-        self._results_seen.add(reason)
         if scraped:
-            SAMPLES.labels(job, instance, "scraped").inc(scraped)
-            SAMPLES.labels(job, instance, "kept").inc(kept)
-            self._results_seen.update(("scraped", "kept"))
+            self._count(SAMPLES, "scraped", scraped)
+            self._count(SAMPLES, "kept", kept)
             if scraped - kept - duplicates > 0:
-                SAMPLES.labels(job, instance, "dropped_relabel").inc(scraped - kept - duplicates)
-                self._results_seen.add("dropped_relabel")
+                self._count(SAMPLES, "dropped_relabel", scraped - kept - duplicates)
         if duplicates:
-            SAMPLES.labels(job, instance, "dropped_duplicate").inc(duplicates)
-            self._results_seen.add("dropped_duplicate")
+            self._count(SAMPLES, "dropped_duplicate", duplicates)
         state = self.state
         previous_error, previous_health = state.last_error, state.health
         state.health = "up" if error is None else "down"
@@ -233,14 +239,23 @@ class ScrapeLoop:
         elif error is None and previous_health == "down":
             log.info("scrape recovered", job=job, instance=instance, url=self.target.url)
 
+    def _count(self, metric: Counter, result: str, amount: int) -> None:
+        """Add ``amount`` to this target's ``result`` child of ``metric``; the children are
+        kept, since ``labels()`` costs more than the increment."""
+        child = self._children.get((metric, result))
+        if child is None:
+            child = self._children[metric, result] = metric.labels(
+                self._job, self._instance, result
+            )
+        child.inc(amount)
+
     def _forget_metrics(self) -> None:
-        for result in self._results_seen:
-            for metric in (SCRAPES, SAMPLES):
-                try:
-                    metric.remove(self._job, self._instance, result)
-                except KeyError:
-                    pass
-        self._results_seen.clear()
+        for metric, result in self._children:
+            try:
+                metric.remove(self._job, self._instance, result)
+            except KeyError:
+                pass
+        self._children.clear()
 
 
 def _limits(ep: object, defaults: Limits) -> Limits:

@@ -48,6 +48,9 @@ class ScrapeOptions:
     body_size_limit: int = 64 * MiB
     user_agent: str = f"openagent/{__version__}"
     seed: str = ""
+    #: Scrapes due within one tick of this grid (seconds) start in one wake-up; see
+    #: `openagent.scrape.schedule.wake_time`.
+    wakeup_quantum: float = 0.25
     shard_index: int = 0
     shard_count: int = 1
 
@@ -126,6 +129,7 @@ class ScrapeManager:
             limits=self.options.limits,
             seed=self.options.seed,
             cache=cache,
+            quantum=self.options.wakeup_quantum,
         )
         self.loops[target.id] = loop
         loop.start()

@@ -2,8 +2,10 @@
 
 Every target gets an offset inside its interval, derived from a hash of its
 identity and a per-agent seed, so targets found together do not fire
-together and a restarted agent keeps its rhythm. Scrapes then happen at
-``offset + k * interval`` on the wall clock.
+together and a restarted agent keeps its rhythm. Scrapes are due at
+``offset + k * interval`` on the wall clock, and start at the next tick of a
+grid shared by all targets (`wake_time`), so that the scrapes due within one
+tick start in one wake-up of the event loop.
 """
 
 from __future__ import annotations
@@ -22,6 +24,29 @@ def next_time(now: float, interval: float, offset: float) -> float:
     """The first scrape time ``offset + k * interval`` that is not before ``now``."""
     k = math.ceil((now - offset) / interval)
     return offset + k * interval
+
+
+def wake_time(due: float, quantum: float) -> float:
+    """The first tick of the ``quantum`` grid (seconds since the epoch) at or after ``due``.
+
+    At 1,000 targets on a 15 s interval, 67 scrapes a second each woke the
+    event loop on their own; with a 0.25 s grid about 17 start per wake-up.
+    The grid delays a scrape by less than one quantum and keeps each target's
+    spacing (the interval is a multiple of the quantum), and a scrape's
+    timestamp is still the time it actually starts.
+    """
+    if quantum <= 0:
+        return due
+    return math.ceil(due / quantum - 1e-9) * quantum
+
+
+def grid_step(quantum: float, interval: float) -> float:
+    """The wake-up grid for targets of ``interval``: ``quantum``, or finer for short
+    intervals (at least 20 ticks per interval), and always a divisor of the interval, so
+    that a target's scrapes stay evenly spaced. 0 means no grid."""
+    if quantum <= 0 or interval <= 0:
+        return 0.0
+    return interval / max(20, math.ceil(interval / quantum - 1e-9))
 
 
 class AdaptiveTimeout:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from openagent.scrape.schedule import AdaptiveTimeout, next_time, offset_for
+from openagent.scrape.schedule import AdaptiveTimeout, grid_step, next_time, offset_for, wake_time
 
 
 def test_offset_is_stable_and_inside_interval() -> None:
@@ -58,3 +60,30 @@ def test_adaptive_timeout_never_exceeds_interval() -> None:
         t.on_timeout()
     assert t.current == 4
     assert t.maximum == 4
+
+
+@pytest.mark.parametrize("quantum", [0.25, 0.05, 1.0])
+def test_wake_time_is_the_next_tick_of_a_shared_grid(quantum: float) -> None:
+    dues = [1_700_000_000.0 + i * 0.037 for i in range(100)]
+    for due in dues:
+        wake = wake_time(due, quantum)
+        assert due - 1e-6 <= wake < due + quantum
+        assert abs(wake / quantum - round(wake / quantum)) < 1e-4  # float error at 1.7e9 s
+    assert len({wake_time(d, quantum) for d in dues}) < len(dues)  # dues share wake-ups
+
+
+def test_without_a_quantum_a_scrape_wakes_when_due() -> None:
+    assert wake_time(1_700_000_000.123, 0.0) == 1_700_000_000.123
+
+
+@pytest.mark.parametrize(("quantum", "interval"), [(0.25, 15.0), (0.25, 10.1), (0.25, 1.0)])
+def test_the_grid_divides_the_interval_so_a_target_keeps_its_spacing(
+    quantum: float, interval: float
+) -> None:
+    q = grid_step(quantum, interval)
+    assert 0 < q <= quantum and interval / 20 >= q - 1e-12
+    assert abs(interval / q - round(interval / q)) < 1e-9
+    offset = offset_for("target", interval)
+    wakes = [wake_time(offset + k * interval + 1_700_000_000, q) for k in range(50)]
+    gaps = {round(b - a, 6) for a, b in itertools.pairwise(wakes)}
+    assert gaps == {round(interval, 6)}
