@@ -15,7 +15,8 @@ cluster through this room; it knows resources, not targets.
 Failures never block start-up: an informer that cannot list (RBAC, API
 server down) reports ``error``, keeps ``synced`` unset and retries with
 backoff while the others work. Importing this package does not import
-kubernetes_asyncio; only connecting does (see `Cluster.of`).
+kubernetes_asyncio; only connecting through a kubeconfig does (see
+`openagent.kube.client.connect`).
 """
 
 from openagent.kube.cluster import (

@@ -1,34 +1,34 @@
 """The connection to the Kubernetes API server: raw JSON lists and watch streams.
 
-`KubeClient` wraps kubernetes_asyncio's ``ApiClient`` for what it does well
-(TLS, client certificates, bearer tokens, proxies) and reads the bodies
-itself: lists are parsed with orjson into plain dicts (turning 5,000 pods
-into typed models costs ~10 s; raw parsing ~0.4 s), and watch streams are
-read line by line here rather than through ``kubernetes_asyncio.watch``,
-because that one does not check the HTTP status, retries a 410 once with
-the same stale resourceVersion before raising, yields non-JSON lines as
-events and deserialises every object into a model.
+`KubeClient` sends GETs through a `Transport` (credentials, TLS, proxies:
+`openagent.kube.incluster` in a pod, `openagent.kube.kubeconfig` otherwise)
+and reads the bodies itself: lists are parsed with orjson into plain dicts
+(turning 5,000 pods into typed models costs ~10 s; raw parsing ~0.4 s), and
+watch streams are read line by line here rather than through
+``kubernetes_asyncio.watch``, because that one does not check the HTTP
+status, retries a 410 once with the same stale resourceVersion before
+raising, yields non-JSON lines as events and deserialises every object into
+a model.
 
-Every request has a connect timeout and a read timeout (the library's
-default has none, so a stalled watch would hang forever); a watch's read
-timeout should exceed the server's bookmark cadence (about a minute).
+Every request has a connect timeout and a read timeout (aiohttp's default
+has none, so a stalled watch would hang forever); a watch's read timeout
+should exceed the server's bookmark cadence (about a minute).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import aiohttp
 import orjson
-from kubernetes_asyncio import client as k8s
 
-from openagent import __version__
-from openagent.kube.cluster import Timeouts, in_cluster_available
-from openagent.kube.credentials import Credentials, load_incluster, load_kubeconfig
+from openagent.kube.cluster import Timeouts, in_cluster_available, kubeconfig_spec
+from openagent.kube.credentials import Query, Transport
 from openagent.kube.errors import RESOURCES, KubeConfigError, KubeError, Resource, resource_info
+from openagent.kube.incluster import in_cluster_config
 from openagent.kube.prune import gc_paused
 
 __all__ = [
@@ -46,8 +46,8 @@ _ERROR_BODY_LIMIT = 64 * 1024
 _EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK"})
 
 
-def _selectors(label_selector: str | None, field_selector: str | None) -> list[tuple[str, str]]:
-    query: list[tuple[str, str]] = []
+def _selectors(label_selector: str | None, field_selector: str | None) -> Query:
+    query: Query = []
     if label_selector:
         query.append(("labelSelector", label_selector))
     if field_selector:
@@ -58,18 +58,14 @@ def _selectors(label_selector: str | None, field_selector: str | None) -> list[t
 class KubeClient:
     """Raw-JSON access to the API server; one connection pool for all informers."""
 
-    def __init__(self, credentials: Credentials, timeouts: Timeouts | None = None) -> None:
-        self.credentials = credentials
+    def __init__(self, transport: Transport, timeouts: Timeouts | None = None) -> None:
+        self.transport = transport
         self.timeouts = timeouts or Timeouts()
-        cfg = credentials.configuration
-        cfg.connection_pool_maxsize = 0  # unlimited: every open watch holds a connection
-        self.api = k8s.ApiClient(cfg)
-        self.api.user_agent = f"openagent/{__version__}"
 
     @property
     def host(self) -> str:
         """The API server URL."""
-        return str(self.credentials.configuration.host)
+        return self.transport.host
 
     def _timeout(self, read: float) -> aiohttp.ClientTimeout:
         connect = self.timeouts.connect
@@ -80,22 +76,14 @@ class KubeClient:
         verb: str,
         resource: str,
         namespace: str | None,
-        query: list[tuple[str, str]],
+        query: Query,
         read_timeout: float,
     ) -> aiohttp.ClientResponse:
         """Send a GET; a 401 refreshes the credentials and retries once."""
         path = resource_info(resource, namespace).path(resource, namespace)
         for attempt in range(2):
             try:
-                resp: aiohttp.ClientResponse = await self.api.call_api(
-                    path,
-                    "GET",
-                    query_params=query,
-                    header_params={"Accept": "application/json"},
-                    auth_settings=["BearerToken"],
-                    _preload_content=False,
-                    _request_timeout=self._timeout(read_timeout),
-                )
+                resp = await self.transport.get(path, query, self._timeout(read_timeout))
             except TimeoutError as err:
                 message = _timeout_text(err, self.host)
                 raise KubeError(
@@ -108,7 +96,7 @@ class KubeClient:
                 ) from err
             if resp.status == 401 and attempt == 0:
                 resp.close()
-                if await self.credentials.refresh():
+                if await self.transport.refresh():
                     continue
                 raise KubeError(verb, resource, namespace, status=401, reason="Unauthorized")
             return resp
@@ -226,14 +214,14 @@ class KubeClient:
 
     async def close(self) -> None:
         """Close the connection pool."""
-        await self.api.close()
+        await self.transport.close()
 
 
 class WatchStream:
     """One open watch response, read line by line (see `KubeClient.watch`)."""
 
     def __init__(
-        self, client: KubeClient, resource: str, namespace: str | None, query: list[tuple[str, str]]
+        self, client: KubeClient, resource: str, namespace: str | None, query: Query
     ) -> None:
         self.client = client
         self.resource = resource
@@ -319,7 +307,7 @@ async def connect(
     timeouts: Timeouts | None = None,
     token_path: Path | None = None,
     ca_path: Path | None = None,
-    environ: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> KubeClient:
     """A client for the cluster; nothing is requested from the API server yet.
 
@@ -332,7 +320,9 @@ async def connect(
     if in_cluster is None:
         in_cluster = kubeconfig is None and in_cluster_available(token_path, environ)
     if in_cluster:
-        credentials = load_incluster(token_path, ca_path, environ)
-    else:
-        credentials = await load_kubeconfig(kubeconfig)
-    return KubeClient(credentials, timeouts)
+        return KubeClient(in_cluster_config(token_path, ca_path, environ), timeouts)
+    spec, origin = kubeconfig_spec(kubeconfig)  # no file: an error, and no import
+    # Imported here: it loads kubernetes_asyncio (43 MiB), which a pod does without.
+    from openagent.kube.kubeconfig import load_kubeconfig
+
+    return KubeClient(await load_kubeconfig(spec, origin), timeouts)

@@ -4,8 +4,9 @@ Discovery, the ConfigMap config source and the Secret resolver each ask the
 `Cluster` for its `InformerPool`; the first ask connects (in-cluster service
 account, else the kubeconfig), later ones share that client and its
 informers. A failed connect is not remembered: the next ask tries again, so
-each user keeps its own retry policy. Nothing touches the network, and
-kubernetes_asyncio is not even imported, until a user asks.
+each user keeps its own retry policy. Nothing touches the network until a
+user asks, and kubernetes_asyncio is imported only when the answer is a
+kubeconfig: a pod on its service account never loads it.
 """
 
 from __future__ import annotations
@@ -125,10 +126,8 @@ class Cluster:
         """A cluster reached as ``options`` say."""
 
         async def connect() -> KubeClient:
-            # Imported here, the one place kubernetes_asyncio is loaded, not at the top:
-            # its config loaders pull in its whole generated client, 37 MiB of RSS
-            # (43 MiB with this client module; measured with aiohttp already loaded),
-            # which an agent with only static targets and no Secret references never needs.
+            # Imported here: the client module imports this one. It loads
+            # kubernetes_asyncio only for a kubeconfig (see `connect_client`).
             from openagent.kube.client import connect as connect_client
 
             return await connect_client(options.kubeconfig, timeouts=options.timeouts)

@@ -10,6 +10,7 @@ import pytest
 
 from openagent.kube import KubeConfigError, KubeError
 from openagent.kube.client import connect
+from openagent.kube.incluster import InClusterTransport
 from tests.kube.support import TOKEN
 from tests.kubefake import FakeKubeServer
 from tests.kubefake import objects as o
@@ -38,7 +39,7 @@ async def test_in_cluster_tls_and_token(
     )
     try:
         assert client.host == kube_tls.url
-        assert client.credentials.source.startswith("in-cluster service account")
+        assert client.transport.source.startswith("in-cluster service account")
         page = await client.list("nodes", namespace=None, label_selector=None, field_selector=None)
         assert [n["metadata"]["name"] for n in page["items"]] == ["node-1"]
         (req,) = kube_tls.requests_for("nodes", "list")
@@ -102,7 +103,9 @@ async def test_a_token_rewritten_in_place_is_seen_before_any_401(
         await client.close()
 
 
-async def test_401_rereads_the_token_and_retries(kube_tls: FakeKubeServer, tmp_path: Path) -> None:
+async def test_401_rereads_the_token_and_retries(
+    kube_tls: FakeKubeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     files = kube_tls.write_incluster_files(tmp_path)
     client = await connect(
         None, token_path=files.token_path, ca_path=files.ca_path, environ=files.environ
@@ -111,7 +114,10 @@ async def test_401_rereads_the_token_and_retries(kube_tls: FakeKubeServer, tmp_p
         await client.list("nodes", namespace=None, label_selector=None, field_selector=None)
         # Without the per-request check, only the 401 makes the client read the file
         # again (and retry once).
-        client.credentials.configuration.refresh_api_key_hook = None
+        assert isinstance(client.transport, InClusterTransport)
+        token = client.transport.token
+        forced_only = token.refresh
+        monkeypatch.setattr(token, "refresh", lambda force=False: force and forced_only(True))
         second = "second-token-xxxxxx"
         kube_tls.tokens = {second: SA_USER}
         files.token_path.write_text(second)
@@ -147,7 +153,7 @@ async def test_kubeconfig_sources(
                 "namespaces", namespace=None, label_selector=None, field_selector=None
             )
             assert [n["metadata"]["name"] for n in page["items"]] == ["gpu"]
-            sources.append(client.credentials.source)
+            sources.append(client.transport.source)
         finally:
             await client.close()
     assert str(explicit) in sources[0]
@@ -186,8 +192,8 @@ async def test_explicit_kubeconfig_wins_over_the_pod_environment(
     picked = await connect(path, token_path=files.token_path, environ=env)
     auto = await connect(None, token_path=files.token_path, ca_path=files.ca_path, environ=env)
     try:
-        assert picked.credentials.source.startswith("kubeconfig")
-        assert auto.credentials.source.startswith("in-cluster")
+        assert picked.transport.source.startswith("kubeconfig")
+        assert auto.transport.source.startswith("in-cluster")
     finally:
         await picked.close()
         await auto.close()
