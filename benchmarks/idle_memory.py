@@ -16,8 +16,10 @@ series each, every 15 s) served from this process on loopback, and reads
   token and CA under ``/var/run/secrets/kubernetes.io/serviceaccount`` and
   ``KUBERNETES_SERVICE_HOST/PORT``. The files are put there in a private
   mount namespace (``unshare --mount``, root only), so the host sees nothing;
-* ``kubeconfig``: the same config, reaching the fake through a kubeconfig
-  (``--kubeconfig``), as a local run does.
+* ``deployment``: the in-cluster shape delivering to the Whatap collector
+  emulator, as ``deploy/deployment.yaml`` runs the agent;
+* ``kubeconfig``: the in-cluster shape's config, reaching the fake through a
+  kubeconfig (``--kubeconfig``), as a local run does.
 
 A kube shape also checks, through ``/targets``, that discovery found the
 four pods, so a figure never comes from an agent that failed to connect.
@@ -45,7 +47,9 @@ from benchmarks.fleet import Fleet
 from benchmarks.whatap_collector import FAKE_LICENSE, Collector
 
 REPO = Path(__file__).resolve().parents[1]
-SHAPES = ("jsonl", "whatap", "remote_write", "in-cluster", "kubeconfig")
+SHAPES = ("jsonl", "whatap", "remote_write", "in-cluster", "deployment", "kubeconfig")
+#: The shapes that discover their targets through the fake API server.
+KUBE_SHAPES = ("in-cluster", "deployment", "kubeconfig")
 TOKEN = "idle-memory-token"
 SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 PODMONITOR = """features:
@@ -106,13 +110,12 @@ class Bench:
         env.pop("KUBECONFIG", None)
         env["HOME"] = str(self.tmp)  # no ~/.kube/config from the machine
         config = self.tmp / f"{shape}.yaml"
-        kube = shape in ("in-cluster", "kubeconfig")
-        config.write_text(PODMONITOR if kube else static_config(self.ports))
+        config.write_text(PODMONITOR if shape in KUBE_SHAPES else static_config(self.ports))
         argv = [sys.executable, "-m", "openagent", "run", "--config", str(config)]
         argv += ["--listen", f"127.0.0.1:{listen}", "--spool-dir", str(self.tmp / "spool" / shape)]
         if shape in ("jsonl", "in-cluster", "kubeconfig"):
             argv += ["--sink", "jsonl", "--jsonl-path", str(self.tmp / f"{shape}.jsonl")]
-        elif shape == "whatap":
+        elif shape in ("whatap", "deployment"):
             argv += ["--sink", "whatap"]
             env.update(WHATAP_LICENSE=FAKE_LICENSE, WHATAP_HOST="127.0.0.1")
             env["WHATAP_PORT"] = str(self.collector_port)
@@ -120,7 +123,7 @@ class Bench:
             argv += ["--sink", "remote_write", "--remote-write-url", self.receiver_url]
         if shape == "kubeconfig":
             argv += ["--kubeconfig", str(self.kubeconfig)]
-        if shape == "in-cluster":
+        if shape in ("in-cluster", "deployment"):
             env.update(self.kube_env)
             argv = in_private_mounts(argv, self.sa_files)
         return argv, env
@@ -162,7 +165,7 @@ async def measure(bench: Bench, shape: str, wait: float) -> tuple[int, int]:
         if proc.returncode is not None:
             raise SystemExit(f"{shape}: the agent exited {proc.returncode}:\n{tail(log.name)}")
         rss, hwm = status_kib(proc.pid, "VmRSS"), status_kib(proc.pid, "VmHWM")
-        if shape in ("in-cluster", "kubeconfig") and await discovered(listen) < len(bench.ports):
+        if shape in KUBE_SHAPES and await discovered(listen) < len(bench.ports):
             raise SystemExit(f"{shape}: discovery did not find the pods:\n{tail(log.name)}")
         return rss, hwm
     finally:
@@ -218,7 +221,7 @@ async def run(shapes: list[str], wait: float, repeat: int, out: Callable[[str], 
             collector = await stack.enter_async_context(Collector(keep_records=False))
             bench.collector_port = collector.port
             bench.receiver_url = await stack.enter_async_context(receiver())
-            if {"in-cluster", "kubeconfig"} & set(shapes):
+            if set(KUBE_SHAPES) & set(shapes):
                 await with_kube(stack, bench)
             out(f"{'shape':14} {'RSS MiB':>8} {'peak MiB':>9}  runs (RSS)")
             for shape in shapes:
