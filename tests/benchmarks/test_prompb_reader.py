@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks import prompb_reader as pr
 from openagent.model import STALE_NAN_BITS, Series
+from openagent.sinks.remote_write.encodings import SeriesEncodings
 from openagent.sinks.remote_write.prompb import WriteRequestBuilder, varint
 
 NOW_MS = 1_760_000_000_123
@@ -29,7 +30,7 @@ def _body() -> tuple[bytes, list[Series]]:
     one series with their own timestamps."""
     temp, power = _series("DCGM_FI_DEV_GPU_TEMP"), _series("DCGM_FI_DEV_POWER_USAGE")
     duration = Series("scrape_duration_seconds", (("job", "dcgm"), ("instance", "a:1")))
-    builder = WriteRequestBuilder(slot="enc0")
+    builder = WriteRequestBuilder(SeriesEncodings("enc0"))
     builder.add_samples([temp, power, duration], [41.0, 250.5, 0.0125], NOW_MS)
     builder.add_stale([power], NOW_MS + 1000)
     builder.add_timestamped([temp, temp], [42.0, 43.0], [NOW_MS + 2000, NOW_MS + 3000])
