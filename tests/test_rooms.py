@@ -85,7 +85,7 @@ def test_commands_do_not_import_the_agent() -> None:
     assert offenders(lambda m: m.name == "openagent.commands", ("openagent.agent",)) == []
 
 
-@pytest.mark.parametrize("room", ["httpauth", "model", "exposition", "relabel"])
+@pytest.mark.parametrize("room", ["httpauth", "model", "exposition", "relabel", "rendezvous"])
 def test_rooms_beside_the_data_flow_import_no_room_above_them(room: str) -> None:
     above = tuple(
         f"openagent.{r}"

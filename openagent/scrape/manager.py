@@ -15,7 +15,6 @@ once; the manager relies on that.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from openagent import __version__
 from openagent.exposition import Limits
 from openagent.httpauth import HTTPAuth
 from openagent.model import ScrapeResult, Target, TargetState
+from openagent.rendezvous import numbered, owner
 from openagent.scrape.cache import TargetCache
 from openagent.scrape.http import ScrapeClient
 from openagent.scrape.loop import Emit, ScrapeLoop
@@ -62,11 +62,14 @@ class ScrapeOptions:
 
 
 def in_shard(target_id: str, index: int, count: int) -> bool:
-    """True when ``target_id`` belongs to shard ``index`` of ``count``."""
+    """True when ``target_id`` belongs to shard ``index`` of ``count``.
+
+    Shards are the members ``"0"`` .. ``"<count-1>"`` of `openagent.rendezvous`,
+    so changing the count moves only the targets that must move.
+    """
     if count <= 1:
         return True
-    digest = hashlib.blake2b(target_id.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % count == index
+    return owner(target_id, numbered(count)) == str(index)
 
 
 async def scrape_once(
