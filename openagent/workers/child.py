@@ -1,0 +1,150 @@
+"""The worker's end of its link to the agent: its share of the targets, questions, Secrets.
+
+A worker process (`openagent.worker`, in the shell) reads its `Boot` with
+`read_boot`, builds its scrape manager and delivery (`Scrapers`) from the
+settings it was booted with, and hands them to `AgentLink.serve`, which:
+
+- applies each ``update`` of its share (bursts of updates are applied once);
+- answers ``states`` (its targets' states, for ``/targets``) and ``metrics``
+  (its registry's families, for ``/metrics``);
+- reads Kubernetes Secrets through the agent (`AgentSecrets`), which holds
+  the only connection to the API server;
+- on ``stop`` from the agent, on SIGTERM or SIGINT, or when the link closes
+  because the agent is gone: stops scraping, delivers for the grace period
+  (the agent's, or the worker's own ``default_grace``), keeps the rest in its
+  spool, and returns the exit code 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from prometheus_client.metrics_core import Metric
+
+from openagent.httpauth import SecretError, SecretRefLike, describe_ref
+from openagent.model import Target, TargetState
+from openagent.telemetry import get_logger, watch_loop_lag
+from openagent.workers.process import Boot
+from openagent.workers.wire import Call, Link, LinkClosed, RemoteError, read_frame
+
+log = get_logger("workers")
+
+#: How long a Secret lookup waits for the agent (its own lookup gives up after 10 s).
+SECRET_TIMEOUT = 30.0
+
+
+class Scrapers(Protocol):
+    """What a worker runs: the scrape manager and delivery of its share."""
+
+    async def start(self) -> None: ...
+    async def apply(self, targets: list[Target]) -> None: ...
+    def states(self) -> list[tuple[Target, TargetState]]: ...
+    async def stop(self, grace: float) -> None: ...
+
+
+async def read_boot(fd: int) -> tuple[Boot, asyncio.StreamReader, asyncio.StreamWriter]:
+    """Open the link on socket ``fd`` and read the `Boot` the agent sends first."""
+    reader, writer = await asyncio.open_unix_connection(sock=socket.socket(fileno=fd))
+    first = await read_frame(reader)
+    if not (isinstance(first, Call) and first.what == "boot" and isinstance(first.arg, Boot)):
+        raise ValueError(f"expected the agent's boot message, got {first!r:.80}")
+    return first.arg, reader, writer
+
+
+class AgentSecrets:
+    """A `openagent.httpauth.SecretResolver` that asks the agent for each value."""
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+
+    async def get(self, ref: SecretRefLike) -> bytes:
+        """The value the agent read; `SecretError` with the agent's reason otherwise."""
+        try:
+            async with asyncio.timeout(SECRET_TIMEOUT):
+                value = await self.link.call("secret", ref)
+        except RemoteError as exc:
+            raise SecretError(str(exc)) from None
+        except (LinkClosed, ConnectionError, TimeoutError):
+            raise SecretError(f"{describe_ref(ref)}: the agent process did not answer") from None
+        if not isinstance(value, bytes):
+            raise SecretError(f"{describe_ref(ref)}: the agent answered {type(value).__name__}")
+        return value
+
+
+class AgentLink:
+    """The worker's side of the link (see the module docs)."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        families: Callable[[], Iterable[Metric]],
+    ) -> None:
+        self.link = Link(reader, writer, self._on_call)
+        self.secrets = AgentSecrets(self.link)
+        self.families = families
+        self.grace: float | None = None
+        self._share: dict[str, Target] = {}
+        self._changed = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._scrapers: Scrapers | None = None
+
+    async def serve(self, scrapers: Scrapers, default_grace: float) -> int:
+        """Run ``scrapers`` on the agent's word until told to stop; return the exit code."""
+        self._scrapers = scrapers
+        reading = asyncio.create_task(self.link.run(), name="agent link")
+        await scrapers.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        helpers = [
+            asyncio.create_task(self._apply_changes(), name="apply share"),
+            asyncio.create_task(watch_loop_lag(), name="loop lag"),
+        ]
+        with contextlib.suppress(LinkClosed, ConnectionError):
+            await self.link.tell("ready")
+        gone = asyncio.create_task(self.link.closed.wait())
+        await asyncio.wait(
+            [gone, asyncio.create_task(self._stop.wait())], return_when="FIRST_COMPLETED"
+        )
+        grace = default_grace if self.grace is None else self.grace
+        log.info("worker stopping", agent_gone=self.link.closed.is_set(), grace=grace)
+        for task in helpers:
+            task.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+        await scrapers.stop(grace)
+        await self.link.aclose()
+        await reading
+        log.info("worker stopped")
+        return 0
+
+    async def _apply_changes(self) -> None:
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            assert self._scrapers is not None
+            await self._scrapers.apply(list(self._share.values()))
+
+    async def _on_call(self, what: str, arg: Any) -> object:
+        if what == "update":
+            changed, removed = arg
+            for tid in removed:
+                self._share.pop(tid, None)
+            self._share.update((t.id, t) for t in changed)
+            self._changed.set()
+            return None
+        if what == "states":
+            assert self._scrapers is not None
+            return [(t.id, state) for t, state in self._scrapers.states()]
+        if what == "metrics":
+            return list(self.families())
+        if what == "stop":
+            self.grace = float(arg)
+            self._stop.set()
+            return None
+        raise ValueError(f"unknown call {what!r}")
