@@ -19,9 +19,15 @@ reports ``openagent_config_last_reload_successful 0``, stays unready, and
 picks the config up as soon as it becomes valid. A reload that fails keeps
 the last good config running.
 
+With ``workers`` above 1, scraping and delivery run in that many worker
+processes instead (`openagent.workers.WorkerPool`), each with a hash share of
+the targets; this process keeps the config source, discovery, the Kubernetes
+connection and the HTTP server, and sends the workers their targets. With 1,
+they run here (`openagent.inprocess.InProcess`) and no other process starts.
+
 On SIGTERM or SIGINT: stop scraping, deliver what is queued for up to the
 drain grace period, keep the rest in the spool (when there is one), close
-the sinks, and return 0.
+the sinks, and return 0 (with workers: each worker does so, then the agent).
 """
 
 from __future__ import annotations
@@ -32,17 +38,18 @@ import gc
 import signal
 import sys
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from openagent import __version__, wiring
 from openagent.config import ConfigError, LoadedConfig, secret_references
 from openagent.delivery import Delivery
 from openagent.discovery import Discovery
 from openagent.httpauth import HTTPAuth
+from openagent.inprocess import InProcess
 from openagent.kube.secrets import KubeSecrets
 from openagent.model import Target
-from openagent.scrape import ScrapeManager
-from openagent.server import ServerView, bound_port, start_server
+from openagent.scrape import ScrapeManager, in_shard
+from openagent.server import ServerView, TargetRow, bound_port, start_server
 from openagent.settings import Settings, SettingsError, load_settings
 from openagent.telemetry import (
     BUILD_INFO,
@@ -53,6 +60,7 @@ from openagent.telemetry import (
     setup_logging,
     watch_loop_lag,
 )
+from openagent.workers import WorkerPool
 
 log = get_logger("agent")
 
@@ -64,8 +72,19 @@ log = get_logger("agent")
 GC_YOUNG_THRESHOLD = 20_000
 
 
+class Scrapers(Protocol):
+    """What scrapes and delivers the agent's targets: `InProcess` or a `WorkerPool`."""
+
+    async def start(self) -> None: ...
+    async def apply(self, targets: list[Target]) -> None: ...
+    async def rows(self) -> list[TargetRow]: ...
+    async def metrics(self) -> bytes: ...
+    def ready(self) -> tuple[bool, str]: ...
+    async def stop(self, grace: float) -> None: ...
+
+
 class Agent:
-    """One agent process."""
+    """One agent process (and its workers, when it has any)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -76,13 +95,16 @@ class Agent:
         self._stop = asyncio.Event()
         self.cluster = wiring.cluster(settings)
         self.secrets = KubeSecrets(self.cluster, wiring.agent_namespace(settings))
-        auth = HTTPAuth(self.secrets)
-        self.delivery = Delivery(
-            wiring.build_sinks(settings, auth), wiring.delivery_options(settings)
-        )
-        self.manager = ScrapeManager(
-            self.delivery.submit, wiring.scrape_options(settings), auth=auth
-        )
+        self.scrape_options = wiring.scrape_options(settings)
+        self.manager: ScrapeManager | None = None
+        self.delivery: Delivery | None = None
+        self.scrapers: Scrapers
+        if settings.workers > 1:
+            wiring.build_sinks(settings)  # a sink the settings cannot make fails here, not N times
+            self.scrapers = WorkerPool(wiring.worker_options(settings), self.secrets)
+        else:
+            here = InProcess.build(settings, HTTPAuth(self.secrets))
+            self.manager, self.delivery, self.scrapers = here.manager, here.delivery, here
         self.discovery = Discovery(
             self._on_targets, wiring.discovery_options(settings), self.cluster
         )
@@ -93,7 +115,8 @@ class Agent:
     # -- config ----------------------------------------------------------------
 
     async def _on_targets(self, targets: list[Target]) -> None:
-        await self.manager.apply(targets)
+        index, count = self.scrape_options.shard_index, self.scrape_options.shard_count
+        await self.scrapers.apply([t for t in targets if in_shard(t.id, index, count)])
         self.reconciled = True
 
     async def _on_config(self, loaded: LoadedConfig) -> None:
@@ -131,7 +154,7 @@ class Agent:
             return False, f"not ready: {self.config_error}"
         if not self.reconciled:
             return False, "not ready: targets not reconciled yet"
-        return True, "ready"
+        return self.scrapers.ready()
 
     def _config_view(self) -> dict[str, Any]:
         source = self.config_source.name
@@ -161,20 +184,27 @@ class Agent:
                 loop.add_signal_handler(sig, self.request_stop)
         view = ServerView(
             ready=self._ready,
-            targets=self.manager.states,
+            targets=self.scrapers.rows,
             config=self._config_view,
             discovery=self.discovery.status,
+            metrics=self.scrapers.metrics,
         )
         runner = await start_server(view, wiring.server_options(self.settings))
         self.listen_port = bound_port(runner)
-        log.info("agent started", version=__version__, listen=self.settings.listen)
+        log.info(
+            "agent started",
+            version=__version__,
+            listen=self.settings.listen,
+            port=self.listen_port,
+            workers=self.settings.workers,
+        )
         if self.settings.config_map:
             log.info(
                 "reading the config from a ConfigMap through the Kubernetes API",
                 source=self.config_source.name,
                 ignored_file=str(self.settings.config),
             )
-        await self.delivery.start()
+        await self.scrapers.start()
         tasks = [
             asyncio.create_task(self.config_source.run(), name="config source"),
             asyncio.create_task(watch_loop_lag(), name="loop lag"),
@@ -186,8 +216,7 @@ class Agent:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.discovery.close()
-        await self.manager.stop()
-        await self.delivery.close(self.settings.drain_grace)
+        await self.scrapers.stop(self.settings.drain_grace)
         self.secrets.close()
         await self.cluster.close()
         await runner.cleanup()

@@ -1,15 +1,18 @@
 """The agent's HTTP server: /metrics, /healthz, /readyz, /targets, /discovery, /config.
 
 Read-only: nothing here changes the agent. ``/targets`` answers JSON, or a
-small HTML table when a browser asks for HTML.
+small HTML table when a browser asks for HTML; each target names the worker
+process that scrapes it (null when the agent scrapes in its own process).
+``/metrics`` serves what the view's ``metrics`` gives: this process's registry,
+or, with worker processes, theirs merged in.
 """
 
 from __future__ import annotations
 
 import html
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -19,15 +22,24 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from openagent.model import Target, TargetState
 from openagent.telemetry import REGISTRY
 
+#: A target, its state, and the number of the worker process that scrapes it (None: this one).
+TargetRow = tuple[Target, TargetState, int | None]
+
+
+async def own_metrics() -> bytes:
+    """This process's metrics in the text exposition format."""
+    return generate_latest(REGISTRY)
+
 
 @dataclass
 class ServerView:
     """What the server reads from the running agent (all callables, evaluated per request)."""
 
     ready: Callable[[], tuple[bool, str]]
-    targets: Callable[[], list[tuple[Target, TargetState]]]
+    targets: Callable[[], Awaitable[list[TargetRow]]]
     config: Callable[[], dict[str, Any]]
     discovery: Callable[[], dict[str, Any]] = dict
+    metrics: Callable[[], Awaitable[bytes]] = field(default=own_metrics)
 
 
 def _iso(ts: float) -> str | None:
@@ -36,11 +48,12 @@ def _iso(ts: float) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
 
 
-def target_json(target: Target, state: TargetState) -> dict[str, Any]:
-    """The JSON form of one target's state."""
+def target_json(target: Target, state: TargetState, worker: int | None = None) -> dict[str, Any]:
+    """The JSON form of one target's state; ``worker`` is the process that scrapes it."""
     ep = target.endpoint
     return {
         "id": target.id,
+        "worker": worker,
         "job": target.job,
         "instance": target.instance,
         "url": target.url,
@@ -58,10 +71,8 @@ def target_json(target: Target, state: TargetState) -> dict[str, Any]:
 
 
 def _targets_html(rows: list[dict[str, Any]]) -> str:
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in ("job", "instance", "health", "last scrape", "duration", "samples", "error")
-    )
+    names = ("job", "instance", "health", "last scrape", "duration", "samples", "error", "worker")
+    head = "".join(f"<th>{h}</th>" for h in names)
     body = []
     for r in rows:
         cells = (
@@ -72,6 +83,7 @@ def _targets_html(rows: list[dict[str, Any]]) -> str:
             f"{r['last_scrape_duration_seconds']:.3f}s",
             str(r["samples"]),
             r["last_error"] or "",
+            "" if r["worker"] is None else str(r["worker"]),
         )
         body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     return (
@@ -86,7 +98,7 @@ def build_app(view: ServerView) -> web.Application:
 
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(
-            body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
+            body=await view.metrics(), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
     async def healthz(_: web.Request) -> web.Response:
@@ -97,7 +109,7 @@ def build_app(view: ServerView) -> web.Application:
         return web.Response(text=why + "\n", status=200 if ok else 503)
 
     async def targets(request: web.Request) -> web.Response:
-        rows = [target_json(t, s) for t, s in view.targets()]
+        rows = [target_json(t, s, w) for t, s, w in await view.targets()]
         if "text/html" in request.headers.get("Accept", ""):
             return web.Response(text=_targets_html(rows), content_type="text/html")
         return web.Response(body=orjson.dumps(rows), content_type="application/json")

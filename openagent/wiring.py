@@ -2,8 +2,8 @@
 
 Every room below the shell receives a small frozen options value it owns
 (`ScrapeOptions`, `DiscoveryOptions`, `DeliveryOptions`, `KubeOptions`,
-`WhatapOptions`, `RemoteWriteOptions`, `ServerOptions`) and never sees the
-settings. This module is the one place that maps settings to those values,
+`WhatapOptions`, `RemoteWriteOptions`, `ServerOptions`, `WorkerOptions`) and
+never sees the settings. This module is the one place that maps settings to those values,
 picks the sinks and the config source; `openagent.agent` and
 `openagent.commands` call it. A ValueError here names the setting at fault.
 """
@@ -11,9 +11,13 @@ picks the sinks and the config source; `openagent.agent` and
 from __future__ import annotations
 
 import json
+import os
 import socket
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import openagent
 from openagent.config import ConfigSource, FileSource
 from openagent.config.configmap_source import ConfigMapSource
 from openagent.config.source import OnChange, OnError
@@ -26,6 +30,7 @@ from openagent.scrape import ScrapeOptions
 from openagent.server import ServerOptions
 from openagent.settings import Settings
 from openagent.sinks import Sink
+from openagent.workers import WorkerOptions
 
 if TYPE_CHECKING:
     from openagent.sinks.remote_write import RemoteWriteOptions
@@ -59,16 +64,39 @@ def discovery_options(settings: Settings) -> DiscoveryOptions:
     return DiscoveryOptions(node=settings.node_name)
 
 
-def delivery_options(settings: Settings) -> DeliveryOptions:
-    """The delivery layer's queues, spool and retries."""
+def delivery_options(settings: Settings, worker: int | None = None) -> DeliveryOptions:
+    """The delivery layer's queues, spool and retries; worker ``i`` spools in ``worker-<i>``."""
+    spool_dir = settings.spool_dir
+    if spool_dir is not None and worker is not None:
+        spool_dir = spool_dir / f"worker-{worker}"
     return DeliveryOptions(
         memory_queue_bytes=settings.memory_queue_bytes,
-        spool_dir=settings.spool_dir,
+        spool_dir=spool_dir,
         spool_max_bytes=settings.spool_max_bytes,
         spool_fsync=settings.spool_fsync,
         spool_fsync_interval=settings.spool_fsync_interval,
         backoff_max=settings.retry_max_backoff,
         backoff_initial=min(0.5, settings.retry_max_backoff),
+    )
+
+
+#: How the agent starts a worker process (the number of its socket is appended).
+WORKER_COMMAND = (sys.executable, "-m", "openagent.worker")
+
+
+def worker_env() -> dict[str, str]:
+    """The agent's environment, with this ``openagent`` package first on the import path,
+    so that a worker runs the same code as the agent whatever its working directory."""
+    root = str(Path(openagent.__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def worker_options(settings: Settings) -> WorkerOptions:
+    """``workers`` processes, each booted with these settings."""
+    return WorkerOptions(
+        count=settings.workers, command=WORKER_COMMAND, boot=settings, env=worker_env()
     )
 
 

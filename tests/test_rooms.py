@@ -1,8 +1,9 @@
 """The rooms' import rules, read from the package's own source (imports anywhere in a module).
 
-The shell (`cli`, `commands`, `agent`, `wiring`, `__main__`) is the only place
-that reads the process settings; rooms receive their own options. The rules
-below are the ones a change most easily breaks without noticing.
+The shell (`cli`, `commands`, `agent`, `wiring`, `inprocess`, `worker`,
+`__main__`) is the only place that reads the process settings; rooms receive
+their own options. The rules below are the ones a change most easily breaks
+without noticing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "openagent"
-SHELL = {"openagent.cli", "openagent.commands", "openagent.agent", "openagent.wiring"}
+SHELL = {
+    "openagent.cli",
+    "openagent.commands",
+    "openagent.agent",
+    "openagent.wiring",
+    "openagent.inprocess",
+    "openagent.worker",
+}
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,11 @@ def test_nothing_below_the_shell_imports_the_settings() -> None:
 
 def test_no_sink_imports_the_scrape_room() -> None:
     assert offenders(lambda m: m.name.startswith("openagent.sinks"), ("openagent.scrape",)) == []
+
+
+def test_the_workers_room_knows_targets_and_processes_not_scraping_or_delivery() -> None:
+    rooms = ("openagent.scrape", "openagent.delivery", "openagent.sinks", "openagent.discovery")
+    assert offenders(lambda m: m.name.startswith("openagent.workers"), rooms) == []
 
 
 def test_commands_do_not_import_the_agent() -> None:

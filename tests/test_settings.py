@@ -41,6 +41,7 @@ def test_defaults() -> None:
     assert s.spool_dir is None and s.spool_max_bytes == 1024**3
     assert s.kubeconfig is None
     assert (s.shard_index, s.shard_count) == (0, 1)
+    assert s.workers == 1
     assert (s.pod_name, s.node_name, s.node_ip, s.pod_namespace) == (None, None, None, None)
     assert s.whatap_hosts == ()
 
@@ -67,6 +68,7 @@ def test_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "KUBECONFIG": "/home/u/.kube/config",
         "OPENAGENT_SHARD_INDEX": "1",
         "OPENAGENT_SHARD_COUNT": "3",
+        "OPENAGENT_WORKERS": "4",
         "POD_NAME": "openagent-1",
         "NODE_NAME": "gpu-node-7",
         "NODE_IP": "10.1.2.3",
@@ -89,6 +91,7 @@ def test_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.spool_dir == Path("/var/spool/openagent") and s.spool_max_bytes == 2 * 1024**3
     assert s.kubeconfig == Path("/home/u/.kube/config")
     assert (s.shard_index, s.shard_count) == (1, 3)
+    assert s.workers == 4
     assert (s.pod_name, s.node_name, s.node_ip, s.pod_namespace) == (
         "openagent-1",
         "gpu-node-7",

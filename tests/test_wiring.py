@@ -45,6 +45,28 @@ def test_settings_become_delivery_options(tmp_path: Path) -> None:
     assert (d.spool_dir, d.spool_fsync, d.memory_queue_bytes) == (None, "interval", 64 * 1024**2)
 
 
+def test_each_worker_spools_in_its_own_directory(tmp_path: Path) -> None:
+    s = load_settings(spool_dir=str(tmp_path), workers="2")
+    assert wiring.delivery_options(s, worker=1).spool_dir == tmp_path / "worker-1"
+    assert wiring.delivery_options(s).spool_dir == tmp_path
+    assert wiring.delivery_options(load_settings(workers="2"), worker=0).spool_dir is None
+
+
+def test_workers_are_this_package_started_with_the_settings() -> None:
+    s = load_settings(workers="3")
+    o = wiring.worker_options(s)
+    assert o.count == 3 and o.boot is s
+    assert o.command[1:] == ("-m", "openagent.worker")
+    assert o.env is not None
+    root = str(Path(wiring.__file__).resolve().parents[1])
+    assert o.env["PYTHONPATH"].split(os.pathsep)[0] == root
+
+
+def test_workers_are_at_least_one() -> None:
+    with pytest.raises(SettingsError, match="OPENAGENT_WORKERS, --workers"):
+        load_settings(workers="0")
+
+
 def test_bad_fsync_policy_names_the_setting_and_flag() -> None:
     with pytest.raises(SettingsError) as info:
         load_settings(spool_fsync="sometimes")

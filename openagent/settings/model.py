@@ -200,6 +200,11 @@ class Settings(BaseSettings):
     node_local: bool = Field(
         False, description="discover only pods and endpoints on this node (NODE_NAME), per node"
     )
+    workers: Annotated[int, Field(ge=1, le=64)] = Field(
+        1,
+        description="processes that scrape and deliver, each a hash share of the targets "
+        "(1: this process alone; more use more cores)",
+    )
     shard_index: Limit = Field(0, description="this agent's shard, 0-based (targets split by hash)")
     shard_count: Annotated[int, Field(ge=1)] = Field(
         1, description="number of shards the targets are split into"

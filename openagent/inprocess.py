@@ -1,0 +1,64 @@
+"""Scraping and delivery in one process: the scrape manager feeding `Delivery`.
+
+The agent runs one in its own process with ``--workers 1`` (the default);
+with more, each worker process runs one (`openagent.worker`), its spool in
+``worker-<i>`` of ``--spool-dir``. Both the agent and the worker pool
+(`openagent.workers.WorkerPool`) offer what the agent needs of its scrapers:
+`start`, `apply`, `rows`, `metrics`, `ready` and `stop`.
+"""
+
+from __future__ import annotations
+
+from openagent import wiring
+from openagent.delivery import Delivery
+from openagent.httpauth import HTTPAuth
+from openagent.model import Target, TargetState
+from openagent.scrape import ScrapeManager
+from openagent.server import TargetRow, own_metrics
+from openagent.settings import Settings
+
+
+class InProcess:
+    """The scrape manager and the delivery it feeds, in this process."""
+
+    def __init__(self, manager: ScrapeManager, delivery: Delivery) -> None:
+        self.manager = manager
+        self.delivery = delivery
+
+    @classmethod
+    def build(cls, settings: Settings, auth: HTTPAuth, worker: int | None = None) -> InProcess:
+        """The rooms ``settings`` describe; ``worker`` is the number of a worker process."""
+        delivery = Delivery(
+            wiring.build_sinks(settings, auth), wiring.delivery_options(settings, worker)
+        )
+        manager = ScrapeManager(delivery.submit, wiring.scrape_options(settings), auth=auth)
+        return cls(manager, delivery)
+
+    async def start(self) -> None:
+        """Open the spools and start sending."""
+        await self.delivery.start()
+
+    async def apply(self, targets: list[Target]) -> None:
+        """Scrape exactly ``targets`` (those of this agent's shard)."""
+        await self.manager.apply(targets)
+
+    def states(self) -> list[tuple[Target, TargetState]]:
+        """Every target scraped here, with its state."""
+        return self.manager.states()
+
+    async def rows(self) -> list[TargetRow]:
+        """Every target with its state, scraped by this process."""
+        return [(t, s, None) for t, s in self.manager.states()]
+
+    async def metrics(self) -> bytes:
+        """This process's metrics."""
+        return await own_metrics()
+
+    def ready(self) -> tuple[bool, str]:
+        """Always ready: nothing here waits to start."""
+        return True, "ready"
+
+    async def stop(self, grace: float) -> None:
+        """Stop scraping; deliver for up to ``grace`` seconds, spool the rest; close the sinks."""
+        await self.manager.stop()
+        await self.delivery.close(grace)
