@@ -20,6 +20,14 @@ CASES = [
         "40",
     ),
     ("remote_write_bench", ["--encode-only", "--runs", "1", "--min-time", "0.01"], "sample"),
+    (
+        "workers_bench",
+        [
+            *("--nodes", "3", "--gpus", "1", "--families", "3", "--pods-per-gpu", "0"),
+            *("--warmup", "0.5", "--window", "1", "--workers", "1,2"),
+        ],
+        "2 vs 1 workers",
+    ),
 ]
 
 
