@@ -11,8 +11,9 @@ Why not prometheus-client's multiprocess mode: it needs a directory named in
 the environment before the first import, keeps one mmap file per process and
 metric that outlives the process, does not carry `Info` metrics or the
 gauge of a process that died, and would read the files of workers that no
-longer run. Asking the workers costs one round trip each; measured with two
-workers holding 100 targets each, the whole answer takes about 10 ms.
+longer run. Asking costs a round trip per worker and a merge: with 200
+targets, ``/metrics`` took 28-30 ms with two workers of 100 targets each,
+against 13-19 ms in one process (``/targets``: 5-7 ms against 2-4 ms).
 """
 
 from __future__ import annotations
