@@ -39,7 +39,7 @@ async def serve(fd: int) -> int:
     structlog.contextvars.bind_contextvars(worker=boot.index)
     agent = AgentLink(reader, writer, lambda: worker_families(REGISTRY))
     scrapers = InProcess.build(settings, HTTPAuth(agent.secrets), worker=boot.index)
-    log.info("worker started", of=boot.count)
+    log.info("worker running", of=boot.count, spool=str(settings.spool_dir or ""))
     return await agent.serve(scrapers, settings.drain_grace)
 
 

@@ -97,21 +97,18 @@ class AgentLink:
     async def serve(self, scrapers: Scrapers, default_grace: float) -> int:
         """Run ``scrapers`` on the agent's word until told to stop; return the exit code."""
         self._scrapers = scrapers
-        reading = asyncio.create_task(self.link.run(), name="agent link")
-        await scrapers.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
+        reading = asyncio.create_task(self.link.run(), name="agent link")
+        await scrapers.start()
         helpers = [
             asyncio.create_task(self._apply_changes(), name="apply share"),
             asyncio.create_task(watch_loop_lag(), name="loop lag"),
         ]
         with contextlib.suppress(LinkClosed, ConnectionError):
             await self.link.tell("ready")
-        gone = asyncio.create_task(self.link.closed.wait())
-        await asyncio.wait(
-            [gone, asyncio.create_task(self._stop.wait())], return_when="FIRST_COMPLETED"
-        )
+        await self._until_stopped()
         grace = default_grace if self.grace is None else self.grace
         log.info("worker stopping", agent_gone=self.link.closed.is_set(), grace=grace)
         for task in helpers:
@@ -122,6 +119,18 @@ class AgentLink:
         await reading
         log.info("worker stopped")
         return 0
+
+    async def _until_stopped(self) -> None:
+        """Wait for ``stop`` from the agent, SIGTERM or SIGINT, or the agent's end of the link."""
+        waits = [
+            asyncio.create_task(self.link.closed.wait()),
+            asyncio.create_task(self._stop.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, return_when="FIRST_COMPLETED")
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     async def _apply_changes(self) -> None:
         while True:
