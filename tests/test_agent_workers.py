@@ -112,7 +112,12 @@ async def start_agent(tmp_path: Path, fleet: Fleet, *flags: str) -> AgentProcess
             stderr=out,
         )
     agent = AgentProcess(proc, log)
-    await agent.started()
+    try:
+        await agent.started()
+    except BaseException:
+        proc.kill()  # its workers follow it
+        await proc.wait()
+        raise
     return agent
 
 
