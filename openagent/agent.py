@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 import sys
 import time
@@ -63,13 +62,6 @@ from openagent.telemetry import (
 from openagent.workers import WorkerPool
 
 log = get_logger("agent")
-
-#: Net container allocations between two young-generation collections (CPython's default
-#: is 700). At 300 targets the default ran a collection every 10 s at about 12 ms each,
-#: 4 % of the agent's CPU, for almost nothing: the series live as long as their target and
-#: hold no cycles. At 20,000 none ran in a minute of steady scraping. ``gc.freeze()``
-#: after start-up (57k objects) made no measurable difference and is not used.
-GC_YOUNG_THRESHOLD = 20_000
 
 
 class Scrapers(Protocol):
@@ -177,7 +169,6 @@ class Agent:
     async def run(self) -> int:
         """Run until stopped; return the process exit code."""
         BUILD_INFO.info({"version": __version__})
-        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -9,6 +9,8 @@ with more, each worker process runs one (`openagent.worker`), its spool in
 
 from __future__ import annotations
 
+import gc
+
 from openagent import wiring
 from openagent.delivery import Delivery
 from openagent.httpauth import HTTPAuth
@@ -16,6 +18,13 @@ from openagent.model import Target, TargetState
 from openagent.scrape import ScrapeManager
 from openagent.server import TargetRow, own_metrics
 from openagent.settings import Settings
+
+#: Net container allocations between two young-generation collections (CPython's default
+#: is 700). At 300 targets the default ran a collection every 10 s at about 12 ms each,
+#: 4 % of the agent's CPU, for almost nothing: the series live as long as their target and
+#: hold no cycles. At 20,000 none ran in a minute of steady scraping. ``gc.freeze()``
+#: after start-up (57k objects) made no measurable difference and is not used.
+GC_YOUNG_THRESHOLD = 20_000
 
 
 class InProcess:
@@ -35,7 +44,8 @@ class InProcess:
         return cls(manager, delivery)
 
     async def start(self) -> None:
-        """Open the spools and start sending."""
+        """Tune the collector for long-lived series, open the spools and start sending."""
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         await self.delivery.start()
 
     async def apply(self, targets: list[Target]) -> None:
