@@ -44,7 +44,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.vmagent_compare import TICK, free_port, tree_usage
+from benchmarks.compare_run import TICK, free_port, tree_usage
 
 REPO = Path(__file__).resolve().parents[1]
 _SCRAPED = re.compile(r'^openagent_target_samples_total\{.*result="scraped".*\} (\S+)$', re.M)

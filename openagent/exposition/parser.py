@@ -214,21 +214,25 @@ class Parser:
         line = ""
         try:
             for line in chunk:
-                head, _, val = line.rpartition(" ")
-                j = head.find("{")
-                s = groups_get(head[j:], no_group).get(head[:j]) if j > 0 else bare_get(head)
+                name, brace, block = line.partition("{")
+                if brace:
+                    block, _, val = block.rpartition(" ")
+                    s = groups_get(block, no_group).get(name)
+                else:
+                    name, _, val = line.rpartition(" ")
+                    s = bare_get(name)
                 if s is not None:
                     try:
                         v = float(val)
                     except ValueError:
-                        slow(st, line, head, val)
+                        slow(st, line, name, brace, block, val)
                         continue
                     if (
                         "_" in val
                         or (v - v and val not in specials)
                         or (dirty and not (val.isascii() and val.isprintable()))
                     ):
-                        slow(st, line, head, val)
+                        slow(st, line, name, brace, block, val)
                     elif s is DROPPED:
                         st.dropped += 1
                     elif s is not SKIPPED:
@@ -242,7 +246,7 @@ class Parser:
                     elif meta is not IGNORED:
                         add_comment(line)
                     continue
-                slow(st, line, head, val)
+                slow(st, line, name, brace, block, val)
         except LineError as e:
             raise ParseError(lo + _index_of(chunk, line) + 1, e.reason) from None
         except LimitExceeded as e:
@@ -251,8 +255,10 @@ class Parser:
 
     # -- slow path ------------------------------------------------------------
 
-    def _slow(self, st: _Scrape, line: str, head: str, val: str) -> None:
-        """Everything the hot loop could not settle with one lookup."""
+    def _slow(self, st: _Scrape, line: str, name: str, brace: str, block: str, val: str) -> None:
+        """Everything the hot loop could not settle with its lookups. The line is split as
+        the hot loop split it: ``name``, then when ``brace`` the label ``block`` up to the
+        last blank, then ``val``."""
         first = line[:1]
         if first == "#":
             self._comment(st, line)
@@ -265,29 +271,35 @@ class Parser:
             if not st.om and line.lstrip(" \t")[:1] == "#":
                 self._comment(st, line)
                 return
-        elif head[-1:] == "}":
-            # name{labels} value with a label set seen before: a new series (the hot
+        elif brace and block[-1:] == "}":
+            # name{labels} value with a label block seen before: a new series (the hot
             # loop missed it), settled without tokenizing
-            j = head.find("{")
-            labels = self._blocks.get(head[j:]) if j > 0 else None
-            if labels is not None:
-                name = head[:j]
+            labels = self._blocks.get("{" + block) if name else None
+            names = self._table.groups.get(block)
+            if labels is not None and names is not None:
                 v = quick_value(val)
                 if (
                     v is not None
                     and self._names.valid(name)
                     and not (st.om and name.endswith("_created"))
+                    and self._table.size < self._max
                 ):
-                    self._append(st, self._entry(st, name, labels, head), v, None)
+                    name = sys.intern(name)
+                    entry = names.get(name)  # the same series under another text
+                    if entry is None:
+                        entry = self._made(name, labels)
+                    self._table.store(names, name, name, entry)
+                    self._append(st, entry, v, None)
                     return
-        elif head and self._fast_other(st, head, val):
+        elif not brace and name and self._fast_other(st, name, val):
             return
         sample = scan_openmetrics(line, self._blocks) if st.om else scan_text(line, self._blocks)
         if len(self._blocks) > self._max:
             self._blocks.clear()
         entry = self._entry(st, sample.name, sample.labels, sample.key)
         if sample.alias is not None:
-            self._store(sample.alias, sample.name, sample.labels, entry)
+            names, text_name = self._table.group_of(sample.alias, sample.labels)
+            self._table.store(names, text_name, sys.intern(sample.name), entry)
         self._append(st, entry, sample.value, sample.timestamp_ms)
 
     def _fast_other(self, st: _Scrape, head: str, val: str) -> bool:
@@ -328,27 +340,35 @@ class Parser:
 
     def _entry(self, st: _Scrape, name: str, labels: Labels, key: str) -> object:
         """The cached entry for series text ``key``; made (built, checked, stored) if new."""
-        entry: object | None = self._table.get(key)
-        if entry is None:
-            family_type = self._decide_created(st, name, labels, key) if st.om else None
-            if family_type in _CREATED_TYPES:
-                entry = SKIPPED
-            else:
-                entry = self._table.find(name, labels)  # the same series under another text
-                if entry is None or entry is SKIPPED:
-                    entry = self._build(sys.intern(name), labels)
-                    if entry is None:
-                        entry = DROPPED
-                    elif self._check_labels:
-                        self._limits.check(entry)
-            self._store(key, name, labels, entry)
-        return entry
+        names, text_name = self._table.group_of(key, labels)
+        entry = names.get(text_name)
+        return self._new_entry(st, name, labels, key) if entry is None else entry
 
-    def _store(self, key: str, name: str, labels: Labels, entry: object) -> None:
+    def _new_entry(self, st: _Scrape, name: str, labels: Labels, key: str) -> object:
+        """Make, store and return the entry of series text ``key``, which has none yet."""
         if self._table.size >= self._max:
             self.reset()
             self.cache_resets += 1
-        self._table.store(key, name, labels, entry)
+        names, text_name = self._table.group_of(key, labels)
+        name = sys.intern(name)
+        family_type = self._decide_created(st, name, labels, key) if st.om else None
+        if family_type in _CREATED_TYPES:
+            entry: object | None = SKIPPED
+        else:
+            entry = names.get(name)  # the same series under another text
+            if entry is None or entry is SKIPPED:
+                entry = self._made(name, labels)
+        self._table.store(names, text_name, name, entry)
+        return entry
+
+    def _made(self, name: str, labels: Labels) -> object:
+        """The builder's series for ``name{labels}`` (its labels checked), or `DROPPED`."""
+        entry = self._build(name, labels)
+        if entry is None:
+            return DROPPED
+        if self._check_labels:
+            self._limits.check(entry)
+        return entry
 
     # -- metadata -------------------------------------------------------------
 

@@ -76,7 +76,7 @@ class SeriesBuilder:
     ) -> None:
         self.target_labels = target_labels
         self._target_names = frozenset(k for k, _ in target_labels)
-        self._out: dict[Labels, Labels] = {}
+        self._out: dict[int, tuple[Labels, Labels]] = {}
         self._labelsets: dict[Labels, Labels] = {}
         self.honor_labels = honor_labels
         self.relabeler = relabeler if relabeler else None
@@ -106,11 +106,17 @@ class SeriesBuilder:
         return self.intern(*labels)
 
     def _plain(self, name: str, exposed: Labels) -> Series:
-        out = self._out.get(exposed)
-        if out is None:
+        # by identity: the parser hands one tuple per label block, and hashing a tuple of
+        # pairs costs more than the rest of this call; the tuple is kept, so its id is not
+        # reused while the entry lives
+        known = self._out.get(id(exposed))
+        if known is not None and known[0] is exposed:
+            out = known[1]
+        else:
             if len(self._out) >= _SHARING_LIMIT:
                 self._out.clear()
-            out = self._out[exposed] = exposed + self.target_labels
+            out = exposed + self.target_labels
+            self._out[id(exposed)] = (exposed, out)
         if self.carry is not None:
             earlier = self.carry.get(series_key(name, out))
             if earlier is not None:
