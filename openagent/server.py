@@ -9,6 +9,7 @@ or, with worker processes, theirs merged in.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import time
 from collections.abc import Awaitable, Callable
@@ -27,8 +28,13 @@ TargetRow = tuple[Target, TargetState, int | None]
 
 
 async def own_metrics() -> bytes:
-    """This process's metrics in the text exposition format."""
-    return generate_latest(REGISTRY)
+    """This process's metrics in the text exposition format, rendered in a thread.
+
+    With 5,000 targets rendering took 130 ms (257 ms with ``_created`` series);
+    on the event loop's thread that stalled every scrape for as long. In a
+    thread the interpreter hands the loop its turn every few milliseconds.
+    """
+    return await asyncio.to_thread(generate_latest, REGISTRY)
 
 
 @dataclass

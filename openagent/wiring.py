@@ -48,6 +48,7 @@ def scrape_options(settings: Settings) -> ScrapeOptions:
         ),
         body_size_limit=settings.body_size_limit,
         seed=settings.pod_name or socket.gethostname(),
+        wakeup_quantum=settings.scrape_grid,
         shard_index=settings.shard_index,
         shard_count=settings.shard_count,
     )

@@ -167,6 +167,12 @@ class Settings(BaseSettings):
         0, description="longest label value in bytes (0: no limit)"
     )
 
+    scrape_grid: Annotated[Seconds, Field(ge=0)] = Field(
+        0.25,
+        description="scrapes due within one tick of this grid start together, in one wake-up "
+        "(0: each when due)",
+    )
+
     # -- delivery ------------------------------------------------------------------
     drain_grace: Annotated[Seconds, Field(ge=0)] = Field(
         10.0, description="on SIGTERM, how long to keep delivering queued data before exiting"
