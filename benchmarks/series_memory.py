@@ -136,9 +136,10 @@ def main() -> None:
     print(pin_one_core())
     shape = NodeShape(gpus=args.gpus, families=args.families)
     out = asyncio.run(measure(args.targets, args.scrapes, shape, args.sink))
+    print("| targets | series | sink | B/series held | µs/sample warm |\n|---:|---:|---|---:|---:|")
     print(
-        f"{args.targets} targets, {out['series']:.0f} series, sink {args.sink}: "
-        f"{out['bytes_per_series']:.0f} B/series held, {out['us_per_sample']:.2f} µs/sample warm"
+        f"| {args.targets} | {out['series']:.0f} | {args.sink} | "
+        f"{out['bytes_per_series']:.0f} | {out['us_per_sample']:.2f} |"
     )
 
 
