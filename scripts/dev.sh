@@ -118,7 +118,6 @@ setup() {
 run_tests() {
     local failed=() rc=0
     export PATH="$VENV/bin:$PATH"
-    [ -d ../shared ] || printf 'dev.sh: warning: ../shared is missing; tests that read it will fail\n' >&2
     say "ruff check"
     ruff check openagent tests benchmarks || failed+=("ruff check")
     say "ruff format --check"

@@ -5,9 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+
+#: Data the tests read, copied into the repo (tests/data/README.md names the sources).
+DATA = Path(__file__).resolve().parent / "data"
+#: Real dcgm-exporter outputs and the exporter's counter CSVs.
+DCGM_FIXTURES = DATA / "dcgm"
 
 
 async def eventually(check: Callable[[], Any], within: float = 15.0) -> Any:

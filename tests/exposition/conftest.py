@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from aiohttp import web
 
 from openagent.exposition import Parsed, Parser
 from openagent.model import Labels, Series
+from tests.support import DCGM_FIXTURES as DCGM_FIXTURE_DIR
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
-DCGM_FIXTURES = sorted((SHARED / "fixtures" / "dcgm").glob("*.txt"))
+DCGM_FIXTURES = sorted(DCGM_FIXTURE_DIR.glob("*.txt"))
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"

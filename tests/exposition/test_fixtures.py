@@ -1,4 +1,4 @@
-"""Real dcgm-exporter outputs (``../shared/fixtures/dcgm``) parse completely."""
+"""Real dcgm-exporter outputs (``tests/data/dcgm``) parse completely."""
 
 from __future__ import annotations
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -15,9 +14,9 @@ from openagent.exposition import Limits
 from openagent.model import ScrapeResult, Target
 from openagent.scrape.http import ScrapeClient
 from openagent.scrape.loop import REPORT_NAMES, ScrapeLoop
-from tests.support import Exporter
+from tests.support import DCGM_FIXTURES, Exporter
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "dcgm"
+FIXTURES = DCGM_FIXTURES
 LIMITS = Limits(sample_limit=200_000)
 
 

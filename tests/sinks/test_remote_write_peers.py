@@ -32,11 +32,11 @@ from openagent.sinks.base import SinkError
 from openagent.sinks.remote_write import RemoteWriteOptions, RemoteWriteSink
 from tests.peers import PrometheusServer, VictoriaMetricsServer, _Server
 from tests.sinks.remote_write_support import make_result
-from tests.support import Exporter, eventually
+from tests.support import DCGM_FIXTURES, Exporter, eventually
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "dcgm"
+FIXTURES = DCGM_FIXTURES
 BODIES = ["l4-1gpu.txt", "t4-2gpu-k8s-prof-excerpt.txt", "h100-mig-k8s-excerpt.txt"]
 
 LabelSet = frozenset[tuple[str, str]]

@@ -1,8 +1,8 @@
-"""Loading the golden vectors that Whatap's own Go code produced (shared/whatap/vectors.json).
+"""Loading the golden vectors that Whatap's own Go code produced (tests/data/whatap/vectors.json).
 
-The file defaults to ``../shared/whatap/vectors.json`` relative to the repo
-root; the environment variable ``WHATAP_VECTORS`` names another file of the
-same format.
+The file defaults to the repo's copy, ``tests/data/whatap/vectors.json`` (see
+``tests/data/README.md`` for its source); the environment variable
+``WHATAP_VECTORS`` names another file of the same format.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 
 from openagent.sinks.whatap.header import PackHeader
 from openagent.sinks.whatap.openmx import OpenMx
+from tests.support import DATA
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_PATH = REPO_ROOT / ".." / "shared" / "whatap" / "vectors.json"
+DEFAULT_PATH = DATA / "whatap" / "vectors.json"
 
 Vector = dict[str, Any]
 
