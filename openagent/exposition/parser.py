@@ -340,8 +340,7 @@ class Parser:
 
     def _entry(self, st: _Scrape, name: str, labels: Labels, key: str) -> object:
         """The cached entry for series text ``key``; made (built, checked, stored) if new."""
-        names, text_name = self._table.group_of(key, labels)
-        entry = names.get(text_name)
+        entry = self._table.get(key)
         return self._new_entry(st, name, labels, key) if entry is None else entry
 
     def _new_entry(self, st: _Scrape, name: str, labels: Labels, key: str) -> object:
