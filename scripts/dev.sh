@@ -7,9 +7,9 @@
 #   scripts/dev.sh bench [ARGS]  the performance report (python -m benchmarks.compare ARGS)
 #   scripts/dev.sh setup         only the set-up steps
 #
-# Set-up: Debian's prometheus, promtool, victoria-metrics (vmagent) and kubectl
-# are installed with apt-get when missing (never started), and a virtualenv in
-# .venv gets `pip install -e '.[test]'` whenever pyproject.toml changes (`bench`:
+# Set-up: Debian's prometheus, promtool, victoria-metrics (vmagent), kubectl, podman,
+# mmdebstrap and chromium are installed with apt-get when missing (never started), and
+# a virtualenv in .venv gets `pip install -e '.[test]'` whenever pyproject.toml changes (`bench`:
 # `.[test,bench]`, which adds matplotlib and py-spy).
 set -euo pipefail
 
@@ -37,14 +37,23 @@ die() {
     exit 1
 }
 
+# The Debian package of each command the suite runs: peers (prometheus, vmagent), kubectl,
+# the image build (podman, mmdebstrap) and the status page's browser test (chromium).
+declare -A DEBIAN_PACKAGE_OF=(
+    [prometheus]=prometheus [promtool]=prometheus
+    [victoria-metrics]=victoria-metrics [vmagent]=victoria-metrics
+    [kubectl]=kubernetes-client [podman]=podman [mmdebstrap]=mmdebstrap [chromium]=chromium
+)
+
 ensure_system_packages() {
-    local bin missing=() pkgs=(prometheus victoria-metrics) sudo=()
-    for bin in prometheus promtool victoria-metrics vmagent kubectl; do
-        command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
+    local bin missing=() pkgs=() sudo=()
+    for bin in "${!DEBIAN_PACKAGE_OF[@]}"; do
+        command -v "$bin" >/dev/null 2>&1 && continue
+        missing+=("$bin")
+        [[ " ${pkgs[*]} " == *" ${DEBIAN_PACKAGE_OF[$bin]} "* ]] || pkgs+=("${DEBIAN_PACKAGE_OF[$bin]}")
     done
     "$PYTHON" -c 'import ensurepip' >/dev/null 2>&1 || { missing+=("(python3 venv)") && pkgs+=(python3-venv); }
     [ "${#missing[@]}" -eq 0 ] && return 0
-    [[ " ${missing[*]} " == *" kubectl "* ]] && pkgs+=(kubernetes-client)
     if [ "$(id -u)" -ne 0 ]; then
         command -v sudo >/dev/null 2>&1 ||
             die "missing ${missing[*]}; as root run: apt-get install --no-install-recommends ${pkgs[*]}"
@@ -72,7 +81,7 @@ ensure_system_packages() {
         die "apt-get failed (exit $rc); install by hand: ${pkgs[*]}"
     fi
     rm -f "$log"
-    for bin in prometheus promtool victoria-metrics vmagent kubectl; do
+    for bin in "${!DEBIAN_PACKAGE_OF[@]}"; do
         command -v "$bin" >/dev/null 2>&1 || die "$bin is still missing after installing ${pkgs[*]}"
     done
 }
