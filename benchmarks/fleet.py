@@ -365,6 +365,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--slow-node", action="append", default=[], metavar="I:SECONDS")
     p.add_argument("--fail-node", action="append", default=[], metavar="I:STATUS")
     p.add_argument("--endpoints-file", type=Path, help="write the endpoints as JSON here")
+    p.add_argument(
+        "--detach",
+        action="store_true",
+        help="serve in the background: return once every node listens, printing its pid",
+    )
+    p.add_argument("--pid-file", type=Path, help="with --detach, write the server's pid here")
     return p
 
 
@@ -391,6 +397,26 @@ def _raise_nofile() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def _summary(endpoints_json: str) -> str:
+    """One line naming the nodes of an endpoints file: ``4 nodes: http://...:19400 .. :19403``."""
+    urls = [node["url"] for node in json.loads(endpoints_json)["nodes"]]
+    return f"{len(urls)} nodes: " + (urls[0] if len(urls) == 1 else f"{urls[0]} .. {urls[-1]}")
+
+
+def _without_detach(argv: list[str]) -> list[str]:
+    """``argv`` less ``--detach``, ``--pid-file`` and ``--endpoints-file`` (the child's own)."""
+    rest: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--pid-file", "--endpoints-file"):
+            skip = True
+        elif arg != "--detach" and not arg.startswith(("--pid-file=", "--endpoints-file=")):
+            rest.append(arg)
+    return rest
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = _parser()
@@ -407,6 +433,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as exc:
         parser.error(str(exc))
+    if args.detach:
+        from benchmarks.detach import detach
+
+        rest = _without_detach(list(sys.argv[1:] if argv is None else argv))
+        return detach("benchmarks.fleet", rest, "--endpoints-file", args.pid_file, _summary)
     _raise_nofile()
     try:
         import uvloop

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -105,3 +108,49 @@ def test_bad_arguments_exit_2_with_a_clear_message(args: list[str], message: str
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 2
     assert message in err.decode()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_detach_returns_once_every_node_serves_and_names_its_pid(tmp_path: Path) -> None:
+    pid_file = tmp_path / "fleet.pid"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.fleet", "--nodes", "2", "--base-port", "0",
+         "--families", "2", "--detach", "--pid-file", str(pid_file)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    pid = int(pid_file.read_text())
+    try:
+        urls = re.findall(r"http://\S+/metrics", done.stdout)
+        assert len(urls) == 2
+        for url in urls:  # no wait: the parent returned only once both listen
+            status, body = get(url)
+            assert status == 200 and b"DCGM_FI_" in body
+        assert f"kill {pid}" in done.stdout
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+
+
+def test_detach_reports_a_fleet_that_cannot_start_and_exits_one(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.fleet", "--nodes", "1",
+             "--base-port", str(port), "--detach"],
+            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert "did not start" in done.stderr and "exit 1" in done.stderr
