@@ -8,7 +8,7 @@
 #   scripts/dev.sh setup         only the set-up steps
 #
 # Set-up: Debian's prometheus, promtool, victoria-metrics (vmagent), kubectl, podman,
-# mmdebstrap and chromium are installed with apt-get when missing (never started), and
+# mmdebstrap, chromium and curl are installed with apt-get when missing (never started), and
 # a virtualenv in .venv gets `pip install -e '.[test]'` whenever pyproject.toml changes (`bench`:
 # `.[test,bench]`, which adds matplotlib and py-spy).
 set -euo pipefail
@@ -38,11 +38,13 @@ die() {
 }
 
 # The Debian package of each command the suite runs: peers (prometheus, vmagent), kubectl,
-# the image build (podman, mmdebstrap) and the status page's browser test (chromium).
+# the image build (podman, mmdebstrap), the status page's browser test (chromium) and the
+# README's commands (curl).
 declare -A DEBIAN_PACKAGE_OF=(
     [prometheus]=prometheus [promtool]=prometheus
     [victoria-metrics]=victoria-metrics [vmagent]=victoria-metrics
     [kubectl]=kubernetes-client [podman]=podman [mmdebstrap]=mmdebstrap [chromium]=chromium
+    [curl]=curl
 )
 
 ensure_system_packages() {
