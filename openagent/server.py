@@ -1,8 +1,11 @@
 """The agent's HTTP server: /metrics, /healthz, /readyz, /targets, /discovery, /config.
 
-Read-only: nothing here changes the agent. ``/targets`` answers JSON, or a
-small HTML table when a browser asks for HTML; each target names the worker
-process that scrapes it (null when the agent scrapes in its own process).
+Read-only: nothing here changes the agent. ``/targets`` answers JSON, or the
+targets page (`openagent.status_page`) when the client asks for HTML, as a
+browser does; ``?format=json|html`` overrides the Accept header and
+``?health=up|down|unknown`` lists only targets in that health. Each target
+names the worker process that scrapes it (null when the agent scrapes in its
+own process) and the agent's shard (null when unsharded). ``/`` links them all.
 ``/metrics`` serves what the view's ``metrics`` gives: this process's registry,
 or, with worker processes, theirs merged in.
 """
@@ -10,7 +13,6 @@ or, with worker processes, theirs merged in.
 from __future__ import annotations
 
 import asyncio
-import html
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,11 +22,25 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from openagent import __version__
 from openagent.model import Target, TargetState
+from openagent.status_page import HEALTHS, index_page, targets_page, utc_iso
 from openagent.telemetry import REGISTRY
 
 #: A target, its state, and the number of the worker process that scrapes it (None: this one).
 TargetRow = tuple[Target, TargetState, int | None]
+
+#: What the HTML pages may load: their own inline style and nothing else. Escaping keeps
+#: target text out of the markup; this keeps a slip in it from running or fetching anything.
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+
+
+def no_shard() -> str | None:
+    """The shard of an agent that scrapes every target: none."""
+    return None
 
 
 async def own_metrics() -> bytes:
@@ -46,56 +62,53 @@ class ServerView:
     config: Callable[[], dict[str, Any]]
     discovery: Callable[[], dict[str, Any]] = dict
     metrics: Callable[[], Awaitable[bytes]] = field(default=own_metrics)
+    shard: Callable[[], str | None] = field(default=no_shard)
 
 
-def _iso(ts: float) -> str | None:
-    if not ts:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
-
-
-def target_json(target: Target, state: TargetState, worker: int | None = None) -> dict[str, Any]:
-    """The JSON form of one target's state; ``worker`` is the process that scrapes it."""
+def target_json(
+    target: Target, state: TargetState, worker: int | None = None, shard: str | None = None
+) -> dict[str, Any]:
+    """The JSON form of one target's state; ``worker`` and ``shard`` say who scrapes it."""
     ep = target.endpoint
     return {
         "id": target.id,
         "worker": worker,
+        "shard": shard,
         "job": target.job,
         "instance": target.instance,
         "url": target.url,
         "source": target.source,
         "labels": dict(target.labels),
         "health": state.health,
-        "last_scrape": _iso(state.last_scrape_ms / 1000),
+        "last_scrape": utc_iso(state.last_scrape_ms / 1000),
         "last_scrape_duration_seconds": round(state.last_duration, 6),
         "last_error": state.last_error,
         "samples": state.samples,
         "interval_seconds": ep.interval,
         "timeout_seconds": state.timeout or ep.timeout,
-        "next_scrape": _iso(state.next_scrape),
+        "next_scrape": utc_iso(state.next_scrape),
     }
 
 
-def _targets_html(rows: list[dict[str, Any]]) -> str:
-    names = ("job", "instance", "health", "last scrape", "duration", "samples", "error", "worker")
-    head = "".join(f"<th>{h}</th>" for h in names)
-    body = []
-    for r in rows:
-        cells = (
-            r["job"],
-            r["url"],
-            r["health"],
-            r["last_scrape"] or "",
-            f"{r['last_scrape_duration_seconds']:.3f}s",
-            str(r["samples"]),
-            r["last_error"] or "",
-            "" if r["worker"] is None else str(r["worker"]),
-        )
-        body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    return (
-        "<!doctype html><meta charset=utf-8><title>openagent targets</title>"
-        "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}</style>"
-        f"<h1>Targets ({len(rows)})</h1><table><tr>{head}</tr>{''.join(body)}</table>"
+def _health_filter(request: web.Request) -> str | None:
+    """The ``health`` query parameter: None for all targets; 400 for an unknown health."""
+    health = request.query.get("health") or None
+    if health is not None and health not in HEALTHS:
+        raise web.HTTPBadRequest(text=f"health is one of: {', '.join(HEALTHS)}\n")
+    return health
+
+
+def _wants_html(request: web.Request) -> bool:
+    """``?format=html|json`` if given, else whether the Accept header names HTML."""
+    fmt = request.query.get("format")
+    if fmt not in (None, "html", "json"):
+        raise web.HTTPBadRequest(text="format is html or json\n")
+    return fmt == "html" if fmt else "text/html" in request.headers.get("Accept", "")
+
+
+def _page(text: str) -> web.Response:
+    return web.Response(
+        text=text, content_type="text/html", headers={"Content-Security-Policy": PAGE_POLICY}
     )
 
 
@@ -114,11 +127,24 @@ def build_app(view: ServerView) -> web.Application:
         ok, why = view.ready()
         return web.Response(text=why + "\n", status=200 if ok else 503)
 
+    async def index(_: web.Request) -> web.Response:
+        return _page(index_page(__version__))
+
     async def targets(request: web.Request) -> web.Response:
-        rows = [target_json(t, s, w) for t, s, w in await view.targets()]
-        if "text/html" in request.headers.get("Accept", ""):
-            return web.Response(text=_targets_html(rows), content_type="text/html")
-        return web.Response(body=orjson.dumps(rows), content_type="application/json")
+        health, html = _health_filter(request), _wants_html(request)
+        rows, shard = await view.targets(), view.shard()
+        if html:
+            # In a thread, as /metrics: 5,000 targets take tens of milliseconds to render,
+            # which would otherwise hold up every scrape. A state the loop updates meanwhile
+            # shows torn at worst, and only on this page.
+            page = await asyncio.to_thread(
+                targets_page, rows, shard=shard, now=time.time(), health=health
+            )
+            return _page(page)
+        body = [
+            target_json(t, s, w, shard) for t, s, w in rows if health is None or s.health == health
+        ]
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     async def discovery(_: web.Request) -> web.Response:
         return web.Response(
@@ -131,6 +157,7 @@ def build_app(view: ServerView) -> web.Application:
         )
 
     app = web.Application()
+    app.router.add_get("/", index)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
