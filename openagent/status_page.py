@@ -34,26 +34,29 @@ PageRow = tuple[Target, TargetState, int | None]
 HEALTHS = ("up", "down", "unknown")
 
 _STYLE = """
-body{font:14px/1.4 system-ui,sans-serif;margin:1em 2em;color:#1f2328;background:#fff}
+body{font:14px/1.4 system-ui,sans-serif;margin:1em 1.2em;color:#1f2328;background:#fff}
 h1{font-size:1.5em;margin:.2em 0}h2{display:inline;font-size:1.15em;margin:0}
-nav a{margin-right:.8em}nav a[aria-current]{font-weight:700;text-decoration:none;color:#1f2328}
+nav a,nav span{margin-right:.6em}
+nav a[aria-current]{font-weight:700;text-decoration:none;color:#1f2328}
 .summary{color:#59636e;margin:.4em 0 1em}
 details{margin:0 0 1.2em}summary{cursor:pointer;padding:.3em 0}
 .count{margin-left:.6em;padding:.1em .5em;border-radius:1em;font-size:.9em}
 .count.all-up{background:#dafbe1;color:#116329}.count.some-down{background:#ffebe9;color:#a40e26}
-table{border-collapse:collapse;width:100%}
+table{border-collapse:collapse;width:100%;table-layout:fixed}
+th:nth-child(1){width:17%}th:nth-child(2){width:4.5em}th:nth-child(3){width:26%}
+th:nth-child(4){width:6.5em}th:nth-child(5){width:5.5em}th:nth-child(6){width:4.5em}
+th:nth-child(8){width:8%}
 th,td{padding:.35em .6em;text-align:left;vertical-align:top;border-bottom:1px solid #d1d9e0}
-th{background:#f6f8fa;font-weight:600}
+th{background:#f6f8fa;font-weight:600;white-space:nowrap}
 tbody tr:nth-child(even){background:#fafbfc}
-.endpoint{font-family:ui-monospace,monospace;word-break:break-all;min-width:16em}
+.endpoint{font-family:ui-monospace,monospace;font-size:.9em;overflow-wrap:anywhere}
 .health{display:inline-block;padding:.1em .5em;border-radius:.3em;font-weight:600;font-size:.85em}
 .health.up{background:#1a7f37;color:#fff}.health.down{background:#cf222e;color:#fff}
 .health.unknown{background:#818b98;color:#fff}
 .label{display:inline-block;margin:0 .3em .3em 0;padding:0 .4em;border-radius:.3em;
-background:#eef1f4;font-family:ui-monospace,monospace;font-size:.85em;word-break:break-all}
-.error{color:#a40e26;font-family:ui-monospace,monospace;font-size:.9em;word-break:break-word;
-max-width:32em}
-.num{text-align:right;white-space:nowrap}.owner,.when{white-space:nowrap}
+background:#eef1f4;font-family:ui-monospace,monospace;font-size:.85em;overflow-wrap:anywhere}
+.error{color:#a40e26;font-family:ui-monospace,monospace;font-size:.9em;overflow-wrap:anywhere}
+.num{text-align:right;white-space:nowrap}.when{white-space:nowrap}
 """
 
 
@@ -160,7 +163,7 @@ def _row(row: PageRow, cells: _Cells) -> str:
     return (
         f"<tr class={health}><td class=endpoint>{_endpoint(target.url)}</td>"
         f"<td><span class='health {health}'>{health.upper()}</span></td>"
-        f"<td>{cells.labels(target.labels)}</td>"
+        f"<td class=labels>{cells.labels(target.labels)}</td>"
         f"<td class=when>{_last_scrape(state, cells.now)}</td>"
         f"<td class=num>{duration(state.last_duration)}</td>"
         f"<td class=num>{state.samples}</td>"
@@ -201,7 +204,7 @@ def _nav(health: str | None) -> str:
         query = "" if shown is None else f"?health={shown}"
         current = " aria-current=page" if shown == health else ""
         out.append(f"<a href='/targets{query}'{current}>{shown or 'all'}</a>")
-    return "<nav><a href='/'>index</a> · targets: " + "".join(out) + "</nav>"
+    return "<nav><a href='/'>index</a> <span>targets:</span> " + "".join(out) + "</nav>"
 
 
 def _summary(rows: Sequence[PageRow], shard: str | None, now: float) -> str:
@@ -243,6 +246,7 @@ def targets_page(
 #: The index page's links: path and what it serves.
 ENDPOINTS = (
     ("/targets", "targets: health, labels, last scrape and error of each target"),
+    ("/targets?health=down", "the targets that are down"),
     ("/targets?format=json", "targets as JSON"),
     ("/discovery", "discovery: informers and dropped candidates (JSON)"),
     ("/config", "the loaded configuration (JSON)"),
