@@ -20,6 +20,7 @@ CASES = [
         "40",
     ),
     ("remote_write_bench", ["--encode-only", "--runs", "1", "--min-time", "0.01"], "sample"),
+    ("status_page_bench", ["--targets", "50", "--runs", "1"], "page ?health=down"),
     ("series_memory", ["--targets", "3", "--scrapes", "2", "--sink", "both"], "B/series held"),
     ("fetch_floor", ["--nodes", "2", "--fetches", "5", "--rounds", "1"], "x the floor"),
     (
