@@ -41,7 +41,7 @@ nav a[aria-current]{font-weight:700;text-decoration:none;color:#1f2328}
 .summary{color:#59636e;margin:.4em 0 1em}
 details{margin:0 0 1.2em}summary{cursor:pointer;padding:.3em 0}
 .count{margin-left:.6em;padding:.1em .5em;border-radius:1em;font-size:.9em}
-.count.all-up{background:#dafbe1;color:#116329}.count.some-down{background:#ffebe9;color:#a40e26}
+.count.all-up{background:#dafbe1;color:#116329}.count.not-all-up{background:#ffebe9;color:#a40e26}
 table{border-collapse:collapse;width:100%;table-layout:fixed}
 th:nth-child(1){width:17%}th:nth-child(2){width:4.5em}th:nth-child(3){width:26%}
 th:nth-child(4){width:6.5em}th:nth-child(5){width:5.5em}th:nth-child(6){width:4.5em}
@@ -189,7 +189,7 @@ def count_up(rows: Iterable[PageRow]) -> int:
 
 def _group(job: str, rows: list[PageRow], shown: list[PageRow], cells: _Cells) -> str:
     up = count_up(rows)
-    tone = "all-up" if up == len(rows) else "some-down"
+    tone = "all-up" if up == len(rows) else "not-all-up"
     body = "".join(_row(r, cells) for r in shown)
     return (
         f"<details open><summary><h2>{html.escape(job) or '(no job)'}</h2>"
