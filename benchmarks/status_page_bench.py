@@ -38,7 +38,7 @@ def _state(i: int) -> TargetState:
             health="down",
             last_scrape_ms=int((NOW - 12.5) * 1000),
             last_duration=10.0,
-            last_error=f'Get "http://10.1.{i // 256 % 256}.{i % 256}:9400/metrics": '
+            last_error=f'Get "http://127.1.{i // 256 % 256}.{i % 256}:9400/metrics": '
             "dial tcp: connect: connection refused",
         )
     return TargetState(
@@ -51,7 +51,7 @@ def fleet(size: int) -> list[PageRow]:
     endpoint = EndpointConfig()
     rows: list[PageRow] = []
     for i in range(size):
-        address = f"10.1.{i // 256 % 256}.{i % 256}:9400"
+        address = f"127.1.{i // 256 % 256}.{i % 256}:9400"
         job = JOBS[0] if i % 20 else JOBS[1 + i % 40 // 20]
         labels = (
             ("job", job),

@@ -33,7 +33,7 @@ PAGE_TAGS = {
 
 def row(
     job: str = "dcgm",
-    url: str = "http://10.0.0.1:9400/metrics",
+    url: str = "http://127.0.3.1:9400/metrics",
     labels: Labels = (),
     state: TargetState | None = None,
     worker: int | None = None,
@@ -71,17 +71,17 @@ def cells(tr: Element) -> list[str]:
 def test_targets_are_grouped_by_job_in_name_order_each_headed_by_up_over_total() -> None:
     doc = page(
         [
-            row("zeta", "http://10.0.0.9:9400/metrics", state=up()),
-            row("alpha", "http://10.0.0.2:9400/metrics", state=up()),
-            row("alpha", "http://10.0.0.1:9400/metrics", state=down()),
-            row("alpha", "http://10.0.0.3:9400/metrics"),
+            row("zeta", "http://127.0.3.9:9400/metrics", state=up()),
+            row("alpha", "http://127.0.3.2:9400/metrics", state=up()),
+            row("alpha", "http://127.0.3.1:9400/metrics", state=down()),
+            row("alpha", "http://127.0.3.3:9400/metrics"),
         ]
     )
     found = groups(doc)
     assert list(found) == ["alpha", "zeta"]
     assert found["alpha"][0] == "1/3 up" and found["zeta"][0] == "1/1 up"
     endpoints = [cells(tr)[0] for tr in found["alpha"][1]]
-    assert endpoints == [f"http://10.0.0.{i}:9400/metrics" for i in (1, 2, 3)]
+    assert endpoints == [f"http://127.0.3.{i}:9400/metrics" for i in (1, 2, 3)]
     assert doc.find("p", "summary").text().startswith("4 targets · 2 up · 1 down · 1 unknown")
 
 
@@ -92,21 +92,21 @@ def test_a_group_with_a_target_down_is_marked_apart_from_an_all_up_group() -> No
 
 
 def test_a_row_shows_every_column_of_its_target() -> None:
-    labels = (("instance", "10.0.0.1:9400"), ("node", "gpu-1"))
+    labels = (("instance", "127.0.3.1:9400"), ("node", "gpu-1"))
     doc = page([row(labels=labels, state=down("dial tcp: refused"), worker=2)], shard="s-1")
     (tr,) = doc.find("tbody").find_all("tr")
     endpoint, state, _labels, when, took, samples, error, who = cells(tr)
-    assert endpoint == "http://10.0.0.1:9400/metrics"
+    assert endpoint == "http://127.0.3.1:9400/metrics"
     assert state == "DOWN" and "down" in tr.find("span", "health").classes()
     labels_shown = [s.text() for s in tr.find_all("span", "label")]
-    assert labels_shown == ['job="dcgm"', 'instance="10.0.0.1:9400"', 'node="gpu-1"']
+    assert labels_shown == ['job="dcgm"', 'instance="127.0.3.1:9400"', 'node="gpu-1"']
     assert when == "1.0 s ago"
     assert (took, samples, error) == ("0.0 ms", "0", "dial tcp: refused")
     assert who == "worker 2 · shard s-1"
 
 
 def test_last_scrape_is_relative_with_the_absolute_utc_time_in_the_title() -> None:
-    doc = page([row(state=up()), row(url="http://10.0.0.2:9400/metrics")])
+    doc = page([row(state=up()), row(url="http://127.0.3.2:9400/metrics")])
     first, never = doc.find("tbody").find_all("tr")
     scraped = first.find("td", "when").find("span")
     assert scraped.text() == "3.2 s ago"
@@ -157,22 +157,22 @@ def test_a_url_with_a_quote_stays_inside_its_href() -> None:
 
 
 def test_only_http_and_https_endpoints_are_links() -> None:
-    doc = page([row(url="javascript:alert(1)"), row(url="https://10.0.0.1/m")])
+    doc = page([row(url="javascript:alert(1)"), row(url="https://127.0.3.1/m")])
     links = {td.text(): td.find_all("a") for td in doc.find_all("td", "endpoint")}
     assert links["javascript:alert(1)"] == []
-    assert [a.attrs["href"] for a in links["https://10.0.0.1/m"]] == ["https://10.0.0.1/m"]
+    assert [a.attrs["href"] for a in links["https://127.0.3.1/m"]] == ["https://127.0.3.1/m"]
 
 
 def test_the_health_filter_lists_that_health_only_but_counts_every_target() -> None:
     rows = [
-        row("a", "http://10.0.0.1/m", state=up()),
-        row("a", "http://10.0.0.2/m", state=down()),
-        row("b", "http://10.0.0.3/m", state=up()),
+        row("a", "http://127.0.3.1/m", state=up()),
+        row("a", "http://127.0.3.2/m", state=down()),
+        row("b", "http://127.0.3.3/m", state=up()),
     ]
     found = groups(page(rows, health="down"))
     assert list(found) == ["a"]
     count, trs = found["a"]
-    assert count == "1/2 up" and [cells(tr)[0] for tr in trs] == ["http://10.0.0.2/m"]
+    assert count == "1/2 up" and [cells(tr)[0] for tr in trs] == ["http://127.0.3.2/m"]
 
 
 def test_the_nav_marks_the_current_filter() -> None:
