@@ -73,8 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     rbac.add_argument(
         "--service-account",
-        default="whatap-open-agent",
-        help="the agent's service account (whatap-open-agent)",
+        default="openagent",
+        help="the agent's service account (openagent, as in deploy/)",
     )
 
     sub.add_parser("version", help="print the version")

@@ -63,7 +63,7 @@ def test_rbac_prints_a_role_for_exactly_the_referenced_secrets(
         }
     ]
     assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "whatap-open-agent", "namespace": "whatap-monitoring"}
+        {"kind": "ServiceAccount", "name": "openagent", "namespace": "whatap-monitoring"}
     ]
 
 
