@@ -17,7 +17,7 @@ series each, every 15 s) served from this process on loopback, and reads
   ``KUBERNETES_SERVICE_HOST/PORT``. The files are put there in a private
   mount namespace (``unshare --mount``, root only), so the host sees nothing;
 * ``deployment``: the in-cluster shape delivering to the Whatap collector
-  emulator, as ``deploy/deployment.yaml`` runs the agent;
+  emulator, as the single overlay (``deploy/overlays/single``) runs the agent;
 * ``kubeconfig``: the in-cluster shape's config, reaching the fake through a
   kubeconfig (``--kubeconfig``), as a local run does.
 
