@@ -69,6 +69,13 @@ def test_sharded_membership_selector_matches_its_own_pods_and_no_others() -> Non
     assert "OPENAGENT_SHARD_INDEX" not in entries
 
 
+def test_sharded_drains_take_one_replica_at_a_time() -> None:
+    """The memory limits assume two replicas can hold a missing one's share."""
+    budget = one("sharded", "PodDisruptionBudget")
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"] == pod_labels("sharded")
+
+
 def test_sharded_spools_on_a_claim_per_replica() -> None:
     (claim,) = workload("sharded")["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
