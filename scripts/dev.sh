@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Set up this machine for openagent, then run the demo, the test suite or the performance report.
+# Set up this machine for openagent, then run the demo, the test suite or the performance report,
+# or build the container image.
 #
 #   scripts/dev.sh demo          synthetic GPU fleet + Whatap collector emulator on loopback,
 #                                and the agent scraping the one and sending to the other
 #   scripts/dev.sh test [ARGS]   ruff, mypy, then pytest (ARGS go to pytest)
 #   scripts/dev.sh bench [ARGS]  the performance report (python -m benchmarks.compare ARGS)
+#   scripts/dev.sh image [ARGS]  the container image, with podman on a Debian base made by
+#                                mmdebstrap (python3 scripts/image.py build ARGS; deploy/IMAGE.md)
 #   scripts/dev.sh setup         only the set-up steps
 #
 # Set-up: Debian's prometheus, promtool, victoria-metrics (vmagent), kubectl, podman,
@@ -204,7 +207,7 @@ stop_demo() {
 }
 
 usage() {
-    sed -n '2,8s/^# \{0,1\}//p' "$0"
+    sed -n '2,11s/^# \{0,1\}//p' "$0"
 }
 
 cmd="${1:-}"
@@ -221,6 +224,11 @@ case "$cmd" in
     bench)
         setup
         run_bench "$@"
+        ;;
+    image)
+        check_python
+        ensure_system_packages
+        "$PYTHON" scripts/image.py build "$@"
         ;;
     setup) setup ;;
     -h | --help | help) usage ;;
