@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Build the openagent container image with podman on a Debian base made by mmdebstrap.
 
-    python3 scripts/image.py build [--tag localhost/openagent:0.1.0] [--archive FILE] [--json]
+    python3 scripts/image.py build [--tag localhost/openagent:0.1.0] [--archive FILE]
+                                   [--refresh-base] [--storage-driver vfs] [--json]
 
 ``build`` needs no image registry: the base is a Debian bookworm minbase with
 python3, its venv module and ca-certificates, made by mmdebstrap from the Debian
@@ -153,13 +154,15 @@ def base_key() -> str:
     return hashlib.sha256(spec.encode()).hexdigest()[:12]
 
 
-def ensure_base_tarball(cache: Path) -> tuple[Path, bool]:
-    """The cached base tarball, made with mmdebstrap if missing; and whether it was made."""
+def ensure_base_tarball(cache: Path, refresh: bool) -> tuple[Path, bool]:
+    """The cached base tarball, made with mmdebstrap if missing (or ``refresh``: the
+    packages are those of the day it was made); and whether it was made now."""
     tarball = cache / f"base-{SUITE}-{base_key()}.tar"
-    if tarball.exists():
+    if tarball.exists() and not refresh:
         return tarball, False
     tarball.parent.mkdir(parents=True, exist_ok=True)
     partial = tarball.with_suffix(".tar.partial")
+    partial.unlink(missing_ok=True)
     log(f"making the {SUITE} base with mmdebstrap (once; cached in {tarball})")
     proc = subprocess.run(mmdebstrap_argv(partial), check=False)
     if proc.returncode != 0:
@@ -169,10 +172,11 @@ def ensure_base_tarball(cache: Path) -> tuple[Path, bool]:
     return tarball, True
 
 
-def ensure_base_image(podman: Podman, tarball: Path) -> str:
-    """The base imported into podman under a tag naming its recipe."""
+def ensure_base_image(podman: Podman, tarball: Path, made_now: bool) -> str:
+    """The base imported into podman under a tag naming its recipe (again when the
+    tarball was made anew, so that the tag follows it)."""
     tag = f"localhost/openagent-base:{SUITE}-{base_key()}"
-    if not podman.has_image(tag):
+    if made_now or not podman.has_image(tag):
         log(f"importing the base as {tag}")
         podman.run("import", "--quiet", str(tarball), tag, capture=True)
     return tag
@@ -216,7 +220,7 @@ class Built:
     podman: list[str]
 
 
-def build(tag: str, driver: str, archive: Path | None) -> Built:
+def build(tag: str, driver: str, archive: Path | None, refresh_base: bool = False) -> Built:
     """Make the base if needed, build the image, optionally save it."""
     for tool in ("podman", "mmdebstrap"):
         if shutil.which(tool) is None:
@@ -224,8 +228,8 @@ def build(tag: str, driver: str, archive: Path | None) -> Built:
     cache = cache_dir()
     podman = default_podman(cache, driver)
     started = time.monotonic()
-    tarball, made_base = ensure_base_tarball(cache)
-    base = ensure_base_image(podman, tarball)
+    tarball, made_base = ensure_base_tarball(cache, refresh_base)
+    base = ensure_base_image(podman, tarball, made_base)
     base_seconds = time.monotonic() - started
     argv = build_argv(podman, base, tag)
     log("building: " + shlex.join(argv))
@@ -260,10 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tag", default=f"localhost/openagent:{project_version()}")
     p.add_argument("--storage-driver", default="overlay", choices=["overlay", "vfs"])
     p.add_argument("--archive", type=Path, help="also save the image to this docker-archive")
+    p.add_argument(
+        "--refresh-base", action="store_true", help="make the base anew (Debian's updates)"
+    )
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     args = p.parse_args(argv)
     try:
-        built = build(args.tag, args.storage_driver, args.archive)
+        built = build(args.tag, args.storage_driver, args.archive, args.refresh_base)
     except BuildError as exc:
         print(f"image: {exc}", file=sys.stderr)
         return 1
