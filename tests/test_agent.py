@@ -269,3 +269,42 @@ def test_sigterm_flushes_and_exits_zero(tmp_path: Path) -> None:
     assert code == 0, err.decode()
     assert b"agent stopped" in err
     assert b"WHATAP_LICENSE" not in err
+
+
+async def test_https_against_a_plain_http_endpoint_is_a_tls_failure(
+    tmp_path: Path, exporters: Exporters
+) -> None:
+    """``scheme: https`` on an endpoint that serves plain HTTP: the target is down with
+    reason ``tls``, counted, and /targets says why; the agent keeps running."""
+    cfg = tmp_path / "scrape_config.yaml"
+    https = "interval: 1s\n        scheme: https"
+    cfg.write_text(config_text(exporters.ports[:1]).replace("interval: 1s", https))
+    out = tmp_path / "o.jsonl"
+    settings = load_settings(
+        config=str(cfg), listen="127.0.0.1:0", jsonl_path=str(out), reload_interval=0.2
+    )
+    agent = Agent(settings)
+    task = asyncio.create_task(agent.run())
+    running = Running(agent, task, out)
+    try:
+        ups = await eventually(lambda: [x for x in running.lines() if x["name"] == "up"])
+        assert ups[0]["value"] == 0
+        _, body = await running.get("/targets")
+        (target,) = orjson.loads(body)
+        assert target["health"] == "down"
+        assert target["last_error"].startswith(
+            f"tls: TLS with 127.0.0.1:{exporters.ports[0]} failed: WRONG_VERSION_NUMBER"
+        )
+        _, metrics = await running.get("/metrics")
+        counted = [
+            line
+            for line in metrics.decode().splitlines()
+            if line.startswith("openagent_target_scrapes_total{")
+            and f'instance="127.0.0.1:{exporters.ports[0]}"' in line
+        ]
+        assert counted and all('result="tls"' in line for line in counted)
+        assert float(counted[0].rsplit(" ", 1)[1]) >= 1
+        assert not task.done()
+    finally:
+        agent.request_stop()
+        assert await asyncio.wait_for(task, 15) == 0

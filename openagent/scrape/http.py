@@ -32,6 +32,7 @@ import aiohttp
 from yarl import URL
 
 from openagent.httpauth import ClientAuthLike, CredentialError, HTTPAuth
+from openagent.scrape.classify import classify
 from openagent.scrape.errors import REASONS, ScrapeFailure
 from openagent.scrape.response_body import read_body
 
@@ -202,7 +203,7 @@ class ScrapeClient:
                 "timeout", f"no complete response within {_format_seconds(seconds)}s ({phase})"
             ) from None
         except (aiohttp.ClientError, OSError) as exc:
-            raise _classify(exc, target).scrubbed(secrets) from None
+            raise classify(exc, target, max_redirects=MAX_REDIRECTS).scrubbed(secrets) from None
 
     async def close(self) -> None:
         """Close the pooled connections; a later fetch opens a new pool."""
@@ -247,11 +248,6 @@ def _parse_url(url: str) -> URL:
     return parsed
 
 
-def _host_port(host: str | None, port: int | None) -> str:
-    host = host or ""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 async def _status_failure(resp: aiohttp.ClientResponse) -> ScrapeFailure:
     """An ``http_status`` failure quoting the status line and the start of the body."""
     line = f"HTTP {resp.status} {resp.reason or ''}".rstrip()
@@ -266,74 +262,3 @@ async def _status_failure(resp: aiohttp.ClientResponse) -> ScrapeFailure:
         text = "".join(c if c.isprintable() else "?" for c in text)
         snippet = text[:_SNIPPET_CHARS] + ("…" if len(text) > _SNIPPET_CHARS else "")
     return ScrapeFailure("http_status", f"{line}: {snippet}" if snippet else line)
-
-
-def _ssl_error_in(exc: BaseException) -> ssl.SSLError | None:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLError):
-            return current
-        seen.add(id(current))
-        if isinstance(current, aiohttp.ClientConnectorError) and isinstance(
-            current.os_error, ssl.SSLError
-        ):
-            return current.os_error
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def _classify(exc: aiohttp.ClientError | OSError, url: URL) -> ScrapeFailure:
-    """Map a client or socket error to a failure reason and a short explanation."""
-    # Connector errors name the address actually dialled, which differs after a redirect.
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        where = _host_port(exc.host, exc.port)
-    else:
-        where = _host_port(url.host, url.port)
-    # A TLS server that rejects the client certificate (or its absence) may just close or
-    # reset the connection; with TLS 1.3 it does so after the client's handshake is done.
-    hint = (
-        " (a TLS server also does this when it rejects the client certificate or its absence)"
-        if url.scheme == "https"
-        else ""
-    )
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return ScrapeFailure("http_status", f"stopped after {MAX_REDIRECTS} redirects")
-    if isinstance(exc, aiohttp.InvalidURL):
-        return ScrapeFailure("invalid_url", f"redirect to an invalid URL: {exc.url}")
-    if isinstance(exc, aiohttp.NonHttpUrlRedirectClientError):
-        return ScrapeFailure("invalid_url", f"redirect to a non-HTTP URL: {exc}")
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        cert_error = exc.certificate_error
-        message = getattr(cert_error, "verify_message", None) or str(cert_error)
-        return ScrapeFailure("tls", f"certificate of {where} not accepted: {message}")
-    ssl_error = _ssl_error_in(exc)
-    if ssl_error is not None:
-        reason = ssl_error.reason or ssl_error.strerror or type(ssl_error).__name__
-        return ScrapeFailure("tls", f"TLS with {where} failed: {reason}")
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return ScrapeFailure("connect", f"cannot resolve host {url.host}")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        if url.scheme == "https" and isinstance(
-            exc.os_error, ConnectionResetError | ConnectionAbortedError
-        ):
-            # A refused TCP connect is ECONNREFUSED; a reset comes after it, in the handshake.
-            return ScrapeFailure(
-                "tls", f"TLS handshake with {where} failed: connection closed by the server{hint}"
-            )
-        if isinstance(exc.os_error, ConnectionRefusedError):
-            return ScrapeFailure("connect", f"connection refused to {where}")
-        return ScrapeFailure("connect", f"cannot connect to {where}: {exc.strerror or exc}")
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return ScrapeFailure(
-            "protocol", f"{where} closed the connection before a full response{hint}"
-        )
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return ScrapeFailure("protocol", f"malformed or incomplete body from {where}: {exc}")
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return ScrapeFailure("protocol", f"malformed HTTP response from {where}: {exc.message}")
-    if isinstance(exc, OSError):
-        return ScrapeFailure(
-            "connect", f"connection to {where} failed: {exc.strerror or exc}{hint}"
-        )
-    return ScrapeFailure("protocol", f"{type(exc).__name__} from {where}: {exc}")
