@@ -13,11 +13,20 @@ to the operator's ``whatap-open-agent-config`` when the agent is started the
 Go agent's way (no arguments, ``-d``, ``foreground``; not ``standalone``) in a
 cluster and ``OPENAGENT_CONFIG_MAP`` is unset: see `openagent.settings`.
 
-Start-up never dies on a bad or missing config (file or ConfigMap, or an API
-server that does not answer): the agent serves ``/healthz`` and ``/metrics``,
-reports ``openagent_config_last_reload_successful 0``, stays unready, and
-picks the config up as soon as it becomes valid. A reload that fails keeps
-the last good config running.
+A config file named on the command line (``--config FILE`` after ``run`` or a
+Go agent word; the CLI hands that down as ``config_named``) must load at
+start: if it is missing or invalid the agent exits 2 with one line naming the
+file and the problem, as Prometheus and vmagent do. Otherwise (no arguments,
+``-d``, ``foreground``, ``run`` without ``--config``: the file named by
+``OPENAGENT_CONFIG`` or by default, or a ConfigMap) start-up never dies on a
+bad or missing config,
+since the Whatap Operator may create it after the agent: the agent serves
+``/healthz`` and ``/metrics``, reports
+``openagent_config_last_reload_successful 0``, stays unready, and picks the
+config up as soon as it becomes valid. A reload that fails always keeps the
+last good config running. Before starting, the agent also checks that the
+jsonl file and the spool directory can be written, and it exits 1 when its
+listen address cannot be bound (`openagent.preflight`).
 
 With ``workers`` above 1, scraping and delivery run in that many worker
 processes instead (`openagent.workers.WorkerPool`), each with a hash share of
@@ -47,6 +56,7 @@ from openagent.httpauth import HTTPAuth
 from openagent.inprocess import InProcess
 from openagent.kube.secrets import KubeSecrets
 from openagent.model import Target
+from openagent.preflight import StartError, check_config_file, check_outputs, listen_error
 from openagent.scrape import ScrapeManager, in_shard
 from openagent.server import ServerView, TargetRow, bound_port, start_server
 from openagent.settings import Settings, SettingsError, load_settings
@@ -180,7 +190,11 @@ class Agent:
             discovery=self.discovery.status,
             metrics=self.scrapers.metrics,
         )
-        runner = await start_server(view, wiring.server_options(self.settings))
+        options = wiring.server_options(self.settings)
+        try:
+            runner = await start_server(view, options)
+        except OSError as exc:
+            raise listen_error(self.settings.listen, options.host, options.port, exc) from None
         self.listen_port = bound_port(runner)
         log.info(
             "agent started",
@@ -215,10 +229,12 @@ class Agent:
         return 0
 
 
-async def run(**overrides: object) -> int:
+async def run(*, config_named: bool = False, **overrides: object) -> int:
     """``openagent run``: the agent, with flags in ``overrides`` over the environment.
 
-    Exit 2, with one line per problem, for settings the agent cannot run with.
+    Exit 2, with one line per problem, for settings the agent cannot run with,
+    and for a config file the command line named (``config_named``) that does
+    not load; exit 1, with one line, when a path or the listen address is refused.
     """
     try:
         settings = load_settings(**overrides)
@@ -227,8 +243,21 @@ async def run(**overrides: object) -> int:
         return 2
     setup_logging(settings.log_level, settings.log_format)
     try:
+        if config_named and not settings.config_map:
+            check_config_file(settings.config)
+        check_outputs(settings)
         agent = Agent(settings)
+    except StartError as exc:
+        return _refused(exc)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return await agent.run()
+    try:
+        return await agent.run()
+    except StartError as exc:
+        return _refused(exc)
+
+
+def _refused(exc: StartError) -> int:
+    print(f"openagent: {exc}", file=sys.stderr)
+    return exc.code

@@ -3,14 +3,20 @@
 The parser only parses: each command is a function of `openagent.commands`
 (``run`` is `openagent.agent.run`), and every coroutine runs on one runner
 (`run_coroutine`, uvloop).
+
+How the Go agent's words and a bare ``openagent`` are read is told to the
+user by ``--help`` (`HELP`): the Go agent's words keep the flags that follow
+them; a bare ``openagent`` runs the agent only in a pod or next to a config
+file (`runs_bare`), and prints the usage (exit 2) anywhere else.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
 from openagent import __version__
@@ -20,6 +26,27 @@ from openagent import __version__
 #: and in a cluster (not ``standalone``) the config from the operator's ConfigMap.
 GO_AGENT_MODES = frozenset({"foreground", "standalone", "-d"})
 
+#: What ``openagent --help`` says before the commands.
+HELP = """\
+Scrape NVIDIA dcgm-exporter endpoints and deliver the metrics to Whatap
+(or to Prometheus remote write, or as JSON lines).
+
+Start with: openagent check --config scrape_config.yaml
+       then openagent run --config scrape_config.yaml
+
+The Whatap Go agent's words run the agent too, and keep the flags that
+follow them: foreground, standalone, foreground standalone and -d all mean
+run. In a Kubernetes pod (not with standalone, and unless --config or
+--config-map is given) the config then comes from the Whatap Operator's
+ConfigMap whatap-open-agent-config.
+
+With no arguments at all, openagent runs the agent the same way, since the
+Whatap Operator may start the image with none, but only inside a Kubernetes
+pod (KUBERNETES_SERVICE_HOST is set) or where a config file is waiting
+($WHATAP_OPEN_HOME/scrape_config.yaml, else ./scrape_config.yaml).
+Anywhere else it prints this usage and exits 2.
+"""
+
 #: Settings that have no flag: credentials and what the downward API provides.
 _ENV_ONLY = frozenset(
     {"license", "host", "port", "pod_name", "node_name", "node_ip", "pod_namespace"}
@@ -27,7 +54,12 @@ _ENV_ONLY = frozenset(
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="openagent", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="openagent",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"openagent {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser(
@@ -117,15 +149,43 @@ def run_coroutine(coro: Coroutine[Any, Any, int]) -> int:
         return runner.run(coro)
 
 
+def runs_bare(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether a bare ``openagent`` runs the agent: in a pod, or next to a config file."""
+    from openagent.settings.values import default_config
+
+    env = os.environ if environ is None else environ
+    return bool(env.get("KUBERNETES_SERVICE_HOST", "").strip()) or default_config().is_file()
+
+
+def go_agent_argv(argv: Sequence[str]) -> list[str]:
+    """The ``run`` command line for a Go agent invocation: its words, then any flags.
+
+    An explicit ``--config`` or ``--config-map`` after the words wins over the
+    operator's ConfigMap.
+    """
+    from openagent.settings import go_agent_config_map
+
+    count = 0
+    while count < len(argv) and count < 2 and argv[count] in GO_AGENT_MODES:
+        count += 1
+    words, flags = argv[:count], list(argv[count:])
+    named = any(f.split("=", 1)[0] in ("--config", "--config-map") for f in flags)
+    config_map = None if named else go_agent_config_map(words)
+    return ["run", *(["--config-map", config_map] if config_map else []), *flags]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``openagent`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    if not argv and not runs_bare():
+        parser.error(
+            "name a command (run, check, scrape, targets, rbac, version); a bare openagent "
+            "runs the agent only in a Kubernetes pod or next to ./scrape_config.yaml"
+        )
     if not argv or argv[0] in GO_AGENT_MODES:
-        from openagent.settings import go_agent_config_map
-
-        config_map = go_agent_config_map(argv)
-        argv = ["run", *(["--config-map", config_map] if config_map else [])]
-    args = _parser().parse_args(argv)
+        argv = go_agent_argv(argv)
+    args = parser.parse_args(argv)
     if args.command == "version":
         print(f"openagent {__version__}")
         return 0
@@ -133,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from openagent import agent
 
         overrides = {k: v for k, v in vars(args).items() if k != "command"}
-        return run_coroutine(agent.run(**overrides))
+        return run_coroutine(agent.run(config_named=args.config is not None, **overrides))
     from openagent import commands
 
     if args.command == "check":

@@ -182,7 +182,7 @@ def go_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
     seen: list[dict[str, Any]] = []
 
-    async def run(**overrides: Any) -> int:
+    async def run(*, config_named: bool = False, **overrides: Any) -> int:
         seen.append(overrides)
         return 0
 
@@ -213,8 +213,14 @@ def test_go_style_start_in_a_cluster_reads_the_operator_configmap(
     ],
 )
 def test_standalone_own_invocation_or_no_cluster_keep_the_file(
-    argv: list[str], cluster: bool, go_runs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    argv: list[str],
+    cluster: bool,
+    go_runs: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # outside a cluster, a bare start needs a config file here
+    (tmp_path / "scrape_config.yaml").write_text("features: {}\n")
     if cluster:
         monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
     else:

@@ -129,14 +129,14 @@ def test_every_setting_has_a_flag_with_help_and_flags_reach_settings() -> None:
     assert settings.listen == "127.0.0.1:0"
 
 
-@pytest.mark.parametrize("argv", [[], ["foreground"], ["foreground", "standalone"], ["-d"]])
-def test_go_agent_invocations_run_the_agent(
-    argv: list[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The operator starts the Go agent's image with these arguments; each means run."""
+@pytest.fixture
+def handed_down(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[str, object]]:
+    """What the CLI hands `openagent.agent.run`, outside a cluster, in an empty directory."""
     import openagent.agent
 
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)  # outside a cluster
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.delenv("WHATAP_OPEN_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
     seen: list[dict[str, object]] = []
 
     async def run(**kw: object) -> int:
@@ -144,8 +144,78 @@ def test_go_agent_invocations_run_the_agent(
         return 0
 
     monkeypatch.setattr(openagent.agent, "run", run)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "argv", [["foreground"], ["foreground", "standalone"], ["standalone"], ["-d"], ["run"]]
+)
+def test_go_agent_invocations_run_the_agent_waiting_for_a_config(
+    argv: list[str], handed_down: list[dict[str, object]]
+) -> None:
+    """The operator starts the Go agent's image with these arguments; each means run, and
+    none names a config, so the agent waits for one instead of exiting."""
     assert main(argv) == 0
-    assert len(seen) == 1 and all(v is None for v in seen[0].values())
+    (kw,) = handed_down
+    assert kw.pop("config_named") is False
+    assert all(v is None for v in kw.values())
+
+
+@pytest.mark.parametrize("word", [["foreground"], ["foreground", "standalone"], ["-d"]])
+def test_go_agent_words_keep_the_flags_that_follow_them(
+    word: list[str], handed_down: list[dict[str, object]]
+) -> None:
+    assert main([*word, "--listen", "127.0.0.1:9500", "--config", "c.yaml"]) == 0
+    (kw,) = handed_down
+    assert kw["listen"] == "127.0.0.1:9500" and kw["config"] == "c.yaml"
+    assert kw["config_named"] is True
+
+
+def test_run_with_config_names_it_explicitly(handed_down: list[dict[str, object]]) -> None:
+    assert main(["run", "--config", "c.yaml"]) == 0
+    assert handed_down[0]["config_named"] is True
+
+
+def test_in_a_cluster_go_agent_words_read_the_configmap_unless_a_config_is_named(
+    handed_down: list[dict[str, object]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.delenv("OPENAGENT_CONFIG_MAP", raising=False)
+    assert main([]) == 0
+    assert main(["-d"]) == 0
+    assert main(["foreground", "--config", "c.yaml"]) == 0
+    assert main(["standalone"]) == 0
+    maps = [kw["config_map"] for kw in handed_down]
+    assert maps == ["whatap-open-agent-config", "whatap-open-agent-config", None, None]
+
+
+def test_bare_openagent_runs_next_to_a_config_file(
+    handed_down: list[dict[str, object]], tmp_path: Path
+) -> None:
+    (tmp_path / "scrape_config.yaml").write_text("features: {}\n")
+    assert main([]) == 0
+    assert handed_down[0]["config_named"] is False
+
+
+def test_bare_openagent_elsewhere_prints_usage_and_exits_2(
+    handed_down: list[dict[str, object]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: openagent")
+    assert "name a command" in err
+    assert handed_down == []
+
+
+def test_dash_dash_version_prints_the_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["version"]) == 0
+    expected = capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out == expected
 
 
 def test_go_agent_defaults_config_home_and_whatap_sink(monkeypatch: pytest.MonkeyPatch) -> None:
