@@ -71,8 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_settings_flags(run)
 
-    check = sub.add_parser("check", help="validate a config file; exit 2 if invalid")
+    check = sub.add_parser(
+        "check", help="validate a config file; exit 2 if invalid, 1 if --strict and warned"
+    )
     check.add_argument("--config", required=True)
+    check.add_argument(
+        "--strict", action="store_true", help="exit 1 when there are warnings (unknown keys...)"
+    )
     check.add_argument(
         "--kubeconfig", help="kubeconfig that would resolve Secret references (env KUBECONFIG)"
     )
@@ -197,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from openagent import commands
 
     if args.command == "check":
-        return commands.check(args.config, args.kubeconfig)
+        return commands.check(args.config, args.kubeconfig, strict=args.strict)
     if args.command == "rbac":
         return commands.rbac(args.config, args.namespace, args.service_account)
     if args.command == "scrape":

@@ -51,8 +51,13 @@ def _secret_warnings(loaded: LoadedConfig, path: str, kubeconfig: str | None) ->
     ]
 
 
-def check(path: str, kubeconfig: str | None = None) -> int:
-    """Validate ``path``: print every problem; 0 if valid, 2 if not."""
+def check(path: str, kubeconfig: str | None = None, *, strict: bool = False) -> int:
+    """Validate ``path``: print every problem; 0 if valid, 2 if not.
+
+    A warning (an unknown key, with the known key it is probably a typo of) does not
+    stop the agent, so it passes the check too, unless ``strict``: then it exits 1,
+    for CI pipelines that want a config without surprises.
+    """
     try:
         loaded = load_config(path)
     except ConfigError as exc:
@@ -63,6 +68,9 @@ def check(path: str, kubeconfig: str | None = None) -> int:
     warnings = [*loaded.warnings, *_secret_warnings(loaded, path, kubeconfig)]
     for w in warnings:
         print(str(w), file=sys.stderr)
+    if strict and warnings:
+        print(f"{path}: {len(warnings)} warning(s), which --strict makes fail", file=sys.stderr)
+        return 1
     cfg = loaded.config
     enabled = sum(1 for t in cfg.targets if t.enabled)
     print(f"{path}: OK, {enabled} enabled target(s), {len(warnings)} warning(s)")

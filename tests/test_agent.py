@@ -15,6 +15,7 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import web
+from structlog.testing import capture_logs
 
 from openagent.agent import Agent
 from openagent.settings import load_settings
@@ -308,3 +309,36 @@ async def test_https_against_a_plain_http_endpoint_is_a_tls_failure(
     finally:
         agent.request_stop()
         assert await asyncio.wait_for(task, 15) == 0
+
+
+async def test_an_unknown_key_is_logged_once_per_load_with_the_key_meant(
+    tmp_path: Path, exporters: Exporters
+) -> None:
+    cfg = tmp_path / "scrape_config.yaml"
+    typo = config_text(exporters.ports[:1]).replace("interval: 1s", "intreval: 1s")
+    cfg.write_text(typo)
+    settings = load_settings(
+        config=str(cfg), listen="127.0.0.1:0", jsonl_path=str(tmp_path / "o.jsonl"),
+        reload_interval=0.1,
+    )  # fmt: skip
+    agent = Agent(settings)
+
+    def warned(logs: list[dict[str, Any]]) -> list[str]:
+        return [str(x["problem"]) for x in logs if x["event"] == "config warning"]
+
+    with capture_logs() as logs:
+        task = asyncio.create_task(agent.run())
+        try:
+            await eventually(lambda: agent.loaded)
+            await asyncio.sleep(0.5)  # several polls of the unchanged file
+            assert warned(logs) == [
+                f"{cfg}: targets[0].endpoints[0].intreval: unknown key 'intreval' (ignored); "
+                "did you mean 'interval'?"
+            ]
+            digest = agent.loaded.digest if agent.loaded else ""
+            cfg.write_text(typo + "\n")
+            await eventually(lambda: agent.loaded and agent.loaded.digest != digest)
+            assert len(warned(logs)) == 2
+        finally:
+            agent.request_stop()
+            assert await asyncio.wait_for(task, 15) == 0

@@ -93,3 +93,45 @@ def test_targets_drops_a_duplicate_target_once_with_its_reason(
         "dropped\ttargets[0].endpoints[1] (dcgm) (same target as targets[0].endpoints[0] (dcgm)):"
         " duplicate"
     )
+
+
+TYPOS = """features:
+  openAgent:
+    enabled: true
+    tagets: []
+    targets:
+    - targetName: a
+      type: StaticEndpoints
+      endpoints:
+      - address: 127.0.0.1:9400
+        intreval: 15s
+"""
+
+
+def test_check_names_unknown_keys_with_the_key_meant_and_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(TYPOS)
+    assert main(["check", "--config", str(cfg)]) == 0
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [
+        f"{cfg}: tagets: unknown key 'tagets' (ignored); did you mean 'targets'?",
+        f"{cfg}: targets[0].endpoints[0].intreval: unknown key 'intreval' (ignored); "
+        "did you mean 'interval'?",
+    ]
+    assert out == f"{cfg}: OK, 1 enabled target(s), 2 warning(s)\n"
+
+
+def test_check_strict_fails_on_warnings_and_passes_without(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(TYPOS)
+    assert main(["check", "--strict", "--config", str(cfg)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines()[-1] == f"{cfg}: 2 warning(s), which --strict makes fail"
+    cfg.write_text(TYPOS.replace("    tagets: []\n", "").replace("intreval", "interval"))
+    assert main(["check", "--strict", "--config", str(cfg)]) == 0
+    assert capsys.readouterr().out == f"{cfg}: OK, 1 enabled target(s), 0 warning(s)\n"
