@@ -165,7 +165,16 @@ class WhatapSink:
         return self._encoder
 
     def _pattern_oname(self, local_ip: str) -> str:
-        return make_oname(DEFAULT_ONAME_PATTERN, oname_params(ip=local_ip))
+        """The Go agent's name, said once: outside a pod it is the only default there is,
+        it changes with this host's address, and it is what the Whatap console shows."""
+        oname = make_oname(DEFAULT_ONAME_PATTERN, oname_params(ip=local_ip))
+        log.info(
+            "no WHATAP_ONAME and no POD_NAME: the Whatap object name follows the Go agent's "
+            f"pattern {DEFAULT_ONAME_PATTERN} over this host's address {local_ip}; "
+            "set WHATAP_ONAME to choose the name",
+            oname=oname,
+        )
+        return oname
 
     def encoder(self) -> OpenMxEncoder:
         """The encoder (deciding the Go-pattern ONAME now if it was not decided yet)."""

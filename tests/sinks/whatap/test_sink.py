@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from benchmarks.whatap_collector import FAKE_LICENSE, Collector
 from openagent.model import Metadata, ScrapeResult, Series
@@ -104,16 +105,18 @@ def test_bad_settings_are_refused_without_quoting_the_license(
 async def test_identity_from_settings_reaches_headers_and_handshake(
     collector: Collector, sinks: list[WhatapSink]
 ) -> None:
-    sink = await make(
-        sinks,
-        collector.port,
-        oname=None,
-        pod_name="whatap-open-agent-5d8f7c9b6-x7k2p",
-        node_name="ip-10-21-150-16.ec2.internal",
-        shard_index=1,
-        shard_count=2,
-    )
+    with capture_logs() as logs:
+        sink = await make(
+            sinks,
+            collector.port,
+            oname=None,
+            pod_name="whatap-open-agent-5d8f7c9b6-x7k2p",
+            node_name="ip-10-21-150-16.ec2.internal",
+            shard_index=1,
+            shard_count=2,
+        )
     assert sink.oname == "whatap-open-agent-1"  # workload name (stable), plus the shard
+    assert not [x for x in logs if "WHATAP_ONAME" in x["event"]]  # a pod's name is stable
     for batch in sink.encode(result(1000)).batches:
         await sink.send(batch)
     records = await collector.wait_for_records(3)
@@ -127,7 +130,13 @@ async def test_identity_from_settings_reaches_headers_and_handshake(
 async def test_without_pod_name_the_go_pattern_uses_the_local_address(
     collector: Collector, sinks: list[WhatapSink]
 ) -> None:
-    sink = await make(sinks, collector.port, oname=None)
+    with capture_logs() as logs:
+        sink = await make(sinks, collector.port, oname=None)
+    said = [x for x in logs if "WHATAP_ONAME" in x["event"]]
+    assert len(said) == 1  # once, at start, with the name and how to choose another
+    assert said[0]["oname"] == "{type}-0-1-{process}"
+    assert "set WHATAP_ONAME to choose the name" in said[0]["event"]
+    assert FAKE_LICENSE not in str(logs)
     assert sink.oname == "{type}-0-1-{process}"  # 127.0.0.1, as the Go agent names it
     await sink.send(sink.encode(result(1000)).batches[-1])
     await collector.wait_for_records(3)
