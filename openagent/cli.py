@@ -67,7 +67,12 @@ def _parser() -> argparse.ArgumentParser:
         help="run the agent",
         description="Run the agent. Every flag has an environment variable "
         "(OPENAGENT_<NAME>; the Whatap credentials only come from WHATAP_LICENSE, "
-        "WHATAP_HOST and WHATAP_PORT); flags win.",
+        "WHATAP_HOST and WHATAP_PORT); flags win. A file named with --config must load: "
+        "if it is missing or invalid the agent exits 2. Without --config (the file from "
+        "OPENAGENT_CONFIG or the default, or a ConfigMap) the agent waits for a valid config "
+        "to appear, as the Whatap Operator needs. A reload that fails keeps the last good "
+        "config. A listen address in use, or a jsonl file or spool directory that cannot be "
+        "written, exits 1.",
     )
     _add_settings_flags(run)
 
