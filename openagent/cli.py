@@ -6,8 +6,9 @@ The parser only parses: each command is a function of `openagent.commands`
 
 How the Go agent's words and a bare ``openagent`` are read is told to the
 user by ``--help`` (`HELP`): the Go agent's words keep the flags that follow
-them; a bare ``openagent`` runs the agent only in a pod or next to a config
-file (`runs_bare`), and prints the usage (exit 2) anywhere else.
+them; a bare ``openagent`` runs the agent only in a pod, next to a config
+file or with the config named by the environment (`runs_bare`), and prints
+the usage (exit 2) anywhere else.
 """
 
 from __future__ import annotations
@@ -42,9 +43,10 @@ ConfigMap whatap-open-agent-config.
 
 With no arguments at all, openagent runs the agent the same way, since the
 Whatap Operator may start the image with none, but only inside a Kubernetes
-pod (KUBERNETES_SERVICE_HOST is set) or where a config file is waiting
-($WHATAP_OPEN_HOME/scrape_config.yaml, else ./scrape_config.yaml).
-Anywhere else it prints this usage and exits 2.
+pod (KUBERNETES_SERVICE_HOST is set), where a config file is waiting
+($WHATAP_OPEN_HOME/scrape_config.yaml, else ./scrape_config.yaml), or when
+OPENAGENT_CONFIG or OPENAGENT_CONFIG_MAP names the config. Anywhere else it
+prints this usage and exits 2.
 """
 
 #: Settings that have no flag: credentials and what the downward API provides.
@@ -159,12 +161,21 @@ def run_coroutine(coro: Coroutine[Any, Any, int]) -> int:
         return runner.run(coro)
 
 
+#: Variables that name where the config comes from (any case, as the settings read them).
+_CONFIG_VARIABLES = frozenset({"OPENAGENT_CONFIG", "OPENAGENT_CONFIG_MAP"})
+
+
 def runs_bare(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether a bare ``openagent`` runs the agent: in a pod, or next to a config file."""
+    """Whether a bare ``openagent`` runs the agent: in a pod, next to a config file, or
+    with the config named by the environment (``docker run -e OPENAGENT_CONFIG=...``)."""
     from openagent.settings.values import default_config
 
     env = os.environ if environ is None else environ
-    return bool(env.get("KUBERNETES_SERVICE_HOST", "").strip()) or default_config().is_file()
+    if env.get("KUBERNETES_SERVICE_HOST", "").strip():
+        return True
+    if any(k.upper() in _CONFIG_VARIABLES and v.strip() for k, v in env.items()):
+        return True
+    return default_config().is_file()
 
 
 def go_agent_argv(argv: Sequence[str]) -> list[str]:

@@ -134,8 +134,9 @@ def handed_down(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[st
     """What the CLI hands `openagent.agent.run`, outside a cluster, in an empty directory."""
     import openagent.agent
 
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    monkeypatch.delenv("WHATAP_OPEN_HOME", raising=False)
+    for variable in ("KUBERNETES_SERVICE_HOST", "WHATAP_OPEN_HOME", "OPENAGENT_CONFIG"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.delenv("OPENAGENT_CONFIG_MAP", raising=False)
     monkeypatch.chdir(tmp_path)
     seen: list[dict[str, object]] = []
 
@@ -195,6 +196,15 @@ def test_bare_openagent_runs_next_to_a_config_file(
     (tmp_path / "scrape_config.yaml").write_text("features: {}\n")
     assert main([]) == 0
     assert handed_down[0]["config_named"] is False
+
+
+@pytest.mark.parametrize("variable", ["OPENAGENT_CONFIG", "openagent_config_map"])
+def test_bare_openagent_runs_when_the_environment_names_the_config(
+    variable: str, handed_down: list[dict[str, object]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, "elsewhere")
+    assert main([]) == 0
+    assert handed_down[0]["config_named"] is False  # named by the environment: it waits
 
 
 def test_bare_openagent_elsewhere_prints_usage_and_exits_2(
