@@ -202,7 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv and not runs_bare():
         parser.error(
             "name a command (run, check, scrape, targets, rbac, version); a bare openagent "
-            "runs the agent only in a Kubernetes pod or next to ./scrape_config.yaml"
+            "runs the agent only in a Kubernetes pod, next to ./scrape_config.yaml or with "
+            "OPENAGENT_CONFIG set"
         )
     if not argv or argv[0] in GO_AGENT_MODES:
         argv = go_agent_argv(argv)
