@@ -46,6 +46,7 @@ import contextlib
 import signal
 import sys
 import time
+from collections.abc import Collection
 from typing import Any, Protocol
 
 from openagent import __version__, wiring
@@ -57,9 +58,10 @@ from openagent.inprocess import InProcess
 from openagent.kube.secrets import KubeSecrets
 from openagent.model import Target
 from openagent.preflight import StartError, check_config_file, check_outputs, listen_error
-from openagent.scrape import ScrapeManager, in_shard
+from openagent.scrape import ScrapeManager
 from openagent.server import ServerView, TargetRow, bound_port, start_server
 from openagent.settings import Settings, SettingsError, load_settings
+from openagent.shard import Assigner
 from openagent.telemetry import (
     BUILD_INFO,
     RELOAD_OK,
@@ -78,7 +80,7 @@ class Scrapers(Protocol):
     """What scrapes and delivers the agent's targets: `InProcess` or a `WorkerPool`."""
 
     async def start(self) -> None: ...
-    async def apply(self, targets: list[Target]) -> None: ...
+    async def apply(self, targets: list[Target], handed_over: Collection[str] = ()) -> None: ...
     async def rows(self) -> list[TargetRow]: ...
     async def metrics(self) -> bytes: ...
     def ready(self) -> tuple[bool, str]: ...
@@ -107,6 +109,7 @@ class Agent:
         else:
             here = InProcess.build(settings, HTTPAuth(self.secrets))
             self.manager, self.delivery, self.scrapers = here.manager, here.delivery, here
+        self.assigner = Assigner(wiring.shard(settings, self.cluster), self.scrapers.apply)
         self.discovery = Discovery(
             self._on_targets, wiring.discovery_options(settings), self.cluster
         )
@@ -117,9 +120,12 @@ class Agent:
     # -- config ----------------------------------------------------------------
 
     async def _on_targets(self, targets: list[Target]) -> None:
-        index, count = self.scrape_options.shard_index, self.scrape_options.shard_count
-        await self.scrapers.apply([t for t in targets if in_shard(t.id, index, count)])
-        self.reconciled = True
+        if await self.assigner.targets(targets):
+            self.reconciled = True
+
+    async def _on_members(self) -> None:
+        if await self.assigner.reassign():
+            self.reconciled = True
 
     async def _on_config(self, loaded: LoadedConfig) -> None:
         for w in loaded.warnings:
@@ -155,7 +161,7 @@ class Agent:
         if self.loaded is None:
             return False, f"not ready: {self.config_error}"
         if not self.reconciled:
-            return False, "not ready: targets not reconciled yet"
+            return False, f"not ready: {self.assigner.waiting or 'targets not reconciled yet'}"
         return self.scrapers.ready()
 
     def _config_view(self) -> dict[str, Any]:
@@ -202,6 +208,7 @@ class Agent:
             listen=self.settings.listen,
             port=self.listen_port,
             workers=self.settings.workers,
+            shard=self.assigner.member(),
         )
         if self.settings.config_map:
             log.info(
@@ -214,6 +221,7 @@ class Agent:
             asyncio.create_task(self.config_source.run(), name="config source"),
             asyncio.create_task(watch_loop_lag(), name="loop lag"),
             asyncio.create_task(self.discovery.run(), name="discovery"),
+            asyncio.create_task(self.assigner.run(self._on_members), name="shard members"),
         ]
         await self._stop.wait()
         log.info("shutting down: stopping scrapes")

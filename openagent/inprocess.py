@@ -10,6 +10,7 @@ with more, each worker process runs one (`openagent.worker`), its spool in
 from __future__ import annotations
 
 import gc
+from collections.abc import Collection
 
 from openagent import wiring
 from openagent.delivery import Delivery
@@ -48,9 +49,9 @@ class InProcess:
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         await self.delivery.start()
 
-    async def apply(self, targets: list[Target]) -> None:
-        """Scrape exactly ``targets`` (those of this agent's shard)."""
-        await self.manager.apply(targets)
+    async def apply(self, targets: list[Target], handed_over: Collection[str] = ()) -> None:
+        """Scrape exactly ``targets``; those of ``handed_over`` are scraped elsewhere now."""
+        await self.manager.apply(targets, handed_over)
 
     def states(self) -> list[tuple[Target, TargetState]]:
         """Every target scraped here, with its state."""

@@ -26,9 +26,18 @@ from openagent.discovery import DiscoveryOptions
 from openagent.exposition import Limits
 from openagent.httpauth import HTTPAuth
 from openagent.kube import Cluster, KubeOptions, own_namespace
+from openagent.kube.labels import check_label_selector
 from openagent.scrape import ScrapeOptions
 from openagent.server import ServerOptions
 from openagent.settings import Settings
+from openagent.shard import (
+    MembershipOptions,
+    Ownership,
+    PodMembership,
+    Shard,
+    StaticShard,
+    static_index,
+)
 from openagent.sinks import Sink
 from openagent.workers import WorkerOptions
 
@@ -38,7 +47,7 @@ if TYPE_CHECKING:
 
 
 def scrape_options(settings: Settings) -> ScrapeOptions:
-    """Process-wide scrape limits (an endpoint's own limits win), offsets and sharding."""
+    """Process-wide scrape limits (an endpoint's own limits win) and offsets."""
     return ScrapeOptions(
         limits=Limits(
             sample_limit=settings.sample_limit,
@@ -49,8 +58,6 @@ def scrape_options(settings: Settings) -> ScrapeOptions:
         body_size_limit=settings.body_size_limit,
         seed=settings.pod_name or socket.gethostname(),
         wakeup_quantum=settings.scrape_grid,
-        shard_index=settings.shard_index,
-        shard_count=settings.shard_count,
     )
 
 
@@ -116,6 +123,36 @@ def agent_namespace(settings: Settings) -> str:
     return own_namespace(settings.pod_namespace)
 
 
+def shard(settings: Settings, kube: Cluster) -> Shard:
+    """How this agent's share of the targets is decided: live membership from its pods
+    (``shard_selector``), a static index of ``shard_count``, or no sharding.
+
+    ValueError, naming the settings, for a combination the agent cannot run with.
+    """
+    if settings.shard_selector is None:
+        index = static_index(settings.shard_index, settings.shard_count, settings.pod_name)
+        return StaticShard(Ownership.static(index, settings.shard_count))
+    if settings.shard_count > 1 or settings.shard_index is not None:
+        raise ValueError(
+            "OPENAGENT_SHARD_SELECTOR (live membership) and OPENAGENT_SHARD_COUNT/"
+            "OPENAGENT_SHARD_INDEX (a fixed split) are two ways to share the targets; set one"
+        )
+    me, namespace = (settings.pod_name or "").strip(), (settings.pod_namespace or "").strip()
+    given = (("POD_NAME", me), ("POD_NAMESPACE", namespace))
+    missing = [name for name, value in given if not value]
+    if missing:
+        raise ValueError(
+            f"OPENAGENT_SHARD_SELECTOR needs {' and '.join(missing)} (from the downward API: "
+            "fieldRef metadata.name and metadata.namespace): the agent finds itself among "
+            "its pods by them"
+        )
+    try:
+        selector = check_label_selector(settings.shard_selector)
+    except ValueError as exc:
+        raise ValueError(f"OPENAGENT_SHARD_SELECTOR: {exc}") from None
+    return PodMembership(kube, MembershipOptions(namespace, selector, me))
+
+
 def server_options(settings: Settings) -> ServerOptions:
     """Where the agent's HTTP server listens."""
     return ServerOptions(settings.listen_host, settings.listen_port)
@@ -142,6 +179,13 @@ def settings_view(settings: Settings) -> dict[str, str]:
     }
 
 
+def static_shard(settings: Settings) -> int | None:
+    """This agent's index of a static split (None when there is none)."""
+    if settings.shard_count <= 1:
+        return None
+    return static_index(settings.shard_index, settings.shard_count, settings.pod_name)
+
+
 def whatap_options(settings: Settings) -> WhatapOptions:
     """The Whatap sink's collector, license, identity and timeouts."""
     from openagent.sinks.whatap.sink import WhatapOptions
@@ -154,7 +198,8 @@ def whatap_options(settings: Settings) -> WhatapOptions:
         cypher_level=settings.cypher_level,
         connect_timeout=settings.whatap_connect_timeout,
         timeout=settings.whatap_timeout,
-        shard=settings.shard_index if settings.shard_count > 1 else None,
+        shard=static_shard(settings),
+        per_pod=settings.shard_selector is not None,
         settings_view=lambda: settings_view(settings),
     )
 

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from openagent.rendezvous import assign, numbered, owner
-from openagent.scrape import in_shard
+from openagent.shard import Ownership
 
 KEYS = [f"{i:016x}" for i in range(3000)]
 
@@ -46,7 +46,7 @@ def test_adding_a_member_takes_keys_only_for_itself() -> None:
 
 def test_workers_split_a_shard_evenly() -> None:
     """Shards and worker processes use other member names, so their weights are independent."""
-    shard = [k for k in KEYS if in_shard(k, 1, 2)]
+    shard = [k for k in KEYS if Ownership.static(1, 2).owns(k)]
     shares = assign(shard, numbered(2, "worker-"), key=str)
     assert all(0.4 * len(shard) < len(s) < 0.6 * len(shard) for s in shares.values())
 

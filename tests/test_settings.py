@@ -40,7 +40,7 @@ def test_defaults() -> None:
     assert s.reload_interval == 1.0
     assert s.spool_dir is None and s.spool_max_bytes == 1024**3
     assert s.kubeconfig is None
-    assert (s.shard_index, s.shard_count) == (0, 1)
+    assert (s.shard_index, s.shard_count, s.shard_selector) == (None, 1, None)
     assert s.workers == 1
     assert (s.pod_name, s.node_name, s.node_ip, s.pod_namespace) == (None, None, None, None)
     assert s.whatap_hosts == ()

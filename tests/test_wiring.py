@@ -73,15 +73,13 @@ def test_bad_fsync_policy_names_the_setting_and_flag() -> None:
     assert "spool_fsync (OPENAGENT_SPOOL_FSYNC, --spool-fsync)" in str(info.value)
 
 
-def test_scrape_options_carry_limits_seed_and_shard() -> None:
+def test_scrape_options_carry_limits_and_seed() -> None:
     s = load_settings(
         sample_limit="500", label_limit="30", body_size_limit="8MiB", POD_NAME="agent-7"
     )
     o = wiring.scrape_options(s)
     assert (o.limits.sample_limit, o.limits.label_limit) == (500, 30)
     assert o.body_size_limit == 8 * 1024**2 and o.seed == "agent-7"
-    sharded = wiring.scrape_options(load_settings(shard_index="1", shard_count="3"))
-    assert (sharded.shard_index, sharded.shard_count) == (1, 3)
 
 
 def test_node_local_discovery_needs_the_node_name() -> None:

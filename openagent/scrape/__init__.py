@@ -5,6 +5,6 @@ tasks, configured by `ScrapeOptions`; `scrape_once` scrapes one target once
 (``openagent scrape``).
 """
 
-from openagent.scrape.manager import ScrapeManager, ScrapeOptions, in_shard, scrape_once
+from openagent.scrape.manager import ScrapeManager, ScrapeOptions, scrape_once
 
-__all__ = ["ScrapeManager", "ScrapeOptions", "in_shard", "scrape_once"]
+__all__ = ["ScrapeManager", "ScrapeOptions", "scrape_once"]

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from openagent import __version__
 from openagent.exposition import Limits
 from openagent.httpauth import HTTPAuth
 from openagent.model import ScrapeResult, Target, TargetState
-from openagent.rendezvous import numbered, owner
 from openagent.scrape.cache import TargetCache
 from openagent.scrape.http import ScrapeClient
 from openagent.scrape.loop import Emit, ScrapeLoop
@@ -40,8 +39,7 @@ class ScrapeOptions:
 
     ``limits`` apply where an endpoint sets none of its own; a body larger
     than ``body_size_limit`` fails the scrape. ``seed`` spreads the targets'
-    offsets differently per agent; ``shard_index`` of ``shard_count`` picks
-    this agent's part of the targets.
+    offsets differently per agent.
     """
 
     limits: Limits = field(default_factory=lambda: Limits(sample_limit=200_000))
@@ -51,25 +49,12 @@ class ScrapeOptions:
     #: Scrapes due within one tick of this grid (seconds) start in one wake-up; see
     #: `openagent.scrape.schedule.wake_time`.
     wakeup_quantum: float = 0.25
-    shard_index: int = 0
-    shard_count: int = 1
 
     def client(self, auth: HTTPAuth | None = None) -> ScrapeClient:
         """A scrape client with these options."""
         return ScrapeClient(
             default_body_limit=self.body_size_limit, user_agent=self.user_agent, auth=auth
         )
-
-
-def in_shard(target_id: str, index: int, count: int) -> bool:
-    """True when ``target_id`` belongs to shard ``index`` of ``count``.
-
-    Shards are the members ``"0"`` .. ``"<count-1>"`` of `openagent.rendezvous`,
-    so changing the count moves only the targets that must move.
-    """
-    if count <= 1:
-        return True
-    return owner(target_id, numbered(count)) == str(index)
 
 
 async def scrape_once(
@@ -94,15 +79,18 @@ class ScrapeManager:
         self._lock = asyncio.Lock()
         self._jobs: set[str] = set()
 
-    async def apply(self, targets: Iterable[Target]) -> None:
-        """Make the running loops match ``targets``."""
-        opts = self.options
+    async def apply(self, targets: Iterable[Target], handed_over: Collection[str] = ()) -> None:
+        """Make the running loops match ``targets``.
+
+        A loop whose id is in ``handed_over`` (another agent or worker scrapes
+        it now) stops without stale markers; the other loops that go do send them.
+        """
         async with self._lock:
-            desired = {
-                t.id: t for t in targets if in_shard(t.id, opts.shard_index, opts.shard_count)
-            }
+            desired = {t.id: t for t in targets}
             gone = [self.loops.pop(tid) for tid in self.loops.keys() - desired.keys()]
-            await asyncio.gather(*(loop.stop(stale_markers=True) for loop in gone))
+            await asyncio.gather(
+                *(loop.stop(stale_markers=loop.target.id not in handed_over) for loop in gone)
+            )
             changed = [
                 loop
                 for tid, loop in self.loops.items()
@@ -120,6 +108,7 @@ class ScrapeManager:
                     "targets reconciled",
                     started=len(started),
                     stopped=len(gone),
+                    handed_over=sum(1 for loop in gone if loop.target.id in handed_over),
                     restarted=len(changed),
                     active=len(self.loops),
                 )

@@ -211,9 +211,18 @@ class Settings(BaseSettings):
         description="processes that scrape and deliver, each a hash share of the targets "
         "(1: this process alone; more use more cores)",
     )
-    shard_index: Limit = Field(0, description="this agent's shard, 0-based (targets split by hash)")
+    shard_index: Limit | None = Field(
+        None,
+        description="this agent's shard, 0-based (targets split by hash; unset with "
+        "shard_count > 1: the StatefulSet ordinal at the end of POD_NAME)",
+    )
     shard_count: Annotated[int, Field(ge=1)] = Field(
         1, description="number of shards the targets are split into"
+    )
+    shard_selector: str | None = Field(
+        None,
+        description="label selector of this agent's own pods: the Ready ones in POD_NAMESPACE "
+        "share the targets, and take over those of a replica that goes away",
     )
     pod_name: str | None = _env("POD_NAME", "this pod's name (downward API)")
     node_name: str | None = _env("NODE_NAME", "this pod's node (downward API)")

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import signal
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, Protocol
 
 from prometheus_client.metrics_core import Metric
@@ -42,7 +42,7 @@ class Scrapers(Protocol):
     """What a worker runs: the scrape manager and delivery of its share."""
 
     async def start(self) -> None: ...
-    async def apply(self, targets: list[Target]) -> None: ...
+    async def apply(self, targets: list[Target], handed_over: Collection[str] = ()) -> None: ...
     def states(self) -> list[tuple[Target, TargetState]]: ...
     async def stop(self, grace: float) -> None: ...
 
@@ -90,6 +90,7 @@ class AgentLink:
         self.families = families
         self.grace: float | None = None
         self._share: dict[str, Target] = {}
+        self._handed_over: set[str] = set()
         self._changed = asyncio.Event()
         self._stop = asyncio.Event()
         self._scrapers: Scrapers | None = None
@@ -137,14 +138,21 @@ class AgentLink:
             await self._changed.wait()
             self._changed.clear()
             assert self._scrapers is not None
-            await self._scrapers.apply(list(self._share.values()))
+            handed_over, self._handed_over = self._handed_over, set()
+            await self._scrapers.apply(list(self._share.values()), handed_over)
 
     async def _on_call(self, what: str, arg: Any) -> object:
         if what == "update":
-            changed, removed = arg
+            changed, removed, handed_over = arg
             for tid in removed:
                 self._share.pop(tid, None)
+                # Of several updates applied at once, the last word on an id counts.
+                if tid in handed_over:
+                    self._handed_over.add(tid)
+                else:
+                    self._handed_over.discard(tid)
             self._share.update((t.id, t) for t in changed)
+            self._handed_over.difference_update(t.id for t in changed)
             self._changed.set()
             return None
         if what == "states":

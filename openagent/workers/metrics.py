@@ -42,8 +42,14 @@ WORKER_UP = Gauge(
 #: The label that names the worker process a sample came from.
 WORKER_LABEL = "worker"
 
-#: Families only the agent process fills: the config, discovery, the workers, the build.
-AGENT_ONLY = ("openagent_build", "openagent_config_", "openagent_discovery_", "openagent_worker_")
+#: Families only the agent process fills: the config, discovery, sharding, the workers, the build.
+AGENT_ONLY = (
+    "openagent_build",
+    "openagent_config_",
+    "openagent_discovery_",
+    "openagent_shard_",
+    "openagent_worker_",
+)
 #: Families each process fills for itself.
 EVERY_PROCESS = ("openagent_event_loop_",)
 

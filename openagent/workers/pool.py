@@ -15,7 +15,7 @@ client per pod whatever the number of workers.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from prometheus_client.metrics_core import Metric
@@ -49,11 +49,20 @@ class WorkerPool:
             asyncio.create_task(w.supervise(), name=f"worker {w.index}") for w in self.workers
         ]
 
-    async def apply(self, targets: Sequence[Target]) -> None:
-        """Split ``targets`` over the workers and send each its changes."""
+    async def apply(self, targets: Sequence[Target], handed_over: Collection[str] = ()) -> None:
+        """Split ``targets`` over the workers and send each its changes.
+
+        ``handed_over``: ids another agent scrapes now; a worker that loses one
+        stops it without stale markers. Between the workers themselves no
+        target ever moves (their number is fixed), so only those need it.
+        """
         shares = assign(targets, tuple(self._members), key=lambda t: t.id)
+        moved = frozenset(handed_over)
         await asyncio.gather(
-            *(self._members[m].assign({t.id: t for t in share}) for m, share in shares.items())
+            *(
+                self._members[m].assign({t.id: t for t in share}, moved)
+                for m, share in shares.items()
+            )
         )
 
     def ready(self) -> tuple[bool, str]:

@@ -4,8 +4,10 @@ The agent starts the worker as a new program (``options.command`` with the
 number of its end of a socket pair appended), never by forking: the agent's
 event loop, threads and sockets already exist, and a fork would copy them
 half-alive. The first frame a worker reads is ``("boot", Boot)``; then
-``("update", (changed, removed))`` frames bring its share of the targets, a
-full one after every start and only the difference after that.
+``("update", (changed, removed, handed_over))`` frames bring its share of the
+targets, a full one after every start and only the difference after that;
+``handed_over`` names the removed ids that another agent scrapes now (they
+stop without stale markers).
 
 When the process exits while the agent runs, it is counted
 (``openagent_worker_restarts_total{worker}``), started again after a capped,
@@ -22,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +93,7 @@ class WorkerProcess:
         self.options = options
         self.pool_handler = handler
         self.share: dict[str, Target] = {}
+        self.handed_over: frozenset[str] = frozenset()
         self.ready = False
         self.pid: int | None = None
         self.restarts = 0
@@ -112,9 +115,16 @@ class WorkerProcess:
 
     # -- the share ---------------------------------------------------------------
 
-    async def assign(self, share: dict[str, Target]) -> None:
-        """Make ``share`` the worker's targets; send the difference when it runs."""
+    async def assign(
+        self, share: dict[str, Target], handed_over: Collection[str] = frozenset()
+    ) -> None:
+        """Make ``share`` the worker's targets; send the difference when it runs.
+
+        The ids of ``handed_over`` that leave the share are scraped by another
+        agent now: the worker stops them without stale markers.
+        """
         self.share = share
+        self.handed_over = frozenset(handed_over)
         await self._send_update()
 
     async def _send_update(self) -> None:
@@ -125,8 +135,9 @@ class WorkerProcess:
         if not changed and not removed:
             return
         self._sent = self.share
+        moved = [tid for tid in removed if tid in self.handed_over]
         with contextlib.suppress(LinkClosed, ConnectionError):
-            await link.tell("update", (changed, removed))
+            await link.tell("update", (changed, removed, moved))
 
     # -- questions ---------------------------------------------------------------
 

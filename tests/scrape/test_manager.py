@@ -8,7 +8,7 @@ import pytest
 
 from openagent.exposition import Limits
 from openagent.model import ScrapeResult
-from openagent.scrape import ScrapeManager, ScrapeOptions, in_shard
+from openagent.scrape import ScrapeManager, ScrapeOptions
 from openagent.scrape.loop import ScrapeLoop
 from tests.scrape.test_loop import BODY, make_target
 from tests.support import Exporter, eventually
@@ -74,11 +74,21 @@ async def test_changed_settings_restart_without_stale_markers(
     assert later.stale == []
 
 
-def test_shards_partition_targets() -> None:
-    ids = [f"target-{i}" for i in range(300)]
-    shards = [[i for i in ids if in_shard(i, k, 3)] for k in range(3)]
-    assert sorted(i for shard in shards for i in shard) == sorted(ids)
-    assert all(50 < len(s) < 150 for s in shards)
+async def test_a_handed_over_target_stops_without_stale_markers_and_a_removed_one_with(
+    exporter: Exporter, manager: tuple[ScrapeManager, list[ScrapeResult]]
+) -> None:
+    m, emitted = manager
+    exporter.body = BODY
+    moving = make_target(exporter.port)
+    going = make_target(exporter.port, "      relabelConfigs: [{targetLabel: pod, replacement: b}]")
+    await m.apply([moving, going])
+    await eventually(lambda: {r.target_id for r in emitted} == {moving.id, going.id})
+    before = len(emitted)
+    await m.apply([], handed_over={moving.id})
+    assert not m.loops
+    finals = [r for r in emitted[before:] if r.final]
+    assert [r.target_id for r in finals] == [going.id]
+    assert {s.name for s in finals[0].stale} >= {"a_metric", "up"}
 
 
 async def test_a_replaced_target_is_stopped_before_its_replacement_starts(

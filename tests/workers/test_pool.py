@@ -115,6 +115,9 @@ def test_the_agent_reports_only_what_it_fills_itself() -> None:
         "openagent_discovery_informers",
         "openagent_event_loop_lag_seconds",
         "openagent_event_loop_lag_distribution_seconds",
+        "openagent_shard_members",
+        "openagent_shard_targets",
+        "openagent_shard_handovers",
         "openagent_worker_restarts",
         "openagent_worker_up",
     }
