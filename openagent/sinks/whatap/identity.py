@@ -159,7 +159,9 @@ _POD_SUFFIX_RE = re.compile(r"[bcdfghjklmnpqrstvwxz2456789]{5}")
 _TEMPLATE_HASH_RE = re.compile(r"[4-9bcdf]{6,10}")
 
 
-def stable_default_oname(env: Mapping[str, str], *, shard: int | None = None) -> str | None:
+def stable_default_oname(
+    env: Mapping[str, str], *, shard: int | None = None, per_pod: bool = False
+) -> str | None:
     """Our default ONAME for a pod: the same across restarts and rollouts of its workload.
 
     The Go default embeds the pod IP, which changes whenever the pod is
@@ -174,7 +176,11 @@ def stable_default_oname(env: Mapping[str, str], *, shard: int | None = None) ->
       pod) is already stable -> used as is.
 
     Replicas of one Deployment would share ``<deployment>``, so a sharded
-    Deployment passes its ``shard`` number, appended as ``-<shard>``. Returns
+    Deployment passes its ``shard`` number, appended as ``-<shard>``. With
+    ``per_pod`` (live shard membership, where each pod is a member under its
+    own name) the pod name is the ONAME as is: replicas that scrape different
+    targets must be different objects, and a StatefulSet's pod names are
+    stable (a Deployment's pods get a new ONAME with each new pod). Returns
     None when no pod name is known (then the Go pattern applies). Detection is
     by name shape, so a workload whose own name ends in something that looks
     like a pod-template-hash (6-10 of ``4-9bcdf``) loses that segment.
@@ -182,6 +188,8 @@ def stable_default_oname(env: Mapping[str, str], *, shard: int | None = None) ->
     pod = first_set(env, POD_NAME_KEYS)
     if not pod:
         return None
+    if per_pod:
+        return pod
     base, _, suffix = pod.rpartition("-")
     if not base or not _POD_SUFFIX_RE.fullmatch(suffix):
         name = pod

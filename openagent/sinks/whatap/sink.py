@@ -57,7 +57,9 @@ class WhatapOptions:
 
     ``identity_env`` holds the identity inputs under the names
     `openagent.sinks.whatap.identity` reads (``WHATAP_ONAME``, ``POD_NAME``...);
-    ``shard`` is this agent's shard when targets are split over several;
+    ``shard`` is this agent's shard when targets are split over several, and
+    ``per_pod`` says each pod is a shard member under its own name (both only
+    shape the default ONAME, `stable_default_oname`);
     ``settings_view`` gives the effective settings for CONFIGURE_GET. The
     license never shows in ``repr``.
     """
@@ -70,6 +72,7 @@ class WhatapOptions:
     connect_timeout: float = 5.0
     timeout: float = 120.0
     shard: int | None = None
+    per_pod: bool = False
     settings_view: Callable[[], Mapping[str, str]] | None = None
 
 
@@ -117,6 +120,7 @@ def build_whatap_sink(options: WhatapOptions) -> WhatapSink:
     return WhatapSink(
         Session(config, commands=commands),
         shard=options.shard,
+        per_pod=options.per_pod,
         connect_wait=options.connect_timeout,
     )
 
@@ -129,7 +133,12 @@ class WhatapSink:
     loss_reasons: tuple[str, ...] = (*LOSS_REASONS, "oversize")
 
     def __init__(
-        self, session: Session, *, shard: int | None = None, connect_wait: float = 5.0
+        self,
+        session: Session,
+        *,
+        shard: int | None = None,
+        per_pod: bool = False,
+        connect_wait: float = 5.0,
     ) -> None:
         self.name = "whatap"
         self.session = session
@@ -139,7 +148,9 @@ class WhatapSink:
         self._slot: str | None = None
         self._help_generation = 0
         self._throttle = Throttle(60.0)
-        oname = self._env.get("WHATAP_ONAME") or stable_default_oname(self._env, shard=shard)
+        oname = self._env.get("WHATAP_ONAME") or stable_default_oname(
+            self._env, shard=shard, per_pod=per_pod
+        )
         if oname:
             self._decide(oname)
 

@@ -92,6 +92,15 @@ def test_stable_default_oname(env: dict[str, str], shard: int | None, expected: 
     assert stable_default_oname(env, shard=shard) == expected
 
 
+def test_each_member_pod_is_its_own_object_under_live_membership() -> None:
+    names = [
+        stable_default_oname({"POD_NAME": pod, "NODE_NAME": "n1"}, per_pod=True)
+        for pod in ("openagent-0", "openagent-1", "openagent-5d8f7c9b6-x7k2p")
+    ]
+    assert names == ["openagent-0", "openagent-1", "openagent-5d8f7c9b6-x7k2p"]
+    assert stable_default_oname({}, per_pod=True) is None
+
+
 def test_stable_default_oname_survives_restart_and_rollout() -> None:
     before = {"POD_NAME": "openagent-5d8f7c9b6-x7k2p", "NODE_NAME": "n1"}
     restarted = {"POD_NAME": "openagent-5d8f7c9b6-zq9vw", "NODE_NAME": "n2"}

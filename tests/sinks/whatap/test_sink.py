@@ -253,3 +253,21 @@ async def test_the_license_never_reaches_the_logs(
     logged = out.out + out.err
     assert "rejected the license" in logged and "connected to the collector" in logged
     assert FAKE_LICENSE not in logged and "WhaTapFakeKey" not in logged
+
+
+@pytest.mark.parametrize(
+    ("pod", "expected"),
+    [("openagent-2", "openagent-2"), ("openagent-5d8f7c9b6-x7k2p", "openagent-5d8f7c9b6-x7k2p")],
+)
+def test_live_shard_members_get_their_pod_name_as_oname(pod: str, expected: str) -> None:
+    options = whatap_options(
+        settings(1, oname=None, pod_name=pod, pod_namespace="ns", shard_selector="app=openagent")
+    )
+    assert options.per_pod and options.shard is None
+    assert build_whatap_sink(options).oname == expected
+
+
+def test_a_static_shard_from_the_ordinal_names_the_oname() -> None:
+    options = whatap_options(settings(1, oname=None, pod_name="openagent-2", shard_count=3))
+    assert options.shard == 2 and not options.per_pod
+    assert build_whatap_sink(options).oname == "openagent-2-2"
