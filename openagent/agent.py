@@ -164,6 +164,9 @@ class Agent:
             return False, f"not ready: {self.assigner.waiting or 'targets not reconciled yet'}"
         return self.scrapers.ready()
 
+    def _discovery_view(self) -> dict[str, Any]:
+        return {**self.discovery.status(), "shard": self.assigner.status()}
+
     def _config_view(self) -> dict[str, Any]:
         source = self.config_source.name
         if self.loaded is None:
@@ -193,8 +196,9 @@ class Agent:
             ready=self._ready,
             targets=self.scrapers.rows,
             config=self._config_view,
-            discovery=self.discovery.status,
+            discovery=self._discovery_view,
             metrics=self.scrapers.metrics,
+            shard=self.assigner.member,
         )
         options = wiring.server_options(self.settings)
         try:
