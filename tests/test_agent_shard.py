@@ -27,6 +27,7 @@ import orjson
 import pytest
 
 from benchmarks.fleet import Fleet
+from openagent.agent import run
 from openagent.rendezvous import owner
 from tests.kubefake import FakeKubeServer, objects
 from tests.support import eventually
@@ -234,3 +235,49 @@ async def test_three_agents_share_the_targets_and_take_over_from_a_killed_one(
         rows: list[dict[str, Any]] = orjson.loads(await cluster.agents[name].get("/targets"))
         assert {r["instance"] for r in rows} == {i for i in third if third[i] == name}
         assert {r.get("shard") for r in rows} == {name}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"shard_selector": SELECTOR, "pod_namespace": NS},
+            "OPENAGENT_SHARD_SELECTOR needs POD_NAME (from the downward API",
+        ),
+        (
+            {"shard_selector": SELECTOR, "pod_name": "openagent-0"},
+            "OPENAGENT_SHARD_SELECTOR needs POD_NAMESPACE",
+        ),
+        (
+            {"shard_selector": "app in (", "pod_name": "openagent-0", "pod_namespace": NS},
+            "OPENAGENT_SHARD_SELECTOR: 'app in (' in the label selector",
+        ),
+        (
+            {"shard_selector": SELECTOR, "shard_count": "2", "pod_name": "a", "pod_namespace": NS},
+            "are two ways to share the targets; set one",
+        ),
+        ({"shard_count": "3"}, "POD_NAME (unset) does not end in a StatefulSet ordinal"),
+        (
+            {"shard_count": "3", "pod_name": "openagent-3"},
+            "the shard index 3, the ordinal of POD_NAME openagent-3, is not below",
+        ),
+        ({"shard_count": "2", "shard_index": "2"}, "shard_index 2 must be below shard_count 2"),
+    ],
+)
+async def test_shard_settings_the_agent_cannot_run_with_exit_2_in_one_line(
+    settings: dict[str, str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in ("POD_NAME", "POD_NAMESPACE", "OPENAGENT_SHARD_SELECTOR", "OPENAGENT_SHARD_COUNT"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "scrape_config.yaml"
+    config.write_text(CONFIG)
+    code = await run(config=str(config), listen="127.0.0.1:0", **settings)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    problems = [line for line in err.splitlines() if line.strip()]
+    assert len([line for line in problems if "shard" in line.lower()]) == 1, err

@@ -94,6 +94,19 @@ def test_the_workers_room_knows_targets_and_processes_not_scraping_or_delivery()
     assert offenders(lambda m: m.name.startswith("openagent.workers"), rooms) == []
 
 
+def test_the_shard_room_reads_the_cluster_and_knows_targets_by_id_only() -> None:
+    rooms = (
+        "openagent.scrape",
+        "openagent.delivery",
+        "openagent.sinks",
+        "openagent.discovery",
+        "openagent.workers",
+        "openagent.server",
+        "openagent.config",
+    )
+    assert offenders(lambda m: m.name.startswith("openagent.shard"), rooms) == []
+
+
 def test_commands_do_not_import_the_agent() -> None:
     assert offenders(lambda m: m.name == "openagent.commands", ("openagent.agent",)) == []
 

@@ -248,3 +248,9 @@ def test_settings_are_frozen() -> None:
     with pytest.raises(ValueError):
         s.port = 1
     assert isinstance(s, Settings)
+
+
+def test_the_shard_selector_comes_from_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAGENT_SHARD_SELECTOR", "app.kubernetes.io/name=openagent")
+    assert load_settings().shard_selector == "app.kubernetes.io/name=openagent"
+    assert load_settings(shard_selector="app=x").shard_selector == "app=x"  # the flag wins

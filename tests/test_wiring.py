@@ -13,6 +13,7 @@ from openagent.config import FileSource
 from openagent.config.configmap_source import ConfigMapSource
 from openagent.kube import Cluster, KubeOptions
 from openagent.settings import SettingsError, load_settings
+from openagent.shard import MembershipOptions, Ownership, PodMembership, StaticShard
 
 LICENSE = "x6043vk85eq31-x58obg8pgmmpab-x6au9160ojvokf"
 
@@ -125,3 +126,22 @@ def test_remote_write_options_need_a_url_and_gather_tls() -> None:
     )
     o = wiring.remote_write_options(s)
     assert o.tls is not None and (o.tls.ca_file, o.tls.server_name) == ("/ca.pem", "prom")
+
+
+def test_the_shard_is_live_membership_a_static_index_or_none() -> None:
+    cluster = Cluster.of(KubeOptions())
+    live = wiring.shard(
+        load_settings(
+            shard_selector=" app=openagent ", POD_NAME="openagent-1", POD_NAMESPACE="monitoring"
+        ),
+        cluster,
+    )
+    assert isinstance(live, PodMembership) and live.current is None
+    assert live.options == MembershipOptions("monitoring", "app=openagent", "openagent-1")
+    assert str(live.key) == "pods in namespace monitoring (labels app=openagent)"
+    ordinal = wiring.shard(load_settings(shard_count="3", POD_NAME="openagent-2"), cluster)
+    assert isinstance(ordinal, StaticShard) and ordinal.me == "2"
+    given = wiring.shard(load_settings(shard_count="3", shard_index="0", POD_NAME="x-2"), cluster)
+    assert given.me == "0"
+    alone = wiring.shard(load_settings(POD_NAME="openagent-2"), cluster)
+    assert alone.current == Ownership.alone() and alone.me is None

@@ -85,6 +85,20 @@ def difference(
     return changed, removed
 
 
+Update = tuple[list[Target], list[str], list[str]]
+
+
+def update_of(
+    sent: Mapping[str, Target], share: Mapping[str, Target], handed_over: Collection[str]
+) -> Update | None:
+    """The ``update`` frame that turns ``sent`` into ``share``: targets new or changed, ids
+    gone, and those of them handed to another agent; None when nothing changed."""
+    changed, removed = difference(sent, share)
+    if not changed and not removed:
+        return None
+    return changed, removed, [tid for tid in removed if tid in handed_over]
+
+
 class WorkerProcess:
     """The agent's handle on worker number ``index`` (see the module docs)."""
 
@@ -131,13 +145,12 @@ class WorkerProcess:
         link = self._link
         if link is None:
             return
-        changed, removed = difference(self._sent, self.share)
-        if not changed and not removed:
+        update = update_of(self._sent, self.share, self.handed_over)
+        if update is None:
             return
         self._sent = self.share
-        moved = [tid for tid in removed if tid in self.handed_over]
         with contextlib.suppress(LinkClosed, ConnectionError):
-            await link.tell("update", (changed, removed, moved))
+            await link.tell("update", update)
 
     # -- questions ---------------------------------------------------------------
 
