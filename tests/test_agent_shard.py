@@ -10,7 +10,8 @@ target grew are its scrapers, and there must be exactly one, the member
 rendezvous hashing names. A killed agent whose pod turns unready (as the
 kubelet reports it) leaves its targets to the two others; back and Ready, it
 takes exactly its own share back. Nothing is ever marked stale: no target
-left discovery, targets only changed hands.
+left discovery, targets only changed hands. One agent runs two worker
+processes, so handing over also crosses the agent-worker link.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class Cluster:
         self.agents: dict[str, AgentProcess] = {}
         self.ids: dict[str, str] = {}  # instance -> target id
 
-    async def start(self, name: str) -> AgentProcess:
+    async def start(self, name: str, *flags: str) -> AgentProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
         env |= {
             "POD_NAME": name,
@@ -98,6 +99,7 @@ class Cluster:
                 *("-m", "openagent", "run", "--config", str(self.config)),
                 *("--listen", "127.0.0.1:0", "--log-format", "json"),
                 *("--jsonl-path", str(self.tmp / f"{name}.jsonl")),
+                *flags,
                 cwd=REPO,
                 env=env,
                 stdout=out,
@@ -206,7 +208,10 @@ async def ready(agent: AgentProcess) -> bool:
 async def test_three_agents_share_the_targets_and_take_over_from_a_killed_one(
     cluster: Cluster,
 ) -> None:
-    started = await asyncio.gather(*(cluster.start(name) for name in AGENTS))
+    # openagent-0 scrapes in two worker processes: a target it hands over leaves a worker.
+    started = await asyncio.gather(
+        cluster.start(AGENTS[0], "--workers", "2"), *(cluster.start(n) for n in AGENTS[1:])
+    )
     for agent in started:
         await eventually(lambda agent=agent: ready(agent), DEADLINE)
     first = await cluster.shared_exactly_once(AGENTS)

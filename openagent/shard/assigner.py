@@ -25,6 +25,9 @@ from openagent.telemetry import get_logger
 
 log = get_logger("shard")
 
+#: Targets decided between two turns of the event loop when many owners are new.
+OWNER_CHUNK = 2000
+
 #: What scrapes this agent's targets: ``apply(mine, handed_over)``.
 Apply = Callable[[list[Target], set[str]], Awaitable[None]]
 
@@ -62,6 +65,8 @@ class Assigner:
         self._mine: set[str] = set()
         self._known: set[str] = set()
         self._lock = asyncio.Lock()
+        self._owners: dict[str, str] = {}
+        self._owners_among: tuple[str, ...] = ()
 
     @property
     def waiting(self) -> str | None:
@@ -86,10 +91,40 @@ class Assigner:
             ownership, discovered = self.shard.current, self.discovered
             if ownership is None or discovered is None:
                 return False
-            mine, elsewhere = ownership.split(discovered)
+            mine, elsewhere = await self._split(ownership, discovered)
             await self.apply(mine, elsewhere)
             self._count(ownership, {t.id for t in mine}, elsewhere)
             return True
+
+    async def _split(
+        self, ownership: Ownership, discovered: list[Target]
+    ) -> tuple[list[Target], set[str]]:
+        """`Ownership.split`, remembering each id's owner while the members stay the same.
+
+        Deciding costs one hash per member and target (about 60 ms for 20,000
+        targets over 3 members, 220 ms over 10), and discovery publishes the
+        same ids again and again; so only new ids are decided, and a change of
+        members, which decides every id again, lets the loop run between chunks.
+        """
+        if not ownership.sharded:
+            self._owners, self._owners_among = {}, ()
+            return list(discovered), set()
+        if ownership.members != self._owners_among:
+            self._owners, self._owners_among = {}, ownership.members
+        known, owners, decided = self._owners, {}, 0
+        for target in discovered:
+            tid = target.id
+            member = known.get(tid)
+            if member is None:
+                member = ownership.owner(tid)
+                decided += 1
+                if decided % OWNER_CHUNK == 0:
+                    await asyncio.sleep(0)
+            owners[tid] = member
+        self._owners = owners
+        me = ownership.me
+        mine = [t for t in discovered if owners[t.id] == me]
+        return mine, {tid for tid, member in owners.items() if member != me}
 
     def _count(self, ownership: Ownership, mine: set[str], elsewhere: set[str]) -> None:
         """Metrics, and a log line when targets changed hands (not when discovery changed)."""

@@ -18,12 +18,12 @@ A watch that breaks later keeps the last members (the informer heals it).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from openagent.backoff import Backoff
 from openagent.kube import Cluster, Informer, InformerKey, InformerPool
-from openagent.shard.members import ownership_of
+from openagent.shard.members import JSON, ownership_of, pod_name
 from openagent.shard.ownership import Ownership
 from openagent.telemetry import get_logger
 
@@ -56,6 +56,7 @@ class PodMembership:
         self.current: Ownership | None = None
         self.waiting: str | None = f"waiting for the list of {self.key}"
         self._dirty = asyncio.Event()
+        self._listed = True
 
     @property
     def me(self) -> str:
@@ -86,6 +87,20 @@ class PodMembership:
             except KeyError:  # the cluster was closed first
                 pass
 
+    def _check_listed(self, pods: Iterable[JSON]) -> None:
+        """Warn once when this agent's own pod does not match the selector: the others do
+        not count it, so the targets it takes are scraped twice."""
+        listed = any(pod_name(pod) == self.options.me for pod in pods)
+        if not listed and self._listed:
+            log.warning(
+                "this agent's pod does not match the shard selector: the other replicas do "
+                "not count it, and the targets it takes are scraped twice; check "
+                "OPENAGENT_SHARD_SELECTOR and POD_NAME",
+                pod=self.options.me,
+                key=str(self.key),
+            )
+        self._listed = listed
+
     async def _connect(self) -> InformerPool:
         retry = self.options.retry
         backoff = Backoff(min(0.5, retry), retry, jitter=0.5)
@@ -105,7 +120,9 @@ class PodMembership:
             if informer.error:
                 self.waiting = f"shard members unknown: {informer.error}"
             return False
-        new = ownership_of(informer.objects.values(), self.options.me)
+        pods = informer.objects.values()
+        self._check_listed(pods)
+        new = ownership_of(pods, self.options.me)
         self.waiting = None
         if new == self.current:
             return False

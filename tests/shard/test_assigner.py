@@ -78,6 +78,7 @@ async def test_a_change_of_members_hands_over_and_takes_back_exactly_the_movers(
     await assigner.reassign()
     (three, _), (two, _), (again, handed) = scrapers.calls
     assert three < two and again == three
+    assert two == {t.id for t in TARGETS if Ownership.of("openagent-0", PODS[:2]).owns(t.id)}
     assert handed >= two - three
     taken = len(two - three)
     assert metric("openagent_shard_handovers_total", direction="from") == taken_before + taken

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from openagent.kube import Cluster, KubeOptions
 from openagent.shard import MembershipOptions, Ownership, PodMembership
@@ -113,3 +114,27 @@ async def test_unknown_members_until_the_pods_can_be_listed(
     kube.faults.clear()
     await eventually(lambda: followed.members() == ("openagent-1",))
     assert followed.membership.waiting is None
+
+
+async def test_a_warning_when_this_agents_own_pod_does_not_match_the_selector(
+    kube: FakeKubeServer, tmp_path: Path
+) -> None:
+    kube.store.create(agent_pod("openagent-0"))
+    kube.store.create(agent_pod("openagent-1", labels={"app": "something-else"}))
+    with capture_logs() as logs:
+        cluster = Cluster.of(
+            KubeOptions(kubeconfig=kube.write_kubeconfig(tmp_path / "k"), informers=FAST)
+        )
+        membership = PodMembership(cluster, MembershipOptions(NS, SELECTOR, "openagent-1"))
+        follow = Followed(membership)
+        task = asyncio.create_task(membership.run(follow.changed))
+        try:
+            await eventually(lambda: follow.members() == ("openagent-0", "openagent-1"))
+            kube.store.create(agent_pod("openagent-2"))
+            await eventually(lambda: len(follow.seen) == 2)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await cluster.close()
+    warnings = [e for e in logs if "does not match the shard selector" in e["event"]]
+    assert [w["pod"] for w in warnings] == ["openagent-1"]  # once, not on every change
