@@ -28,6 +28,11 @@ last good config running. Before starting, the agent also checks that the
 jsonl file and the spool directory can be written, and it exits 1 when its
 listen address cannot be bound (`openagent.preflight`).
 
+Which of the discovered targets this agent scrapes is decided by
+`openagent.shard` (`wiring.shard`): all of them, a static share, or, with a
+shard selector, a share among its own Ready pods that follows them as they
+come and go; a target handed to another replica stops without stale markers.
+
 With ``workers`` above 1, scraping and delivery run in that many worker
 processes instead (`openagent.workers.WorkerPool`), each with a hash share of
 the targets; this process keeps the config source, discovery, the Kubernetes
