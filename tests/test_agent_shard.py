@@ -278,6 +278,8 @@ async def test_shard_settings_the_agent_cannot_run_with_exit_2_in_one_line(
 ) -> None:
     for name in ("POD_NAME", "POD_NAMESPACE", "OPENAGENT_SHARD_SELECTOR", "OPENAGENT_SHARD_COUNT"):
         monkeypatch.delenv(name, raising=False)
+    # Logging set up on the captured stderr would outlive this test's capture.
+    monkeypatch.setattr("openagent.agent.setup_logging", lambda *_: None)
     config = tmp_path / "scrape_config.yaml"
     config.write_text(CONFIG)
     code = await run(config=str(config), listen="127.0.0.1:0", **settings)
@@ -286,3 +288,24 @@ async def test_shard_settings_the_agent_cannot_run_with_exit_2_in_one_line(
     assert message in err and "Traceback" not in err
     problems = [line for line in err.splitlines() if line.strip()]
     assert len([line for line in problems if "shard" in line.lower()]) == 1, err
+
+
+async def test_the_process_exits_2_with_one_line_when_the_selector_has_no_pod_name(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "scrape_config.yaml"
+    config.write_text(CONFIG)
+    env = {k: v for k, v in os.environ.items() if k not in ("POD_NAME", "POD_NAMESPACE")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "openagent", "run", "--config", str(config), "--listen", "127.0.0.1:0"),
+        *("--shard-selector", SELECTOR),
+        cwd=REPO,
+        env=env | {"POD_NAMESPACE": NS},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), DEADLINE)
+    assert proc.returncode == 2
+    assert out == b"" and len(err.decode().splitlines()) == 1, err
+    assert b"OPENAGENT_SHARD_SELECTOR needs POD_NAME (from the downward API" in err
