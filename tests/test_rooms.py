@@ -1,6 +1,6 @@
 """The rooms' import rules, read from the package's own source (imports anywhere in a module).
 
-The shell (`cli`, `commands`, `agent`, `wiring`, `inprocess`, `worker`,
+The shell (`cli`, `commands`, `agent`, `preflight`, `wiring`, `inprocess`, `worker`,
 `__main__`) is the only place that reads the process settings; rooms receive
 their own options. The rules below are the ones a change most easily breaks
 without noticing.
@@ -20,6 +20,7 @@ SHELL = {
     "openagent.cli",
     "openagent.commands",
     "openagent.agent",
+    "openagent.preflight",
     "openagent.wiring",
     "openagent.inprocess",
     "openagent.worker",

@@ -378,7 +378,9 @@ def test_command_line_flags_reach_the_settings(
     """``openagent run`` refuses bad remote-write flags before starting anything."""
     # keep this process's logging as the suite configured it
     monkeypatch.setattr("openagent.agent.setup_logging", lambda *args: None)
-    base = ["run", "--listen", "127.0.0.1:0", "--config", str(tmp_path / "absent.yaml")]
+    config = tmp_path / "scrape_config.yaml"  # a config named with --config must load
+    config.write_text("features:\n  openAgent:\n    enabled: true\n")
+    base = ["run", "--listen", "127.0.0.1:0", "--config", str(config)]
     assert cli.main([*base, "--sink", "remote-write"]) == 2
     assert "--remote-write-url" in capsys.readouterr().err
     flags = ["--sink", "remote_write", "--remote-write-url", URL, "--remote-write-max-samples", "0"]
