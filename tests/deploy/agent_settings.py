@@ -11,11 +11,6 @@ from openagent.cli import _parser
 from openagent.settings import Settings, env_names, load_settings
 from tests.deploy.rendered import NAMESPACE, Obj, container
 
-#: Read by the sharded overlay's agents, and not by this tree's settings yet: the
-#: setting is being added beside these manifests. Drop it from here once
-#: `Settings` has ``shard_selector``.
-PENDING_ENV = frozenset({"OPENAGENT_SHARD_SELECTOR"})
-
 #: What the kubelet would put in the variables the manifests fill from elsewhere.
 FIELD_VALUES = {
     "metadata.name": "openagent-0",
@@ -33,7 +28,7 @@ def known_env_names() -> frozenset[str]:
 
 def unknown_env_names(names: Iterable[str]) -> list[str]:
     """The names among ``names`` that the agent would silently ignore."""
-    known = known_env_names() | PENDING_ENV
+    known = known_env_names()
     return [n for n in names if n not in known]
 
 
@@ -56,7 +51,7 @@ def env_value(entry: Obj) -> str:
 def agent_settings(overlay: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The settings the agent in ``overlay``'s pod would run with."""
     agent = container(overlay)
-    for name in known_env_names() | PENDING_ENV | {"WHATAP_OPEN_HOME"}:
+    for name in known_env_names() | {"WHATAP_OPEN_HOME"}:
         monkeypatch.delenv(name, raising=False)
     for entry in agent.get("env", []):
         monkeypatch.setenv(entry["name"], env_value(entry))
