@@ -90,6 +90,44 @@ class Metadata:
     unit: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class NativeHistogram:
+    """One native histogram sample, in Prometheus's sparse layout.
+
+    Buckets come as spans, ``(offset, length)`` pairs, and one count per bucket
+    in ``positive_deltas``/``negative_deltas``, each the difference from the
+    previous bucket's count (the first one absolute), exactly as the protobuf
+    exposition, remote write 1.0 and Whatap's OpenMxHistogram record (0x1607)
+    all carry them, so no layer converts. Counts are integers: float
+    histograms (``count_float``) are not carried.
+    """
+
+    schema: int
+    zero_threshold: float
+    zero_count: int
+    count: int
+    sum: float
+    positive_spans: tuple[tuple[int, int], ...] = ()
+    positive_deltas: tuple[int, ...] = ()
+    negative_spans: tuple[tuple[int, int], ...] = ()
+    negative_deltas: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HistogramSample:
+    """A native histogram of one series at one time: final name and labels, in wire order.
+
+    ``labels`` are built as a `Series`'s are (exposition labels, then target
+    labels, then what metric relabelling added), ``timestamp_ms`` is the
+    exposition's or the scrape's.
+    """
+
+    name: str
+    labels: Labels
+    timestamp_ms: int
+    histogram: NativeHistogram
+
+
 @dataclass(slots=True)
 class ScrapeResult:
     """Everything one scrape of one target produced.
@@ -115,6 +153,9 @@ class ScrapeResult:
     stale: list[Series] = field(default_factory=list)
     error: str | None = None
     final: bool = False
+    #: Native histograms (protobuf expositions only); their classic buckets, when the
+    #: exposition also has them, are flat `series` as well.
+    histograms: list[HistogramSample] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
