@@ -1,4 +1,4 @@
-"""Scrape results -> OpenMx packs: the Whatap sink's encoder (PROTOCOL §3.1-3.2, §7).
+"""Scrape results -> OpenMx packs: the Whatap sink's encoder (PROTOCOL §3.1-3.3, §7).
 
 A record is the series name, its labels in wire order (the exposition's labels
 after metric relabelling, then the target labels, as `Series.labels` already
@@ -24,6 +24,12 @@ too); stale markers are not sent (OpenMx has no staleness) and are counted
 apart. A series with more labels than the one-byte count can hold is lost
 with reason ``too_many_labels``, one whose text is not UTF-8 with
 ``unencodable``. The delivery layer books every loss in its ledger.
+
+Native histograms go in OpenMxHistogramPacks (0x1607) after the OpenMxPacks
+(`openagent.sinks.whatap.histograms`). Every kind of pack is cut to the
+record count and to the collector's pack size limit (`packing`); a record
+that alone is above the limit is lost with reason ``oversize``, its metric
+named in the log.
 """
 
 from __future__ import annotations
@@ -38,9 +44,17 @@ from openagent.model import Labels, ScrapeResult, Series
 from openagent.sinks.base import Batch, Encoded, Loss
 from openagent.sinks.whatap.codec import I16, blob_bytes, text_bytes
 from openagent.sinks.whatap.compress import make_gzip
-from openagent.sinks.whatap.header import OPEN_MX_HELP_PACK, OPEN_MX_PACK, PackHeader
+from openagent.sinks.whatap.header import (
+    OPEN_MX_HELP_PACK,
+    OPEN_MX_HISTOGRAM_PACK,
+    OPEN_MX_PACK,
+    PackHeader,
+)
 from openagent.sinks.whatap.helpmeta import HelpTracker
-from openagent.sinks.whatap.openmx import MAX_LABELS, MAX_RECORDS, ZIP_THRESHOLD, OpenMxEndpointPack
+from openagent.sinks.whatap.histograms import histogram_records
+from openagent.sinks.whatap.openmx import MAX_LABELS, MAX_RECORDS, OpenMxEndpointPack
+from openagent.sinks.whatap.packing import PackFitter
+from openagent.sinks.whatap.pcode import rename_pcode
 from openagent.telemetry import REGISTRY, Throttle, get_logger
 
 log = get_logger("whatap")
@@ -51,12 +65,13 @@ STALE_SKIPPED = Counter(
     registry=REGISTRY,
 )
 #: Why the encoder may lose samples: NaN or ±Inf values, over 255 labels (the count is
-#: one byte), text that is not UTF-8.
-LOSS_REASONS = ("non_finite", "too_many_labels", "unencodable")
+#: one byte), text that is not UTF-8, a record that alone is above the pack size limit.
+LOSS_REASONS = ("non_finite", "too_many_labels", "unencodable", "oversize")
+#: The collector's pack size limit: the Go agent's ``net_send_max_bytes`` (PROTOCOL §6.4).
+MAX_PACK_BYTES = 5 * 1024 * 1024
 
 #: Unsendable series remembered with their reason before the memory starts over.
 UNSENDABLE_LIMIT = 10_000
-EXPORTED_PREFIX = "exported_"
 #: Entries of the label-set, label-pair and name encoding caches before they start over.
 TEXT_CACHE_LIMIT = 200_000
 #: Measured on DCGM records (benchmarks/whatap_encode_bench.py): stdlib zlib at level 1
@@ -68,6 +83,7 @@ _PACK_TYPE = I16.pack(OPEN_MX_PACK)
 #: List items per record in `OpenMxEncoder._records`: name part, label part, sample part.
 _PARTS = 3
 _HELP_PACK_TYPE = I16.pack(OPEN_MX_HELP_PACK)
+_HISTOGRAM_PACK_TYPE = I16.pack(OPEN_MX_HISTOGRAM_PACK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +106,8 @@ class OpenMxEncoder:
 
     ``help_interval`` (seconds) is how often a target's help records are re-sent
     when nothing changed. ``gzip_backend`` is ``auto`` (fastest installed, see
-    `openagent.sinks.whatap.compress`) or a backend name.
+    `openagent.sinks.whatap.compress`) or a backend name. ``max_pack_bytes`` is the
+    largest pack the collector takes.
     """
 
     def __init__(
@@ -102,6 +119,7 @@ class OpenMxEncoder:
         gzip_level: int = DEFAULT_GZIP_LEVEL,
         endpoint_metering: bool = False,
         gzip_backend: str = "auto",
+        max_pack_bytes: int = MAX_PACK_BYTES,
     ) -> None:
         if not 1 <= records_per_pack <= MAX_RECORDS:
             raise ValueError(f"records_per_pack must be 1..{MAX_RECORDS}, got {records_per_pack}")
@@ -112,6 +130,9 @@ class OpenMxEncoder:
         self.endpoint_metering = endpoint_metering
         self.gzip_backend, self._gzip = make_gzip(gzip_level, gzip_backend)
         self.gzip_level = gzip_level
+        self._fitter = PackFitter(
+            self._gzip, max_bytes=max_pack_bytes, records_per_pack=records_per_pack
+        )
         self._help = HelpTracker(int(help_interval * 1000))
         self._endpoints: dict[str, str] = {}
         self._pcode_label = identity.pcode > 0
@@ -159,19 +180,23 @@ class OpenMxEncoder:
         batches = [Batch(p, 0, now_ms) for p in self._help_packs(help_records, now_ms)]
         lost: dict[str, int] = {}
         parts, stamps = self._records(result, lost)
-        losses = tuple(Loss(reason, n) for reason, n in lost.items())
-        if not parts:
-            return Encoded(batches, losses)
-        step = self.records_per_pack
-        endpoint = text_bytes(result.url) if self.endpoint_metering and result.url else b""
-        head = _PACK_TYPE + self.identity.header(now_ms).to_bytes()
-        for lo in range(0, len(parts) // _PARTS, step):
-            chunk = parts[_PARTS * lo : _PARTS * (lo + step)]
-            n = len(chunk) // _PARTS
-            oldest = result.timestamp_ms if stamps is None else min(stamps[lo : lo + step])
-            payload = head + self._records_field(n, chunk) + endpoint
-            batches.append(Batch(payload, n, oldest))
-        return Encoded(batches, losses)
+        header = self.identity.header(now_ms).to_bytes()
+        if parts:
+            endpoint = text_bytes(result.url) if self.endpoint_metering and result.url else b""
+            head = _PACK_TYPE + header
+            batches += self._fitter.batches(
+                "metric", head, parts, per=_PARTS, tail=endpoint, stamps=stamps,
+                default_ms=result.timestamp_ms, lost=lost,
+            )  # fmt: skip
+        if result.histograms:
+            warn = self._warn
+            records, times = histogram_records(result.histograms, self.identity.pcode, lost, warn)
+            if records:
+                head = _HISTOGRAM_PACK_TYPE + header
+                batches += self._fitter.batches(
+                    "histogram", head, records, stamps=times, default_ms=now_ms, lost=lost
+                )
+        return Encoded(batches, tuple(Loss(reason, n) for reason, n in lost.items()))
 
     def help_packs(self, now_ms: int) -> list[bytes]:
         """Help packs for every family currently known (sent after every (re)connect)."""
@@ -312,7 +337,7 @@ class OpenMxEncoder:
         if self._pcode_label:
             for k, _ in labels:
                 if k == "pcode":
-                    pairs = _rename_pcode(labels)
+                    pairs = rename_pcode(labels)
                     break
         texts = self._caches[1]
         parts = [bytes((n,))]
@@ -333,36 +358,29 @@ class OpenMxEncoder:
         if len(self._unsendable_reason) >= UNSENDABLE_LIMIT:
             self._unsendable_reason.clear()
         self._unsendable_reason[s] = reason
+        self._warn(reason, s.name, detail)
+        return b""
+
+    def _warn(self, reason: str, name: str, detail: str) -> None:
+        """Log why a series cannot be sent, at most once a minute per reason."""
         if self._throttle.allow(reason):
             log.warning(
                 "series not sent to Whatap",
-                series=s.name,
+                series=name,
                 reason=reason,
                 detail=detail,
                 suppressed=self._throttle.take_suppressed(reason),
             )
-        return b""
 
     # -- packs ----------------------------------------------------------------
 
-    def _records_field(self, count: int, parts: Sequence[bytes]) -> bytes:
-        """``byte zip ‖ Blob records-blob`` of ``count`` records given as byte ``parts``,
-        gzipped above 100 bytes (§3.1)."""
-        blob = b"".join([b"\x00", I16.pack(count), *parts])
-        if len(blob) > ZIP_THRESHOLD:
-            return b"\x01" + blob_bytes(self._gzip(blob))
-        return b"\x00" + blob_bytes(blob)
-
     def _help_packs(self, records: list[bytes], now_ms: int) -> list[bytes]:
+        """Help packs of ``records``; a help record that alone is above the size limit is
+        not sent (it is metadata, not a sample: only the log says so)."""
         if not records:
             return []
         head = _HELP_PACK_TYPE + self.identity.header(now_ms).to_bytes()
-        step = self.records_per_pack
-        packs = []
-        for lo in range(0, len(records), step):
-            chunk = records[lo : lo + step]
-            packs.append(head + self._records_field(len(chunk), chunk))
-        return packs
+        return [b.payload for b in self._fitter.batches("help", head, records, default_ms=now_ms)]
 
 
 def _text(s: str) -> bytes:
@@ -372,12 +390,3 @@ def _text(s: str) -> bytes:
     if 0 < n < 254:
         return bytes((n,)) + data
     return blob_bytes(data)
-
-
-def _rename_pcode(labels: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Rename an exposed ``pcode`` label to ``exported_pcode`` (prefixing again on collision)."""
-    keys = {k for k, _ in labels}
-    name = EXPORTED_PREFIX + "pcode"
-    while name in keys:
-        name = EXPORTED_PREFIX + name
-    return [(name if k == "pcode" else k, v) for k, v in labels]
