@@ -90,6 +90,8 @@ class SinkLane:
         """Book, encode and queue ``result`` for this sink; never blocks."""
         sink, ledger = self.sink, self.ledger
         handed = len(result.series) + (len(result.stale) if sink.stale_markers else 0)
+        if result.histograms and getattr(sink, "native_histograms", False):
+            handed += len(result.histograms)
         ledger.handed(handed)
         try:
             encoded = sink.encode(result)

@@ -9,7 +9,9 @@ retrying on retryable errors. A batch's payload is opaque bytes to
 everything but its sink, so a spooled batch replays without re-encoding.
 
 Nothing is lost silently. A sample handed to a sink (every series of a
-result, and its stale markers when the sink carries them) ends up in a
+result, its stale markers when the sink carries them, and each of its native
+histograms, one sample each, when the sink has a true ``native_histograms``
+attribute) ends up in a
 batch, or in a `Loss` that ``encode`` reports (a value or a series the
 destination cannot take); a batch ``send`` was given ends up delivered or in
 the `Loss` that ``send`` returns (the destination refused part of it for

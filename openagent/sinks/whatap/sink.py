@@ -1,9 +1,12 @@
 """The ``whatap`` sink: scrape results as OpenMx packs over the collector session.
 
 ``encode`` turns a result into packs (one `Batch` per pack) with the
-`OpenMxEncoder`; ``send`` writes one pack as a frame. On every fresh
+`OpenMxEncoder`: OpenMx records, then native histograms (one histogram
+counts as one sample). ``send`` writes one pack as a frame. On every fresh
 connection the HELP metadata of all known families goes first, since the
-collector keeps nothing across sessions that the agent could rely on. A batch
+collector keeps nothing across sessions that the agent could rely on; the
+help packs encoded before that and still queued then carry nothing new and
+are not sent, so a family's help goes once per connection, not twice. A batch
 that could not be written raises a retryable `SinkError` and is not counted
 as sent; the delivery layer retries it.
 
@@ -17,10 +20,13 @@ process, so pack headers and frames always agree. OKIND and ONODE follow the
 Go agent (``WHATAP_OKIND`` / ``POD_NAME``; ``WHATAP_ONODE`` / ``NODE_NAME`` /
 ``NODE_IP``).
 
-A pack above the session's send limit never reaches the collector (a
-NEW_OVERFLOW event goes instead): ``send`` reports its samples lost with
-reason ``oversize``. The encoder's losses (``non_finite``,
-``too_many_labels``, ``unencodable``) come back from ``encode``.
+The encoder cuts packs to the session's send limit, so nothing is lost for
+size but a record that alone is above it (``oversize``, from ``encode``). A
+pack above the limit that reaches ``send`` anyway (from the spool of a run
+with a bigger limit) never reaches the collector (a NEW_OVERFLOW event goes
+instead): ``send`` reports its samples lost with reason ``oversize``. The
+encoder's losses (``non_finite``, ``too_many_labels``, ``unencodable``,
+``oversize``) come back from ``encode``.
 """
 
 from __future__ import annotations
@@ -33,8 +39,10 @@ from dataclasses import dataclass, field
 
 from openagent.model import ScrapeResult
 from openagent.sinks.base import DELIVERED, Batch, Encoded, Loss, Sent, SinkError
+from openagent.sinks.whatap.codec import I16
 from openagent.sinks.whatap.control import CommandHandler
 from openagent.sinks.whatap.encoder import LOSS_REASONS, OpenMxEncoder, PackIdentity
+from openagent.sinks.whatap.header import OPEN_MX_HELP_PACK
 from openagent.sinks.whatap.identity import (
     DEFAULT_ONAME_PATTERN,
     make_oname,
@@ -49,6 +57,8 @@ from openagent.sinks.whatap.session import Session, SessionConfig, SessionError,
 from openagent.telemetry import Throttle, get_logger
 
 log = get_logger("whatap")
+
+_HELP_TYPE = I16.pack(OPEN_MX_HELP_PACK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +135,23 @@ def build_whatap_sink(options: WhatapOptions) -> WhatapSink:
     )
 
 
+#: Help packs remembered as queued before the memory starts over (a help pack then
+#: forgotten is sent even if a connection's first help carried it: harmless).
+HELP_QUEUED_LIMIT = 100_000
+
+
+def _is_help(batch: Batch) -> bool:
+    return batch.samples == 0 and batch.payload[:2] == _HELP_TYPE
+
+
 class WhatapSink:
     """Sends OpenMx packs to the Whatap collector."""
 
     max_batch_delay = 0.0
     stale_markers = False
-    loss_reasons: tuple[str, ...] = (*LOSS_REASONS, "oversize")
+    loss_reasons: tuple[str, ...] = LOSS_REASONS
+    #: Native histograms are handed to this sink (and counted one sample each).
+    native_histograms = True
 
     def __init__(
         self,
@@ -147,6 +168,10 @@ class WhatapSink:
         self._encoder: OpenMxEncoder | None = None
         self._slot: str | None = None
         self._help_generation = 0
+        # hashes of help packs encoded since the last connection's help went, and of those
+        # that help already carried (not sent again)
+        self._help_queued: set[int] = set()
+        self._help_covered: set[int] = set()
         self._throttle = Throttle(60.0)
         oname = self._env.get("WHATAP_ONAME") or stable_default_oname(
             self._env, shard=shard, per_pod=per_pod
@@ -171,7 +196,7 @@ class WhatapSink:
             okind=name_hash(okind_name(self._env)),
             onode=name_hash(onode_name(self._env)),
         )
-        self._encoder = OpenMxEncoder(identity)
+        self._encoder = OpenMxEncoder(identity, max_pack_bytes=self.session.config.max_pack_bytes)
         self._encoder.use_series_slot(self._slot)
         return self._encoder
 
@@ -203,8 +228,15 @@ class WhatapSink:
             self._encoder.use_series_slot(slot)
 
     def encode(self, result: ScrapeResult) -> Encoded:
-        """Help packs when due, then the OpenMx packs of ``result``; one batch per pack."""
-        return self.encoder().encode(result, wall_ms())
+        """Help packs when due, then the OpenMx and histogram packs of ``result``; one batch
+        per pack."""
+        encoded = self.encoder().encode(result, wall_ms())
+        for batch in encoded.batches:
+            if _is_help(batch):
+                if len(self._help_queued) >= HELP_QUEUED_LIMIT:
+                    self._help_queued.clear()
+                self._help_queued.add(hash(batch.payload))
+        return encoded
 
     def flush(self) -> list[Batch]:
         """Nothing is held back."""
@@ -225,13 +257,12 @@ class WhatapSink:
 
         A pack above the send limit is not sent: its samples are lost (``oversize``).
         """
-        encoder = self.encoder()
         try:
             generation = await self.session.wait_connected(self.connect_wait)
             if generation != self._help_generation:
-                for pack in encoder.help_packs(wall_ms()):
-                    await self.session.send_pack(pack, generation=generation)
-                self._help_generation = generation
+                await self._send_all_help(generation)
+            if _is_help(batch) and self._help_went(batch):
+                return DELIVERED
             sent = await self.session.send_pack(batch.payload, generation=generation)
         except SessionError as exc:
             raise SinkError(str(exc), retryable=True) from None
@@ -244,6 +275,31 @@ class WhatapSink:
                 suppressed=self._throttle.take_suppressed("oversize"),
             )
         return Sent(Loss("oversize", batch.samples))
+
+    async def _send_all_help(self, generation: int) -> None:
+        """Every known family's help, first on a fresh connection: it covers every help pack
+        encoded so far."""
+        packs = self.encoder().help_packs(wall_ms())
+        queued, self._help_queued = self._help_queued, set()
+        try:
+            for pack in packs:
+                await self.session.send_pack(pack, generation=generation)
+        except SessionError:
+            self._help_queued |= queued
+            raise
+        self._help_generation = generation
+        if len(self._help_covered) >= HELP_QUEUED_LIMIT:
+            self._help_covered.clear()
+        self._help_covered |= queued
+
+    def _help_went(self, batch: Batch) -> bool:
+        """True if this connection's first help already carried ``batch``'s records."""
+        key = hash(batch.payload)
+        self._help_queued.discard(key)
+        if key in self._help_covered:
+            self._help_covered.discard(key)
+            return True
+        return False
 
     async def close(self) -> None:
         """Half-close the session, let the collector read everything, close it."""
