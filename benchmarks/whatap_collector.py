@@ -10,7 +10,8 @@ no payload) that the Go agent reads as "invalid license key error". It then
 reads frames, answers TIME_SYNC with ``echoed agent time ‖ server time``,
 un-hides or decrypts data frames and decodes their packs with the project's
 own decoders (checked against Whatap's golden vectors): OpenMxPack records,
-OpenMxHelpPack metadata, events, and replies to commands sent with
+OpenMxHistogramPack native histograms (0x1607, which the Go agent never
+sends), OpenMxHelpPack metadata, events, and replies to commands sent with
 `Collector.command`.
 
 Stopping is graceful: the listener closes, every connection is half-closed
@@ -46,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.fleet import check_loopback
-from benchmarks.whatap_received import Received, Record, SessionInfo
+from benchmarks.whatap_received import Histogram, Received, Record, SessionInfo
 from openagent.sinks.whatap import frames as fr
 from openagent.sinks.whatap.codec import DecodeError
 from openagent.sinks.whatap.hashing import hash_str, ip_to_int32
@@ -55,7 +56,16 @@ from openagent.sinks.whatap.license import parse_license
 from openagent.sinks.whatap.packs import ParamPack, decode_pack
 from openagent.sinks.whatap.values import Value, to_value
 
-__all__ = ["FAKE_LICENSE", "GARBAGE", "Collector", "Faults", "Record", "SessionInfo", "main"]
+__all__ = [
+    "FAKE_LICENSE",
+    "GARBAGE",
+    "Collector",
+    "Faults",
+    "Histogram",
+    "Record",
+    "SessionInfo",
+    "main",
+]
 
 #: The fake license of the protocol's test vectors (pcode 33789, key ``WhaTapFakeKey!01``).
 FAKE_LICENSE = "x6043vk85eq31-x58obg8pgmmpab-x6au9160ojvokf"
@@ -129,6 +139,11 @@ class Collector:
     def records(self) -> list[Record]:
         """Every record received, in arrival order."""
         return self.received.records
+
+    @property
+    def histograms(self) -> list[Histogram]:
+        """Every native histogram received, in arrival order."""
+        return self.received.histograms
 
     @property
     def help(self) -> dict[str, dict[str, str]]:
@@ -251,6 +266,11 @@ class Collector:
         """Wait until at least ``n`` records arrived; return all records."""
         await self.wait_for(lambda: self.received.record_count >= n, within)
         return self.records
+
+    async def wait_for_histograms(self, n: int, within: float = 10.0) -> list[Histogram]:
+        """Wait until at least ``n`` native histograms arrived; return all of them."""
+        await self.wait_for(lambda: self.received.histogram_count >= n, within)
+        return self.histograms
 
     async def _notify(self) -> None:
         if self._changed is not None:
@@ -392,7 +412,9 @@ def _parser() -> argparse.ArgumentParser:
         help="accept this license (repeatable; default: the protocol's fake test license)",
     )
     p.add_argument("--cypher-level", type=int, choices=[0, 128], default=128)
-    p.add_argument("--jsonl", type=Path, help="append records, help, events and sessions here")
+    p.add_argument(
+        "--jsonl", type=Path, help="append records, histograms, help, events and sessions here"
+    )
     p.add_argument("--summary", action="store_true", help="print a summary line periodically")
     p.add_argument("--summary-interval", type=float, default=5.0, help="seconds (default 5)")
     p.add_argument("--ready-file", type=Path, help='write {"pid", "host", "port"} once listening')

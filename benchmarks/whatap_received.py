@@ -7,6 +7,12 @@ it as JSON lines, one object per line with a ``kind``:
 * ``record``: ``name``, ``labels`` (list of ``[key, value]`` pairs in wire
   order), ``value`` (non-finite values as ``"NaN"``, ``"+Inf"``, ``"-Inf"``),
   ``timestamp_ms``, ``session``;
+* ``histogram``: one native histogram record (pack 0x1607): ``name``,
+  ``labels``, ``timestamp_ms``, ``schema``, ``zero_threshold``, ``zero_count``,
+  ``count``, ``sum``, ``buckets`` (``positive`` and ``negative``: lists of
+  ``[index, count]`` with absolute counts, the delta encoding undone; bucket
+  ``index`` of schema ``s`` holds values up to ``2**(index * 2**-s)``, its
+  negative twin down to minus that), ``session``;
 * ``help``: ``name``, ``properties`` (``help``, ``type``), ``session``;
 * ``event``: ``title``, ``message``, ``session`` (e.g. NEW_OVERFLOW);
 * ``session``: ``event`` (``connected``, ``rejected``, ``closed``), ``session``
@@ -25,7 +31,13 @@ from typing import IO, Any
 
 from openagent.sinks.whatap import frames as fr
 from openagent.sinks.whatap.header import PackHeader
-from openagent.sinks.whatap.openmx import OpenMxHelpPack, OpenMxPack
+from openagent.sinks.whatap.openmx import (
+    BucketSpan,
+    OpenMxHelpPack,
+    OpenMxHistogram,
+    OpenMxHistogramPack,
+    OpenMxPack,
+)
 from openagent.sinks.whatap.packs import EventPack, Pack, ParamPack
 
 Labels = tuple[tuple[str, str], ...]
@@ -41,6 +53,40 @@ class Record:
     timestamp_ms: int
     session: int
     header: PackHeader
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """One native histogram as it arrived, with its session and pack header."""
+
+    record: OpenMxHistogram
+    session: int
+    header: PackHeader
+
+    @property
+    def positive(self) -> list[tuple[int, int]]:
+        """``(bucket index, count)`` of the positive buckets."""
+        return buckets(self.record.positive_spans, self.record.positive_buckets)
+
+    @property
+    def negative(self) -> list[tuple[int, int]]:
+        """``(bucket index, count)`` of the negative buckets."""
+        return buckets(self.record.negative_spans, self.record.negative_buckets)
+
+
+def buckets(spans: tuple[BucketSpan, ...], deltas: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Absolute ``(index, count)`` per bucket from spans and delta-encoded counts (the first
+    span's offset is the first index, later offsets the gap after the previous span)."""
+    out: list[tuple[int, int]] = []
+    index, count, i = 0, 0, 0
+    for n, span in enumerate(spans):
+        index += span.offset if n == 0 else span.offset + 1
+        for k in range(span.length):
+            count += deltas[i] if i < len(deltas) else 0
+            out.append((index + k, count))
+            i += 1
+        index += span.length - 1
+    return out
 
 
 @dataclass
@@ -61,6 +107,7 @@ class SessionInfo:
     close_reason: str = ""
     packs: int = 0
     records: int = 0
+    histograms: int = 0
     help_records: int = 0
     time_syncs: int = 0
     #: (frame code, kind) in arrival order; kind is "time_sync" or the pack class name.
@@ -87,6 +134,8 @@ class Received:
         self.keep_records = keep_records
         self.on_event = on_event
         self.records: list[Record] = []
+        self.histograms: list[Histogram] = []
+        self.histogram_count = 0
         self.help: dict[str, dict[str, str]] = {}
         self.help_log: list[tuple[int, str, dict[str, str]]] = []
         self.events: list[EventPack] = []
@@ -151,6 +200,8 @@ class Received:
             info.frames.append((code, name))
         if isinstance(pack, OpenMxPack):
             self._records(info, pack)
+        elif isinstance(pack, OpenMxHistogramPack):
+            self._histograms(info, pack)
         elif isinstance(pack, OpenMxHelpPack):
             for h in pack.records:
                 props = dict(h.properties)
@@ -192,6 +243,16 @@ class Received:
                     }
                 )
 
+    def _histograms(self, info: SessionInfo, pack: OpenMxHistogramPack) -> None:
+        info.histograms += len(pack.records)
+        self.histogram_count += len(pack.records)
+        for rec in pack.records:
+            got = Histogram(rec, info.id, pack.header)
+            if self.keep_records:
+                self.histograms.append(got)
+            if self._jsonl is not None:
+                self._emit(histogram_json(got))
+
     def summary(self, live: int, rate: float) -> str:
         """One line: connections, packs, records, records/s, distinct series, last oname."""
         last = next((s.oname for s in reversed(self.sessions) if s.accepted), "-")
@@ -199,5 +260,27 @@ class Received:
         return (
             f"connections {live} live / {len(self.sessions)} total | packs {packs} | "
             f"records {self.record_count} ({rate:.0f}/s) | series {len(self.series)} | "
+            f"histograms {self.histogram_count} | "
             f"help {len(self.help)} | last oname {last}"
         )
+
+
+def histogram_json(h: Histogram) -> dict[str, Any]:
+    """The ``histogram`` JSON line of one received histogram."""
+    r = h.record
+    return {
+        "kind": "histogram",
+        "name": r.metric,
+        "labels": [list(p) for p in r.labels],
+        "timestamp_ms": r.timestamp,
+        "schema": r.schema,
+        "zero_threshold": json_value(r.zero_threshold),
+        "zero_count": r.zero_count,
+        "count": r.count,
+        "sum": json_value(r.sum),
+        "buckets": {
+            "positive": [list(b) for b in h.positive],
+            "negative": [list(b) for b in h.negative],
+        },
+        "session": h.session,
+    }

@@ -15,11 +15,20 @@ from pathlib import Path
 import pytest
 
 from benchmarks.whatap_collector import FAKE_LICENSE, Collector, main
+from benchmarks.whatap_received import buckets
 from openagent.sinks.whatap import frames as fr
 from openagent.sinks.whatap.hashing import hash_str, ip_to_int32
 from openagent.sinks.whatap.header import PackHeader
 from openagent.sinks.whatap.license import parse_license
-from openagent.sinks.whatap.openmx import OpenMx, OpenMxHelp, OpenMxHelpPack, OpenMxPack
+from openagent.sinks.whatap.openmx import (
+    BucketSpan,
+    OpenMx,
+    OpenMxHelp,
+    OpenMxHelpPack,
+    OpenMxHistogram,
+    OpenMxHistogramPack,
+    OpenMxPack,
+)
 from openagent.sinks.whatap.packs import GET_ENV, ParamPack, decode_pack
 from openagent.sinks.whatap.session import Session, SessionConfig
 from openagent.sinks.whatap.values import TextValue
@@ -184,6 +193,52 @@ async def test_records_help_and_jsonl(tmp_path: Path) -> None:
     )
     assert lines[5]["event"] == "closed" and lines[5]["records"] == 3
     assert collector.errors == []
+
+
+HIST = OpenMxHistogram(
+    "latency_seconds", (("model", "a"), ("job", "triton"), ("pcode", "33789")), 4000,
+    schema=1, zero_threshold=0.001, zero_count=2, count=12, sum=30.5,
+    positive_spans=(BucketSpan(-1, 2), BucketSpan(2, 1)), positive_buckets=(3, 1, -2),
+    negative_spans=(BucketSpan(0, 1),), negative_buckets=(3,),
+)  # fmt: skip
+
+
+async def test_histogram_packs_in_memory_summary_and_jsonl(tmp_path: Path) -> None:
+    out = tmp_path / "received.jsonl"
+    async with Collector(jsonl=out) as collector:
+        client = await Client.connect(collector.port)
+        await client.handshake()
+        header = PackHeader(KEYS.pcode, OID, 1)
+        client.send_pack(OpenMxHistogramPack(header, [HIST, HIST]).to_bytes())
+        [got, _] = await collector.wait_for_histograms(2)
+        await client.close()
+    assert got.record == HIST and got.header == header and got.session == 1
+    assert (got.positive, got.negative) == ([(-1, 3), (0, 4), (3, 2)], [(0, 3)])
+    assert collector.sessions[0].histograms == 2
+    assert collector.sessions[0].frames[-1] == (fr.NET_SECURE_HIDE, "OpenMxHistogramPack")
+    assert "histograms 2" in collector.received.summary(0, 0.0)
+    assert collector.received.record_count == 0  # histograms are not flat records
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["kind"] for x in lines] == ["session", "histogram", "histogram", "session"]
+    assert lines[1] == {
+        "kind": "histogram",
+        "name": "latency_seconds",
+        "labels": [["model", "a"], ["job", "triton"], ["pcode", "33789"]],
+        "timestamp_ms": 4000,
+        "schema": 1,
+        "zero_threshold": 0.001,
+        "zero_count": 2,
+        "count": 12,
+        "sum": 30.5,
+        "buckets": {"positive": [[-1, 3], [0, 4], [3, 2]], "negative": [[0, 3]]},
+        "session": 1,
+    }
+
+
+def test_bucket_counts_undo_the_spans_and_deltas() -> None:
+    spans = (BucketSpan(2, 1), BucketSpan(0, 2), BucketSpan(3, 1))
+    assert buckets(spans, (5, -2, 1, 0)) == [(2, 5), (3, 3), (4, 4), (8, 4)]
+    assert buckets((), ()) == []
 
 
 async def test_graceful_stop_reads_what_the_agent_writes_after_the_fin(
