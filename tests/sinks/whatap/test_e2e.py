@@ -200,3 +200,26 @@ async def test_wrong_license_is_reported_while_scraping_goes_on(
         finally:
             await running.stop()
     assert any(s.accepted for s in collector.sessions)
+
+
+async def test_a_fresh_start_sends_each_familys_help_once(tmp_path: Path) -> None:
+    async with Fleet(1, gpus=2, families=8, update_interval=3600) as one:
+        cfg = write_config(tmp_path / "scrape_config.yaml", one)
+        async with Collector(drain_timeout=5) as collector:
+            settings = agent_settings(cfg, collector.port)
+            expected, _ = await expected_scrapes(one, cfg, settings)
+            running = Running(settings)
+            try:
+                await eventually(
+                    lambda: min(complete_scrapes(collector.records, expected).values()) >= 3,
+                    within=20,
+                )
+            finally:
+                await running.stop()
+    [session] = collector.sessions
+    kinds = [kind for _, kind in session.frames if kind != "time_sync"]
+    assert kinds.count("OpenMxHelpPack") == 1 and kinds[0] == "OpenMxHelpPack"
+    sent = Counter(name for _, name, _ in collector.received.help_log)
+    families = {name for c in expected.values() for name, _ in c if name.startswith("DCGM_")}
+    assert families <= set(sent)
+    assert set(sent.values()) == {1}, sent  # not once more for the new target's own help
