@@ -99,7 +99,7 @@ async def test_a_scrape_above_the_pack_limit_arrives_whole_across_packs(
     collector: Collector,
 ) -> None:
     rng = random.Random(11)
-    # 900 records (one pack by count) of about 7 KB each once gzipped: above 5 MiB
+    # 900 records (one pack by count), 10.8 MB once gzipped (random hex shrinks little)
     series = [
         Series("DCGM_FI_DEV_FB_USED", (("blob", rng.randbytes(7000).hex()), *TARGET))
         for _ in range(900)

@@ -72,7 +72,7 @@ def big_series(n: int, chars: int) -> list[Series]:
 
 
 def test_a_scrape_above_the_default_pack_limit_is_split_and_nothing_is_lost() -> None:
-    series = big_series(900, 14_000)  # under 1000 records, about 6 MiB once gzipped
+    series = big_series(900, 14_000)  # under 1000 records, 10.8 MB once gzipped
     encoded = OpenMxEncoder(IDENTITY).encode(result(series, []), NOW)
     assert encoded.losses == ()
     assert len(encoded.batches) >= 2
