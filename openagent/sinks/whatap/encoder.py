@@ -163,8 +163,9 @@ class OpenMxEncoder:
         self._cache_on_series = self._pcode_label and slot is not None
 
     def encode(self, result: ScrapeResult, now_ms: int) -> Encoded:
-        """Help packs that are due, then OpenMxPacks of at most ``records_per_pack`` records,
-        and the samples that cannot be sent.
+        """Help packs that are due, then OpenMxPacks, then OpenMxHistogramPacks, each of at
+        most ``records_per_pack`` records and ``max_pack_bytes`` bytes, and the samples (one
+        per histogram) that cannot be sent.
 
         A ``final`` result (the target went away) sends nothing and forgets the target.
         """
