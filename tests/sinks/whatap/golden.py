@@ -8,6 +8,7 @@ The file defaults to the repo's copy, ``tests/data/whatap/vectors.json`` (see
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import struct
@@ -19,6 +20,10 @@ from openagent.sinks.whatap.openmx import OpenMx
 from tests.support import DATA
 
 DEFAULT_PATH = DATA / "whatap" / "vectors.json"
+#: The public file's digest: the deliberate-difference tables name vectors of that file.
+PUBLIC_SHA256 = "a723157cf99af5cefabf7531ae7cc841612238955779cd0e1930675c007b2f45"
+#: Vectors written by hand from PROTOCOL §9's input forms (see tests/data/README.md).
+FORMS_PATH = DATA / "whatap" / "vectors_forms.json"
 
 Vector = dict[str, Any]
 
@@ -29,14 +34,23 @@ def vectors_path() -> Path:
     return Path(env) if env else DEFAULT_PATH
 
 
-@functools.cache
 def load_vectors() -> tuple[Vector, ...]:
-    """Every vector of the file, in file order."""
-    path = vectors_path()
+    """Every vector of the file in use, in file order."""
+    return load_file(vectors_path())
+
+
+@functools.cache
+def load_file(path: Path) -> tuple[Vector, ...]:
+    """Every vector of a vectors file, in file order."""
     if not path.is_file():
         raise FileNotFoundError(f"golden vectors not found at {path} (set WHATAP_VECTORS)")
     with path.open(encoding="utf-8") as f:
         return tuple(json.load(f)["vectors"])
+
+
+def is_public_file(path: Path) -> bool:
+    """Whether ``path`` is the public vectors file, byte for byte."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() == PUBLIC_SHA256
 
 
 def by_name(name: str) -> Vector | None:
