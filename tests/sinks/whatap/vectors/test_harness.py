@@ -58,6 +58,7 @@ NOT_HAND_WRITTEN = {
     ("convert", "target_labels"): "the Go processor's output",
     ("convert", "payload_hex"): "the Go protobuf converter's output",
     ("convert", "pack"): "the Go converter's output pack",
+    ("convert", "pack_bytes"): "the Go converter's output pack",
 }
 
 

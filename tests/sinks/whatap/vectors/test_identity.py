@@ -12,7 +12,7 @@ import pytest
 from openagent.sinks.whatap.hashing import hash_str, ip_to_int32
 from openagent.sinks.whatap.identity import decide_identity, make_oname, okind_name, oname_params
 from tests.sinks.whatap.golden import Vector
-from tests.sinks.whatap.vectors.harness import dispatch, group_cases
+from tests.sinks.whatap.vectors.harness import UnknownForm, dispatch, group_cases
 
 pytestmark = pytest.mark.vectors
 
@@ -22,6 +22,10 @@ DECIDE_KEYS = {"oname": "whatap.oname", "okind_name": "whatap.okind", "onode_nam
 
 def check_decide(v: Vector) -> None:
     inputs = v["inputs"]
+    unknown = set(inputs) - {"local_ip", *DECIDE_KEYS}
+    if unknown:
+        # Any other setting would change the decision: do not ignore it.
+        raise UnknownForm(v, f"local_ip with {sorted(unknown)}")
     env = {key: inputs[name] for name, key in DECIDE_KEYS.items() if inputs.get(name)}
     ident = decide_identity(env, local_ip=inputs["local_ip"])
     assert (ident.oname, ident.oid) == (v["ONAME"], v["OID"])

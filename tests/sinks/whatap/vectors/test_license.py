@@ -4,7 +4,8 @@ Form (§9): ``license``; expected ``pcode`` and ``secure_key_hex`` (and ``hex``,
 the token longs). A degenerate license (PCODE 0 or no key, which the Go agent
 runs with, silently never connecting) is refused by ``parse_license`` with an
 error that does not echo the license. A vector with no ``pcode`` describes an
-input the Go parser panics on; we raise ``LicenseError`` there too.
+input the Go parser panics on (as does one marked ``panic``/``panics``); we
+raise ``LicenseError`` there too.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def assert_refused(lic: str) -> None:
 
 def check_license(v: Vector) -> None:
     lic = v["inputs"]["license"]
-    if "pcode" not in v:
+    if "pcode" not in v or v.get("panics") or v.get("panic"):
         with pytest.raises(LicenseError):
             decode_license(lic)
         assert_refused(lic)

@@ -28,13 +28,12 @@ from tests.sinks.whatap.vectors.harness import (
     SESSION_HIDE_KEY,
     SESSION_SECURE_KEY,
     TRANSFER_KEY,
-    UnknownForm,
     dispatch,
     expected_bytes,
-    first_field,
     group_cases,
     int64,
 )
+from tests.sinks.whatap.vectors.session_keys import expected_keys
 from tests.sinks.whatap.vectors.test_pack import assert_zipped_equal
 
 pytestmark = pytest.mark.vectors
@@ -65,33 +64,6 @@ def check_hello(v: Vector) -> None:
     frame = fr.decode_frame(expected_bytes(v))
     assert (frame.pcode, frame.oid, frame.key) == (pcode, oid, fr.trkey(level))
     assert fr.decode_hello(frame, license_key=key, cypher_level=level) == (inputs["oname"], ip)
-
-
-def ip_value(raw: Any) -> int:
-    return ip_to_int32(raw) if isinstance(raw, str) and "." in raw else int(raw)
-
-
-def secure_key_of(v: Vector) -> bytes:
-    """The SECURE_KEY the agent should have parsed."""
-    for where in (v, v["inputs"]):
-        for name in ("parsed_secure_key_hex", "secure_key_hex", "session_secure_key_hex"):
-            if name in where:
-                return bytes.fromhex(where[name])
-        for name in ("parsed_secure_key_ascii", "secure_key_ascii", "session_secure_key_ascii"):
-            if name in where:
-                return str(where[name]).encode()
-    raise UnknownForm(v, "key-reset reply without the parsed secure key")
-
-
-def expected_keys(v: Vector) -> fr.SessionKeys:
-    """The session keys a key-reset reply vector says the agent parsed."""
-    both = {**v["inputs"], **v}
-    return fr.SessionKeys(
-        transfer_key=int(first_field(v, both, "parsed_transfer_key", "transfer_key")),
-        secure_key=secure_key_of(v),
-        hide_key=int(first_field(v, both, "parsed_hide_key", "hide_key")),
-        public_ip=ip_value(first_field(v, both, "parsed_public_ip", "public_ip")),
-    )
 
 
 def check_key_reset_reply(v: Vector) -> None:
@@ -239,16 +211,25 @@ FORMS = {
 KEY_RESET_CODES = (fr.NET_KEY_RESET, fr.NET_KEY_EXTENSION)
 
 
+def key_reset_src(v: Vector) -> int | None:
+    """The src byte of a key-reset frame (1: the agent's hello; else the collector's reply)."""
+    if not v.get("hex"):
+        return None
+    frame = fr.decode_frames(bytes.fromhex(v["hex"]))
+    if len(frame) != 1 or frame[0].code not in KEY_RESET_CODES:
+        return None
+    return frame[0].src
+
+
 def form_of(v: Vector) -> str | None:
     inputs = v["inputs"]
     if "frames_hex_with_time_masked" in v:
         return "capture"
-    if "cypher_level" in inputs and "oname" in inputs:
-        return "hello"
+    key_reset = key_reset_src(v)
+    if key_reset is not None:
+        return "hello" if key_reset == fr.SRC_AGENT else "key_reset_reply"
     if "now_ms" in inputs:
         return "time_sync"
-    if v.get("hex") and fr.decode_frame(bytes.fromhex(v["hex"])).code in KEY_RESET_CODES:
-        return "key_reset_reply"
     if "parsed_code" in v:
         return "server_frame"
     if "pack_plain_hex" in v:
