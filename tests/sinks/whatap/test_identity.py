@@ -109,3 +109,34 @@ def test_stable_default_oname_survives_restart_and_rollout() -> None:
     assert names == {"openagent"}
     # The Go OKIND does change with the rollout.
     assert okind_name(before) != okind_name(rolled_out)
+
+
+# Outside Kubernetes there is no pod name, so the Go default pattern applies: it keeps
+# only the last two octets of the local IP, and hosts 10.1.11.76 and 10.9.11.76 share them.
+HOST_A_IP, HOST_B_IP = "10.1.11.76", "10.9.11.76"
+
+
+def test_hosts_sharing_the_last_two_ip_octets_share_the_default_name() -> None:
+    a = decide_identity({}, local_ip=HOST_A_IP)
+    b = decide_identity({}, local_ip=HOST_B_IP)
+    assert a.oname == b.oname == "{type}-11-76-{process}"
+    assert a.oid == b.oid
+
+
+@pytest.mark.parametrize(
+    ("env_a", "env_b"),
+    [
+        ({"WHATAP_ONAME": "gpu-host-a"}, {"WHATAP_ONAME": "gpu-host-b"}),
+        ({"whatap.oname": "rack1-gpu"}, {"whatap.oname": "rack2-gpu"}),
+        ({"whatap.name": "{ip0}-{ip1}-{ip2}-{ip3}"}, {"whatap.name": "{ip0}-{ip1}-{ip2}-{ip3}"}),
+    ],
+    ids=["WHATAP_ONAME", "whatap.oname", "pattern_with_all_octets"],
+)
+def test_hosts_sharing_the_last_two_ip_octets_get_different_oids_when_names_differ(
+    env_a: dict[str, str], env_b: dict[str, str]
+) -> None:
+    a = decide_identity(env_a, local_ip=HOST_A_IP)
+    b = decide_identity(env_b, local_ip=HOST_B_IP)
+    assert a.oname != b.oname
+    assert (a.oid, b.oid) == (hash_str(a.oname), hash_str(b.oname))
+    assert a.oid != b.oid
