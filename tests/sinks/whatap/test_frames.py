@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from openagent.sinks.whatap import frames as fr
 from openagent.sinks.whatap.codec import DecodeError
@@ -192,3 +196,24 @@ async def test_read_frame_refuses_oversize_payloads(stream_of: ConnectTo) -> Non
     reader = await stream_of(seal(fr.NET_SECURE_HIDE))
     with pytest.raises(DecodeError, match="exceeds the limit 16"):
         await fr.read_frame(reader, max_payload=16)
+
+
+@given(
+    pack=st.binary(min_size=2, max_size=200),
+    flag=st.sampled_from([fr.NET_SECURE_HIDE, fr.NET_SECURE_CYPHER]),
+    level=st.sampled_from([0, 128, 256]),
+    hide_key=st.integers(-(2**31), 2**31 - 1),
+)
+def test_data_frames_open_to_the_pack_at_every_cypher_level(
+    pack: bytes, flag: int, level: int, hide_key: int
+) -> None:
+    cypher = Cypher(b"SessionKey-16by!", hide_key)
+    common: dict[str, Any] = {"pcode": PCODE, "oid": OID, "transfer_key": 7, "cypher": cypher}
+    frame = fr.decode_frame(fr.encode_data_frame(pack, flag=flag, cypher_level=level, **common))
+    assert (frame.code, frame.key) == (flag, 7)
+    opened = fr.open_data_frame(frame, cypher_level=level, **common)
+    if level and flag == fr.NET_SECURE_CYPHER:
+        # zero padding to level/8 bytes stays; pack readers ignore it (§3.9)
+        assert opened == pack + bytes(-len(pack) % (level // 8))
+    else:
+        assert opened == pack

@@ -6,6 +6,8 @@ import gzip
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from openagent.sinks.whatap.codec import DecodeError, EncodeError, Reader, blob_bytes
 from openagent.sinks.whatap.header import PackHeader
@@ -191,3 +193,37 @@ def test_endpoint_pack_layout() -> None:
     assert data[: 2 + len(HEADER.to_bytes()) + 2].hex().endswith("0002")
     assert decode_pack(data) == pack
     assert OpenMxEndpointPack(HEADER, []).to_bytes().endswith(b"\x00\x00")
+
+
+U64 = st.integers(min_value=0, max_value=2**64 - 1)
+SPANS = st.lists(
+    st.builds(BucketSpan, st.integers(-(2**31), 2**31 - 1), st.integers(0, 2**32 - 1)),
+    max_size=4,
+).map(tuple)
+DELTAS = st.lists(st.integers(-(2**63), 2**63 - 1), max_size=8).map(tuple)
+HISTOGRAMS = st.builds(
+    OpenMxHistogram,
+    metric=st.text(min_size=1, max_size=20),
+    labels=st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8)), max_size=4).map(tuple),
+    timestamp=st.integers(-(2**63), 2**63 - 1),
+    schema=st.integers(-(2**31), 2**31 - 1),
+    zero_threshold=st.floats(allow_nan=False),
+    zero_count=U64,
+    count=U64,
+    sum=st.floats(allow_nan=False),
+    positive_spans=SPANS,
+    positive_buckets=DELTAS,
+    negative_spans=SPANS,
+    negative_buckets=DELTAS,
+)
+
+
+@given(st.lists(HISTOGRAMS, max_size=5))
+def test_any_histogram_records_round_trip_through_a_pack_zipped_or_not(
+    hists: list[OpenMxHistogram],
+) -> None:
+    pack = OpenMxHistogramPack(HEADER, hists)
+    back = decode_pack(pack.to_bytes())
+    assert isinstance(back, OpenMxHistogramPack)
+    assert back == pack
+    assert back.zipped == (len(records_blob([h.to_bytes() for h in hists])) > 100)

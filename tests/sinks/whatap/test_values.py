@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from openagent.sinks.whatap.codec import DecodeError, EncodeError, Reader
 from openagent.sinks.whatap.values import (
@@ -14,6 +16,7 @@ from openagent.sinks.whatap.values import (
     MapValue,
     NullValue,
     TextValue,
+    Value,
     decode_value,
     encode_value,
     read_value,
@@ -76,3 +79,32 @@ def test_every_truncation_of_a_map_is_a_decode_error() -> None:
     for cut in range(len(data)):
         with pytest.raises(DecodeError):
             decode_value(data[:cut])
+
+
+SCALARS = st.one_of(
+    st.just(NullValue()),
+    st.builds(BoolValue, st.booleans()),
+    st.builds(DecimalValue, st.integers(min_value=-(2**63), max_value=2**63 - 1)),
+    st.builds(FloatValue, st.floats(width=32, allow_nan=False)),
+    st.builds(DoubleValue, st.floats(allow_nan=False)),
+    st.builds(TextValue, st.text(max_size=20)),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda children: st.dictionaries(st.text(max_size=8), children, max_size=5).map(MapValue),
+    max_leaves=20,
+)
+
+
+def shape(v: Value) -> object:
+    """A value as nested tuples, Map keys in order and floats by repr (keeps -0.0)."""
+    if isinstance(v, MapValue):
+        return tuple((k, shape(x)) for k, x in v.entries.items())
+    if isinstance(v, FloatValue | DoubleValue):
+        return (type(v).__name__, repr(v.value))
+    return v
+
+
+@given(VALUES)
+def test_any_value_and_nested_map_round_trips_in_order(value: Value) -> None:
+    assert shape(decode_value(encode_value(value))) == shape(value)
