@@ -110,7 +110,8 @@ def spans_of(v: Vector, raw: list[Any] | None) -> tuple[BucketSpan, ...]:
     spans = []
     for s in raw or ():
         if isinstance(s, dict):
-            spans.append(BucketSpan(int(s["offset"]), int(s["length"])))
+            by_name = {k.lower(): x for k, x in s.items()}
+            spans.append(BucketSpan(int(by_name["offset"]), int(by_name["length"])))
         elif isinstance(s, list) and len(s) == 2:
             spans.append(BucketSpan(int(s[0]), int(s[1])))
         else:

@@ -76,9 +76,11 @@ def expected_bytes(v: Vector) -> bytes:
     return bytes.fromhex(v["hex"])
 
 
-def generated_bytes(v: Vector, n: int) -> bytes:
-    """The ``value_len`` bytes of a blob input, by its generator."""
+def generated_bytes(v: Vector, n: int) -> bytes | None:
+    """The ``value_len`` bytes of a blob input, by its generator (``nil``: a nil slice)."""
     gen = v["inputs"].get("value_gen", VALUE_GEN)
+    if gen in ("nil", None):
+        return None
     if gen != VALUE_GEN:
         raise UnknownForm(v, f"value_gen {gen!r}")
     return bytes(i % 251 for i in range(n))

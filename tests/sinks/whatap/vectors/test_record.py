@@ -2,7 +2,8 @@
 
 Forms (§9): ``record`` (an OpenMx record; one with ``schema`` is an
 OpenMxHistogram record), ``histogram`` (an OpenMxHistogram record), ``metric`` +
-``property`` (an OpenMxHelp record). Each is encoded and compared with the Go
+``property`` (an OpenMxHelp record); histogram fields given directly in the
+inputs are an OpenMxHistogram record too. Each is encoded and compared with the Go
 bytes, and the Go bytes are read back.
 """
 
@@ -73,7 +74,7 @@ def check_help(v: Vector) -> None:
 
 def check_histogram_form(v: Vector) -> None:
     inputs = v["inputs"]
-    check_histogram(v, inputs["histogram"] if "histogram" in inputs else inputs["record"])
+    check_histogram(v, inputs.get("histogram") or inputs.get("record") or inputs)
 
 
 FORMS = {"record": check_openmx, "histogram": check_histogram_form, "property": check_help}
@@ -83,6 +84,8 @@ def form_of(v: Vector) -> str | None:
     inputs = v["inputs"]
     if "record" in inputs:
         return "histogram" if "schema" in inputs["record"] else "record"
+    if "schema" in inputs:
+        return "histogram"
     return next((f for f in FORMS if f in inputs), None)
 
 
