@@ -10,7 +10,7 @@ import forms_wire as w
 Vector = dict[str, Any]
 PCODE, OID, TIME = 33789, 1617387566, 1756912212000
 HEAD = {"pcode": str(PCODE), "oid": OID, "time": str(TIME)}
-SESSION_KEY, HIDE_KEY, TRANSFER_KEY = b"SessionKey-16by!", 0x5A17C3E1, 123456789
+# Another license, built by §4.1: Decimal 42 ‖ Blob "k3y!" ‖ one zero pad byte -> one long.
 OTHER_KEY = b"k3y!"
 OTHER_LICENSE = w.hexa32(int.from_bytes(w.dec(42) + w.blob(OTHER_KEY) + b"\x00", "big"))
 

@@ -20,17 +20,11 @@ from typing import Any
 import forms_net
 import forms_packs
 import forms_wire as w
+from forms_packs import OTHER_KEY, OTHER_LICENSE
 
 HERE = Path(__file__).parent
 Vector = dict[str, Any]
-
-PCODE, OID = "33789", 1617387566
-LICENSE_KEY = b"WhaTapFakeKey!01"
-MAIN_LICENSE = "x6043vk85eq31-x58obg8pgmmpab-x6au9160ojvokf"
-# Another license, built by §4.1: Decimal 42 ‖ Blob "k3y!" ‖ one zero pad byte -> one long.
-OTHER_KEY = b"k3y!"
-OTHER_LICENSE = w.hexa32(int.from_bytes(w.dec(42) + w.blob(OTHER_KEY) + b"\x00", "big"))
-SESSION_KEY, HIDE_KEY, TRANSFER_KEY = b"SessionKey-16by!", 0x5A17C3E1, 123456789
+GEN = "byte[i] = i % 251"
 
 
 def vec(group: str, name: str, inputs: Vector, data: bytes | None = None, **extra: Any) -> Vector:
@@ -100,9 +94,6 @@ def dataoutputx() -> list[Vector]:
             w.dec(300) + w.text("x") + b"\x01",
         ),
     ]
-
-
-GEN = "byte[i] = i % 251"
 
 
 def values() -> list[Vector]:
