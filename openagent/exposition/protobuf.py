@@ -7,27 +7,36 @@ gives ``{quantile=...}`` series plus ``_sum`` and ``_count``; a classic
 histogram gives ``_bucket{le=...}`` series (``+Inf`` added when missing),
 ``_sum`` and ``_count``. ``le`` and ``quantile`` are written like Go's
 ``strconv.FormatFloat(x, 'g', -1, 64)`` (`format_go_float`), as Prometheus and
-the Whatap Go agent do. Native histograms without classic buckets have no flat
-form and are skipped (counted in `Decoded.native_skipped`).
+the Whatap Go agent do. Native histograms (see `openagent.exposition.native`)
+come out as `NativeSample` values beside the flat samples; one that also has
+classic buckets gives both, one without has no flat form at all. Float native
+histograms are skipped (counted in `Decoded.float_native_skipped`).
 
-The ``protobuf`` package is not a dependency, and this schema is small and
-fixed, so the wire format is read directly: varints, fixed 64-bit doubles and
-length-delimited fields, unknown fields skipped by wire type. Malformed input
-raises `ProtobufError` (a `ParseError`) naming the byte offset and the field;
-nothing else escapes.
+The wire format is read directly (`openagent.exposition.protowire`): unknown
+fields are skipped by wire type, and malformed input raises `ProtobufError`
+(a `ParseError`) naming the byte offset and the field; nothing else escapes.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import struct
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from openagent.exposition.errors import ParseError
 from openagent.exposition.lexer import NAME
-from openagent.model import Labels, Metadata
+from openagent.exposition.native import NativeFields
+from openagent.exposition.protowire import (
+    BYTES,
+    U64,
+    VARINT,
+    ProtobufError,
+    double,
+    expect,
+    fields,
+    text,
+    varint,
+)
+from openagent.model import Labels, Metadata, NativeHistogram
 
 #: The Content-Type of a delimited protobuf exposition.
 CONTENT_TYPE = (
@@ -38,34 +47,51 @@ TYPES = ("counter", "gauge", "summary", "untyped", "histogram", "gaugehistogram"
 _COUNTER, _GAUGE, _SUMMARY, _UNTYPED, _HISTOGRAM, _GAUGE_HISTOGRAM = range(6)
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-_F64 = struct.Struct("<d")
-_U64 = 2**64 - 1
-_VARINT, _FIXED64, _BYTES, _FIXED32 = 0, 1, 2, 5
+
+__all__ = [
+    "CONTENT_TYPE",
+    "Decoded",
+    "NativeSample",
+    "ProtobufError",
+    "Sample",
+    "decode_protobuf",
+    "format_go_float",
+    "is_protobuf",
+    "parse_protobuf",
+]
 
 #: One flat sample: metric name, labels in exposition order, value, timestamp (ms).
 Sample = tuple[str, Labels, float, int]
-
-
-class ProtobufError(ParseError):
-    """A malformed protobuf exposition; ``offset`` is the byte where the problem is."""
-
-    def __init__(self, offset: int, reason: str) -> None:
-        ValueError.__init__(self, f"byte {offset}: {reason}")
-        self.line = 0
-        self.offset = offset
-        self.reason = reason
-
-    def __reduce__(self) -> tuple[type[ProtobufError], tuple[int, str]]:
-        return (ProtobufError, (self.offset, self.reason))
+#: One native histogram: family name, labels in exposition order, histogram, timestamp (ms).
+NativeSample = tuple[str, Labels, NativeHistogram, int]
 
 
 @dataclass(slots=True)
 class Decoded:
-    """What one body held: flat samples, metadata per family, native-only histograms skipped."""
+    """What one body held: flat samples, native histograms, metadata per family, and the
+    float native histograms skipped."""
 
     samples: list[Sample] = field(default_factory=list)
     metadata: dict[str, Metadata] = field(default_factory=dict)
-    native_skipped: int = 0
+    histograms: list[NativeSample] = field(default_factory=list)
+    float_native_skipped: int = 0
+
+
+def is_protobuf(content_type: str | None) -> bool:
+    """True when a Content-Type names the delimited ``MetricFamily`` protobuf exposition."""
+    if not content_type:
+        return False
+    media, _, params = content_type.partition(";")
+    if media.strip().lower() != "application/vnd.google.protobuf":
+        return False
+    given = {}
+    for param in params.split(";"):
+        k, _, v = param.partition("=")
+        given[k.strip().lower()] = v.strip().strip('"')
+    return (
+        given.get("proto") == "io.prometheus.client.MetricFamily"
+        and given.get("encoding") == "delimited"
+    )
 
 
 def parse_protobuf(body: bytes, default_ts_ms: int) -> tuple[list[Sample], dict[str, Metadata]]:
@@ -79,14 +105,14 @@ def parse_protobuf(body: bytes, default_ts_ms: int) -> tuple[list[Sample], dict[
 
 
 def decode_protobuf(body: bytes | bytearray | memoryview, default_ts_ms: int) -> Decoded:
-    """Like `parse_protobuf`, also counting the native-only histograms it skipped."""
+    """Like `parse_protobuf`, also giving the native histograms."""
     buf = bytes(body)
     out = Decoded()
     pos, end = 0, len(buf)
     family_no = 0
     while pos < end:
         family_no += 1
-        size, start = _varint(buf, pos, end, f"length of metric family {family_no}")
+        size, start = varint(buf, pos, end, f"length of metric family {family_no}")
         stop = start + size
         if stop > end:
             raise ProtobufError(
@@ -97,98 +123,27 @@ def decode_protobuf(body: bytes | bytearray | memoryview, default_ts_ms: int) ->
     return out
 
 
-# -- wire primitives ------------------------------------------------------------------------
-
-
-def _varint(buf: bytes, pos: int, end: int, what: str) -> tuple[int, int]:
-    """(value, next position) of the varint at ``pos``."""
-    result = shift = 0
-    start = pos
-    while pos < end:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-        if shift >= 70:
-            raise ProtobufError(start, f"{what}: varint longer than 10 bytes")
-    raise ProtobufError(start, f"{what}: truncated varint")
-
-
-def _fields(buf: bytes, pos: int, end: int, what: str) -> Iterator[tuple[int, int, int, int, int]]:
-    """(field number, wire type, a, b, offset of the field) of each field of a message.
-
-    Varints give their value as ``a``; fixed64/fixed32 give their start;
-    length-delimited fields give their start and end.
-    """
-    while pos < end:
-        at = pos
-        key, pos = _varint(buf, pos, end, f"{what} field key")
-        number, wire = key >> 3, key & 7
-        if number == 0:
-            raise ProtobufError(at, f"{what}: field number 0")
-        if wire == _VARINT:
-            value, pos = _varint(buf, pos, end, f"{what} field {number}")
-            yield number, wire, value, 0, at
-        elif wire in (_FIXED64, _FIXED32):
-            width = 8 if wire == _FIXED64 else 4
-            if pos + width > end:
-                raise ProtobufError(at, f"{what} field {number}: truncated {width}-byte value")
-            yield number, wire, pos, 0, at
-            pos += width
-        elif wire == _BYTES:
-            size, start = _varint(buf, pos, end, f"{what} field {number} length")
-            pos = start + size
-            if pos > end:
-                raise ProtobufError(
-                    at, f"{what} field {number} claims {size} bytes, only {end - start} remain"
-                )
-            yield number, wire, start, pos, at
-        else:
-            raise ProtobufError(at, f"{what} field {number}: unsupported wire type {wire}")
-
-
-def _expect(wire: int, want: int, number: int, what: str, at: int) -> None:
-    if wire != want:
-        raise ProtobufError(at, f"{what} field {number} has wire type {wire}, expected {want}")
-
-
-def _double(buf: bytes, wire: int, a: int, number: int, what: str, at: int) -> float:
-    _expect(wire, _FIXED64, number, what, at)
-    value: float = _F64.unpack_from(buf, a)[0]
-    return value
-
-
-def _text(buf: bytes, wire: int, a: int, b: int, number: int, what: str, at: int) -> str:
-    _expect(wire, _BYTES, number, what, at)
-    try:
-        return buf[a:b].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ProtobufError(a + exc.start, f"{what} field {number}: invalid UTF-8") from None
-
-
 # -- messages -------------------------------------------------------------------------------
 
 
 def _family(buf: bytes, pos: int, end: int, default_ts: int, out: Decoded) -> None:
     name, help_, unit, type_ = "", "", "", _COUNTER
     metrics: list[tuple[int, int]] = []
-    for number, wire, a, b, at in _fields(buf, pos, end, "MetricFamily"):
+    for number, wire, a, b, at in fields(buf, pos, end, "MetricFamily"):
         if number == 1:
-            name = _text(buf, wire, a, b, number, "MetricFamily", at)
+            name = text(buf, wire, a, b, number, "MetricFamily", at)
         elif number == 2:
-            help_ = _text(buf, wire, a, b, number, "MetricFamily", at)
+            help_ = text(buf, wire, a, b, number, "MetricFamily", at)
         elif number == 3:
-            _expect(wire, _VARINT, number, "MetricFamily", at)
+            expect(wire, VARINT, number, "MetricFamily", at)
             if a >= len(TYPES):
                 raise ProtobufError(at, f"metric family {name!r}: unknown metric type {a}")
             type_ = a
         elif number == 4:
-            _expect(wire, _BYTES, number, "MetricFamily", at)
+            expect(wire, BYTES, number, "MetricFamily", at)
             metrics.append((a, b))
         elif number == 5:
-            unit = _text(buf, wire, a, b, number, "MetricFamily", at)
+            unit = text(buf, wire, a, b, number, "MetricFamily", at)
     if NAME.fullmatch(name) is None:
         raise ProtobufError(pos, f"invalid metric family name {name!r}")
     out.metadata[name] = Metadata(TYPES[type_], help_, unit)
@@ -209,7 +164,7 @@ class _Metric:
         self.sum = 0.0
         self.quantiles: list[tuple[float, float]] = []
         self.buckets: list[tuple[float, float]] = []  # (upper bound, cumulative count)
-        self.native = False
+        self.native: NativeFields | None = None
 
 
 def _metric(
@@ -219,15 +174,15 @@ def _metric(
     value = 0.0
     # Metric fields: 1 label, 2 gauge, 3 counter, 4 summary, 5 untyped, 6 timestamp_ms, 7 histogram
     want = {_COUNTER: 3, _GAUGE: 2, _UNTYPED: 5, _SUMMARY: 4}.get(type_, 7)
-    for number, wire, a, b, at in _fields(buf, pos, end, f"Metric of {name}"):
+    for number, wire, a, b, at in fields(buf, pos, end, f"Metric of {name}"):
         if number == 1:
-            _expect(wire, _BYTES, number, "Metric", at)
+            expect(wire, BYTES, number, "Metric", at)
             m.labels.append(_label(buf, a, b, name))
         elif number == 6:
-            _expect(wire, _VARINT, number, "Metric", at)
+            expect(wire, VARINT, number, "Metric", at)
             m.ts = a - 2**64 if a >= 2**63 else a
         elif number in (2, 3, 4, 5, 7):
-            _expect(wire, _BYTES, number, "Metric", at)
+            expect(wire, BYTES, number, "Metric", at)
             if number != want:
                 continue
             if number == 4:
@@ -247,28 +202,42 @@ def _metric(
             add((name, _with(labels, "quantile", format_go_float(q), name, pos), v, ts))
         add((name + "_sum", labels, m.sum, ts))
         add((name + "_count", labels, float(m.count), ts))
-    elif m.native and not m.buckets:
-        out.native_skipped += 1
     else:
-        has_inf = False
-        for upper, count in m.buckets:
-            has_inf = has_inf or upper == math.inf
-            bucket_labels = _with(labels, "le", format_go_float(upper), name, pos)
-            add((name + "_bucket", bucket_labels, count, ts))
-        total = m.count_float if m.count_float > 0 else float(m.count)
-        if not has_inf:
-            add((name + "_bucket", _with(labels, "le", "+Inf", name, pos), total, ts))
-        add((name + "_sum", labels, m.sum, ts))
-        add((name + "_count", labels, total, ts))
+        _histogram_samples(m, name, labels, ts, pos, out)
+
+
+def _histogram_samples(
+    m: _Metric, name: str, labels: Labels, ts: int, pos: int, out: Decoded
+) -> None:
+    """The native histogram and the classic series (when there are classic buckets)."""
+    native = m.native
+    if native is not None and native.native:
+        if native.floats or m.count_float > 0:
+            out.float_native_skipped += 1
+        else:
+            out.histograms.append((name, labels, native.histogram(m.count, m.sum), ts))
+        if not m.buckets:
+            return
+    add = out.samples.append
+    has_inf = False
+    for upper, count in m.buckets:
+        has_inf = has_inf or upper == math.inf
+        bucket_labels = _with(labels, "le", format_go_float(upper), name, pos)
+        add((name + "_bucket", bucket_labels, count, ts))
+    total = m.count_float if m.count_float > 0 else float(m.count)
+    if not has_inf:
+        add((name + "_bucket", _with(labels, "le", "+Inf", name, pos), total, ts))
+    add((name + "_sum", labels, m.sum, ts))
+    add((name + "_count", labels, total, ts))
 
 
 def _label(buf: bytes, pos: int, end: int, metric: str) -> tuple[str, str]:
     key = value = ""
-    for number, wire, a, b, at in _fields(buf, pos, end, f"LabelPair of {metric}"):
+    for number, wire, a, b, at in fields(buf, pos, end, f"LabelPair of {metric}"):
         if number == 1:
-            key = _text(buf, wire, a, b, number, "LabelPair", at)
+            key = text(buf, wire, a, b, number, "LabelPair", at)
         elif number == 2:
-            value = _text(buf, wire, a, b, number, "LabelPair", at)
+            value = text(buf, wire, a, b, number, "LabelPair", at)
     if _LABEL_NAME.fullmatch(key) is None:
         raise ProtobufError(pos, f"metric {metric}: invalid label name {key!r}")
     return key, value
@@ -293,56 +262,58 @@ def _with(labels: Labels, key: str, value: str, metric: str, pos: int) -> Labels
 def _value(buf: bytes, pos: int, end: int, metric: str) -> float:
     """The ``value`` (field 1) of a Gauge, Counter or Untyped message."""
     value = 0.0
-    for number, wire, a, _, at in _fields(buf, pos, end, f"value of {metric}"):
+    for number, wire, a, _, at in fields(buf, pos, end, f"value of {metric}"):
         if number == 1:
-            value = _double(buf, wire, a, number, "value", at)
+            value = double(buf, wire, a, number, "value", at)
     return value
 
 
 def _summary(buf: bytes, pos: int, end: int, m: _Metric) -> None:
-    for number, wire, a, b, at in _fields(buf, pos, end, "Summary"):
+    for number, wire, a, b, at in fields(buf, pos, end, "Summary"):
         if number == 1:
-            _expect(wire, _VARINT, number, "Summary", at)
-            m.count = a & _U64
+            expect(wire, VARINT, number, "Summary", at)
+            m.count = a & U64
         elif number == 2:
-            m.sum = _double(buf, wire, a, number, "Summary", at)
+            m.sum = double(buf, wire, a, number, "Summary", at)
         elif number == 3:
-            _expect(wire, _BYTES, number, "Summary", at)
+            expect(wire, BYTES, number, "Summary", at)
             q = v = 0.0
-            for n2, w2, a2, _, at2 in _fields(buf, a, b, "Quantile"):
+            for n2, w2, a2, _, at2 in fields(buf, a, b, "Quantile"):
                 if n2 == 1:
-                    q = _double(buf, w2, a2, n2, "Quantile", at2)
+                    q = double(buf, w2, a2, n2, "Quantile", at2)
                 elif n2 == 2:
-                    v = _double(buf, w2, a2, n2, "Quantile", at2)
+                    v = double(buf, w2, a2, n2, "Quantile", at2)
             m.quantiles.append((q, v))
 
 
 def _histogram(buf: bytes, pos: int, end: int, m: _Metric) -> None:
-    for number, wire, a, b, at in _fields(buf, pos, end, "Histogram"):
+    for number, wire, a, b, at in fields(buf, pos, end, "Histogram"):
         if number == 1:
-            _expect(wire, _VARINT, number, "Histogram", at)
-            m.count = a & _U64
+            expect(wire, VARINT, number, "Histogram", at)
+            m.count = a & U64
         elif number == 2:
-            m.sum = _double(buf, wire, a, number, "Histogram", at)
+            m.sum = double(buf, wire, a, number, "Histogram", at)
         elif number == 3:
-            _expect(wire, _BYTES, number, "Histogram", at)
+            expect(wire, BYTES, number, "Histogram", at)
             m.buckets.append(_bucket(buf, a, b))
         elif number == 4:
-            m.count_float = _double(buf, wire, a, number, "Histogram", at)
-        elif number in (5, 9, 12):  # schema, negative_span, positive_span: native
-            m.native = True
+            m.count_float = double(buf, wire, a, number, "Histogram", at)
+        elif 5 <= number <= 14:
+            if m.native is None:
+                m.native = NativeFields()
+            m.native.take(buf, number, wire, a, b, at)
 
 
 def _bucket(buf: bytes, pos: int, end: int) -> tuple[float, float]:
     count, count_float, upper = 0, 0.0, 0.0
-    for number, wire, a, _, at in _fields(buf, pos, end, "Bucket"):
+    for number, wire, a, _, at in fields(buf, pos, end, "Bucket"):
         if number == 1:
-            _expect(wire, _VARINT, number, "Bucket", at)
-            count = a & _U64
+            expect(wire, VARINT, number, "Bucket", at)
+            count = a & U64
         elif number == 2:
-            upper = _double(buf, wire, a, number, "Bucket", at)
+            upper = double(buf, wire, a, number, "Bucket", at)
         elif number == 4:
-            count_float = _double(buf, wire, a, number, "Bucket", at)
+            count_float = double(buf, wire, a, number, "Bucket", at)
     return upper, count_float if count_float > 0 else float(count)
 
 

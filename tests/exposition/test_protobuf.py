@@ -1,4 +1,5 @@
-"""The delimited protobuf exposition: flattening, metadata, Go float labels, malformed input."""
+"""The delimited protobuf exposition: flattening, native histograms, metadata, Go float labels,
+malformed input."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from openagent.exposition.protobuf import (
     format_go_float,
     parse_protobuf,
 )
-from openagent.model import Metadata
+from openagent.model import Metadata, NativeHistogram
 from tests.sinks.whatap.golden import by_name
 
 TS = 1756912212000
@@ -183,14 +184,74 @@ def test_classic_histogram_buckets_and_synthesised_inf() -> None:
     ]
 
 
-def test_native_only_histograms_are_skipped_and_counted() -> None:
-    span = f_bytes(12, f_varint(1, 0) + f_varint(2, 1))
-    native_only = metric(histogram(f_varint(5, 6), span, count=3, total=1.0))
-    spans_only = metric(histogram(f_bytes(9, f_varint(2, 1)), count=1))
-    both = metric(histogram(f_varint(5, 0), bucket(1, 1), count=1, total=0.5))
-    body = delimited(family("n", GAUGE_HISTOGRAM, native_only, spans_only, both, help_="N."))
+def zigzag(n: int) -> int:
+    return (n << 1) ^ (n >> 63)
+
+
+def span(offset: int, length: int) -> bytes:
+    return f_varint(1, zigzag(offset)) + f_varint(2, length)
+
+
+def native(
+    *parts: bytes,
+    schema: int = 3,
+    zero_threshold: float = 1e-128,
+    zero_count: int = 0,
+    positive: tuple[tuple[tuple[int, int], ...], tuple[int, ...]] = ((), ()),
+    negative: tuple[tuple[tuple[int, int], ...], tuple[int, ...]] = ((), ()),
+    count: int = 0,
+    total: float = 0.0,
+    packed: bool = True,
+) -> bytes:
+    """A Metric's ``histogram`` field with native buckets (deltas packed or one per field)."""
+    body = f_varint(5, zigzag(schema)) + f_double(6, zero_threshold) + f_varint(7, zero_count)
+    for spans_field, deltas_field, (spans, deltas) in ((9, 10, negative), (12, 13, positive)):
+        body += b"".join(f_bytes(spans_field, span(o, n)) for o, n in spans)
+        if packed and deltas:
+            body += f_bytes(deltas_field, b"".join(varint(zigzag(d)) for d in deltas))
+        else:
+            body += b"".join(f_varint(deltas_field, zigzag(d)) for d in deltas)
+    return histogram(body, *parts, count=count, total=total)
+
+
+def test_native_histograms_come_out_with_spans_and_deltas_as_exposed() -> None:
+    pos = (((-2, 2), (1, 1)), (3, -1, 2))
+    neg = (((0, 1),), (2,))
+    packed = native(schema=-1, zero_count=2, positive=pos, negative=neg, count=12, total=3.75)
+    loose = native(schema=0, positive=pos, count=5, total=1.0, packed=False)
+    body = delimited(
+        family("lat", HISTOGRAM, metric(packed, labels=(("a", "1"),), ts=TS - 5), metric(loose))
+    )
     decoded = decode_protobuf(body, TS)
-    assert decoded.native_skipped == 2
+    assert decoded.samples == [], "a native-only histogram has no flat series"
+    first = NativeHistogram(
+        schema=-1,
+        zero_threshold=1e-128,
+        zero_count=2,
+        count=12,
+        sum=3.75,
+        positive_spans=((-2, 2), (1, 1)),
+        positive_deltas=(3, -1, 2),
+        negative_spans=((0, 1),),
+        negative_deltas=(2,),
+    )
+    second = NativeHistogram(0, 1e-128, 0, 5, 1.0, ((-2, 2), (1, 1)), (3, -1, 2))
+    assert decoded.histograms == [
+        ("lat", (("a", "1"),), first, TS - 5),
+        ("lat", (), second, TS),
+    ]
+    assert decoded.metadata == {"lat": Metadata("histogram")}
+
+
+def test_native_with_classic_buckets_gives_both_and_float_natives_are_skipped() -> None:
+    span_only = metric(histogram(f_bytes(9, f_varint(2, 1)), count=1))
+    float_native = metric(native(f_double(4, 2.5), positive=(((0, 1),), ())), labels=(("f", "1"),))
+    both = metric(native(bucket(1, 1), positive=(((0, 1),), (1,)), count=1, total=0.5))
+    body = delimited(family("n", GAUGE_HISTOGRAM, span_only, float_native, both, help_="N."))
+    decoded = decode_protobuf(body, TS)
+    assert decoded.float_native_skipped == 1
+    assert [h[2].count for h in decoded.histograms] == [1, 1]
+    assert decoded.histograms[0][2].negative_spans == ((0, 1),)
     assert decoded.samples == [
         ("n_bucket", (("le", "1"),), 1.0, TS),
         ("n_bucket", (("le", "+Inf"),), 1.0, TS),
@@ -228,7 +289,21 @@ def test_the_go_vector_payload() -> None:
     assert v is not None
     decoded = decode_protobuf(bytes.fromhex(v["inputs"]["payload_hex"]), TS)
     assert len(decoded.samples) == len(v["openmx"]) == 19
-    assert decoded.native_skipped == 2
+    assert decoded.float_native_skipped == 1
+    [want] = v["histograms"]
+    [(name, labels, h, ts)] = decoded.histograms
+    assert (name, labels, ts) == (want["metric"], tuple(map(tuple, want["labels"])), TS)
+    assert h == NativeHistogram(
+        schema=want["schema"],
+        zero_threshold=struct.unpack(">d", bytes.fromhex(want["zero_threshold_bits"]))[0],
+        zero_count=want["zero_count"],
+        count=want["count"],
+        sum=want["sum"],
+        positive_spans=tuple((s["Offset"], s["Length"]) for s in want["positive_spans"]),
+        positive_deltas=tuple(want["positive_buckets"]),
+        negative_spans=tuple((s["Offset"], s["Length"]) for s in want["negative_spans"]),
+        negative_deltas=tuple(want["negative_buckets"]),
+    )
 
 
 # --- malformed input -----------------------------------------------------------------------
@@ -274,6 +349,16 @@ MALFORMED: list[tuple[str, bytes, str]] = [
         "le label clash",
         delimited(family("h", HISTOGRAM, metric(histogram(bucket(1, 1)), labels=(("le", "x"),)))),
         "duplicate label name 'le'",
+    ),
+    (
+        "schema as a double",
+        delimited(family("h", HISTOGRAM, metric(histogram(f_double(5, 1.0))))),
+        "Histogram field 5 has wire type 1, expected 0",
+    ),
+    (
+        "truncated packed deltas",
+        delimited(family("h", HISTOGRAM, metric(histogram(f_bytes(13, b"\x80"))))),
+        "truncated varint",
     ),
     ("metric as varint", delimited(f_str(1, "g") + f_varint(4, 1)), "wire type 0, expected 2"),
     (
