@@ -156,6 +156,9 @@ class ScrapeResult:
     #: Native histograms (protobuf expositions only); their classic buckets, when the
     #: exposition also has them, are flat `series` as well.
     histograms: list[HistogramSample] = field(default_factory=list)
+    #: The native histograms that the previous scrape had and this one has not (all of
+    #: the target's when ``final``): a sink marks them stale as it marks ``stale``.
+    stale_histograms: list[Series] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 
 def scrape_options(settings: Settings) -> ScrapeOptions:
-    """Process-wide scrape limits (an endpoint's own limits win) and offsets."""
+    """Process-wide scrape limits (an endpoint's own limits win), offsets and formats."""
     return ScrapeOptions(
         limits=Limits(
             sample_limit=settings.sample_limit,
@@ -58,6 +58,7 @@ def scrape_options(settings: Settings) -> ScrapeOptions:
         body_size_limit=settings.body_size_limit,
         seed=settings.pod_name or socket.gethostname(),
         wakeup_quantum=settings.scrape_grid,
+        enable_protobuf=settings.enable_protobuf,
     )
 
 

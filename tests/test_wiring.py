@@ -83,6 +83,26 @@ def test_scrape_options_carry_limits_and_seed() -> None:
     assert o.body_size_limit == 8 * 1024**2 and o.seed == "agent-7"
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        (None, None, False),
+        ("openagent_enable_protobuf", "yes", True),  # the Go agent's name and truth
+        ("OPENAGENT_ENABLE_PROTOBUF", "1", True),
+        ("OPENAGENT_ENABLE_PROTOBUF", "false", False),
+    ],
+)
+def test_protobuf_negotiation_is_a_setting_off_by_default(
+    monkeypatch: pytest.MonkeyPatch, variable: str | None, value: str | None, expected: bool
+) -> None:
+    if variable is not None and value is not None:
+        monkeypatch.setenv(variable, value)
+    options = wiring.scrape_options(load_settings())
+    assert options.enable_protobuf is expected
+    assert options.client().accept.startswith("application/vnd.google.protobuf") is expected
+    assert wiring.scrape_options(load_settings(enable_protobuf=True)).enable_protobuf
+
+
 def test_node_local_discovery_needs_the_node_name() -> None:
     assert wiring.discovery_options(load_settings()).node is None
     assert wiring.discovery_options(load_settings(node_local=True, NODE_NAME="n2")).node == "n2"

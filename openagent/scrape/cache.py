@@ -1,6 +1,7 @@
 """Everything one target keeps between scrapes, in one object (Prometheus's ``scrapeCache``).
 
-A `TargetCache` owns the parser (with its series table and metadata cache),
+A `TargetCache` owns the parsers (text, and protobuf once a target answers
+with it, each with its series table and metadata cache),
 the series builder, the report series, the series of the last scrape (for
 staleness), the metadata of the families still exposed, and the rule that
 prunes all of them. It outlives its scrape loop: when a target's settings
@@ -15,14 +16,16 @@ Duplicates and staleness are found with a stamp per scrape on each series
 (`Series.seen`) rather than with sets: the two sets of the last and the
 current scrape cost about 100 bytes per series at 1,000 targets; the stamp
 costs nothing beyond the slot, and the list of the last scrape's series,
-which the result needed anyway, is kept instead.
+which the result needed anyway, is kept instead. Native histograms get the
+same treatment with their own list (`settle_histograms`), so a histogram that
+vanishes goes stale as a flat series does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from openagent.exposition import Limits, Parsed, Parser
+from openagent.exposition import Limits, Parsed, Parser, ProtobufParser
 from openagent.model import Labels, Metadata, Series, SeriesKey, Target, TargetState, series_key
 from openagent.relabel import Relabeler
 from openagent.scrape.series import REPORT_NAMES, SeriesBuilder
@@ -60,13 +63,16 @@ class TargetCache:
     """The per-target state that makes an unchanged series cost a lookup and a float."""
 
     __slots__ = (
+        "_limits",
         "_metadata_source",
+        "_proto",
         "_shape",
         "_stamp",
         "builder",
         "metadata",
         "parser",
         "previous",
+        "previous_histograms",
         "report",
         "state",
     )
@@ -74,6 +80,7 @@ class TargetCache:
     def __init__(self, target: Target, limits: Limits) -> None:
         self.state = TargetState()
         self.previous: list[Series] = []
+        self.previous_histograms: list[Series] = []
         self.metadata: dict[str, Metadata] = {}
         self._metadata_source: dict[str, Metadata] = {}
         self._stamp: object = None
@@ -81,6 +88,8 @@ class TargetCache:
         self._shape = _shape(target, limits)
         self.builder = self._builder(target, carry=None)
         self.parser = Parser(self.builder, limits)
+        self._limits = limits
+        self._proto: ProtobufParser | None = None
 
     def _builder(self, target: Target, carry: dict[SeriesKey, Series] | None) -> SeriesBuilder:
         builder = SeriesBuilder(
@@ -99,9 +108,12 @@ class TargetCache:
             self.report = [Series(name, target.labels) for name in REPORT_NAMES]
         if _shape(target, limits) != self._shape:
             self._shape = _shape(target, limits)
-            carry = {series_key(s.name, s.labels): s for s in self.previous}
+            last = self.previous + self.previous_histograms
+            carry = {series_key(s.name, s.labels): s for s in last}
             self.builder = self._builder(target, carry)
             self.parser = Parser(self.builder, limits)
+            self._limits = limits
+            self._proto = None
         return self
 
     @property
@@ -114,6 +126,12 @@ class TargetCache:
         return await self.parser.parse_async(
             text, openmetrics=openmetrics, default_ts_ms=default_ts_ms
         )
+
+    def parse_protobuf(self, body: bytes, *, default_ts_ms: int) -> Parsed:
+        """Parse one protobuf body with this target's protobuf table (made on first use)."""
+        if self._proto is None:
+            self._proto = ProtobufParser(self.builder, self._limits)
+        return self._proto.parse(body, default_ts_ms=default_ts_ms)
 
     def settle(
         self,
@@ -140,6 +158,21 @@ class TargetCache:
         added = self.builder.created - created_before
         return Settled(series, values, timestamps, stale, duplicates, added, changed)
 
+    def settle_histograms(self, series: list[Series]) -> tuple[list[int], list[Series], bool]:
+        """After `settle`, the same for this scrape's native histograms: the positions of
+        the ones to keep (first of each series), the histograms that went stale, and
+        whether the set changed."""
+        stamp = self._stamp
+        keep = []
+        for i, s in enumerate(series):
+            if s.seen is not stamp:
+                s.seen = stamp
+                keep.append(i)
+        previous = self.previous_histograms
+        stale = [s for s in previous if s.seen is not stamp]
+        self.previous_histograms = [series[i] for i in keep] if len(keep) < len(series) else series
+        return keep, stale, bool(stale) or len(keep) != len(previous)
+
     def _first_of_each(
         self, series: list[Series], values: list[float], timestamps: list[int] | None
     ) -> tuple[list[Series], list[float], list[int] | None]:
@@ -161,9 +194,17 @@ class TargetCache:
         if changed or parsed.metadata_changed:
             self._refresh_metadata()
         self.builder.carry = None
-        if self.parser.cache_size > 2 * parsed.samples + PRUNE_SLACK:
+        proto = self._proto
+        tables = self.parser.cache_size + (proto.cache_size if proto is not None else 0)
+        if tables > 2 * parsed.samples + PRUNE_SLACK:
             stamp = self._stamp
-            self.parser.prune(lambda entry: getattr(entry, "seen", None) is stamp)
+
+            def seen(entry: object) -> bool:
+                return getattr(entry, "seen", None) is stamp
+
+            self.parser.prune(seen)
+            if proto is not None:
+                proto.prune(seen)
             self.builder.prune(lambda s: s.seen is stamp)
 
     def after_failure(self) -> None:
@@ -173,17 +214,19 @@ class TargetCache:
     def _refresh_metadata(self) -> None:
         """Keep the metadata of families that still have at least one series."""
         names = {s.name for s in self.previous}
+        names.update(s.name for s in self.previous_histograms)
         self.metadata = {
             family: meta
             for family, meta in self._metadata_source.items()
             if any(family + suffix in names for suffix in FAMILY_SUFFIXES)
         }
 
-    def forget_series(self) -> list[Series]:
-        """Every series of the last scrape and the report series, now gone (target removed)."""
-        gone = self.previous + self.report
-        self.previous = []
-        return gone
+    def forget_series(self) -> tuple[list[Series], list[Series]]:
+        """Every series of the last scrape and the report series, and the native histograms
+        of the last scrape, now gone (target removed)."""
+        gone, histograms = self.previous + self.report, self.previous_histograms
+        self.previous, self.previous_histograms = [], []
+        return gone, histograms
 
 
 def _shape(target: Target, limits: Limits) -> tuple[object, ...]:

@@ -19,6 +19,11 @@ Choices worth knowing:
 * The whole fetch (credentials, connect, headers, body, redirects) runs under
   one deadline.
 * A URL is sent as given (already percent-encoded); the caller builds it.
+* The delimited protobuf exposition is asked for only with
+  ``enable_protobuf`` (off by default, as the Go agent's
+  ``openagent_enable_protobuf``): `PROTOBUF_ACCEPT` lists it first, then
+  what `ACCEPT` lists, in the Go agent's order. Whatever the header, the
+  scrape loop parses the body as its Content-Type says.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from openagent.scrape.response_body import read_body
 
 __all__ = [
     "ACCEPT",
+    "PROTOBUF_ACCEPT",
     "REASONS",
     "EndpointLike",
     "FetchResult",
@@ -47,6 +53,14 @@ __all__ = [
 
 #: OpenMetrics first, then the Prometheus text format 0.0.4, then anything.
 ACCEPT: Final = (
+    "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1"
+)
+#: Delimited protobuf first, then OpenMetrics 1.0.0, text 0.0.4 and anything, as the Go agent
+#: asks with ``openagent_enable_protobuf`` (q values strictly falling, so every server that
+#: honours them picks the same one).
+PROTOBUF_ACCEPT: Final = (
+    "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;"
+    "q=0.6,"
     "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1"
 )
 MAX_REDIRECTS: Final = 10
@@ -87,7 +101,8 @@ class ScrapeClient:
     connections do not count); ``limit_per_host`` bounds them per target
     address and TLS settings. Idle connections are kept ``keepalive_timeout``
     seconds, longer than common scrape intervals so that they are reused. A
-    client belongs to the event loop it is first used in.
+    client belongs to the event loop it is first used in. ``enable_protobuf``
+    sends `PROTOBUF_ACCEPT` instead of `ACCEPT`.
     """
 
     def __init__(
@@ -99,11 +114,13 @@ class ScrapeClient:
         connector_limit: int = 256,
         limit_per_host: int = 4,
         keepalive_timeout: float = 300.0,
+        enable_protobuf: bool = False,
     ) -> None:
         if default_body_limit <= 0:
             raise ValueError(f"default_body_limit must be positive, got {default_body_limit}")
         self._default_limit = default_body_limit
         self._user_agent = user_agent
+        self.accept = PROTOBUF_ACCEPT if enable_protobuf else ACCEPT
         self._connector_limit = connector_limit
         self._limit_per_host = limit_per_host
         self._keepalive = keepalive_timeout
@@ -158,7 +175,7 @@ class ScrapeClient:
             async with asyncio.timeout(seconds):
                 credentials = await self._auth.credentials(endpoint)
                 headers = {
-                    "Accept": ACCEPT,
+                    "Accept": self.accept,
                     "Accept-Encoding": "gzip",
                     "User-Agent": self._user_agent,
                     "X-Prometheus-Scrape-Timeout-Seconds": _format_seconds(seconds),

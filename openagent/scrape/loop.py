@@ -6,6 +6,13 @@ Every scrape yields one `ScrapeResult` with the synthetic series ``up``,
 ``scrape_duration_seconds``, ``scrape_samples_scraped``,
 ``scrape_samples_post_metric_relabeling`` and ``scrape_series_added``, and the
 series that vanished since the previous scrape (for stale markers).
+
+The body is parsed as the response's Content-Type says: the delimited
+protobuf exposition (when the client asked for it, or the target sends it
+anyway), OpenMetrics, else the text format. A native histogram counts as
+one sample, as in Prometheus: in ``scrape_samples_scraped``, in
+``scrape_samples_post_metric_relabeling`` when relabelling kept it, in the
+sample limit, and in the target's sample and series counts.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ from openagent.exposition import (
     ParseError,
     decode_body,
     is_openmetrics,
+    is_protobuf,
 )
-from openagent.model import ScrapeResult, Target
+from openagent.model import HistogramSample, ScrapeResult, Target
 from openagent.scrape.cache import TargetCache
 from openagent.scrape.http import ScrapeClient, ScrapeFailure
 from openagent.scrape.schedule import (
@@ -140,11 +148,14 @@ class ScrapeLoop:
         created_before = cache.builder.created
         try:
             fetched = await self.client.fetch(target.url, ep, timeout=self.timeout.current)
-            parsed = await cache.parse(
-                decode_body(fetched.body),
-                openmetrics=is_openmetrics(fetched.content_type),
-                default_ts_ms=ts_ms,
-            )
+            if is_protobuf(fetched.content_type):
+                parsed = cache.parse_protobuf(fetched.body, default_ts_ms=ts_ms)
+            else:
+                parsed = await cache.parse(
+                    decode_body(fetched.body),
+                    openmetrics=is_openmetrics(fetched.content_type),
+                    default_ts_ms=ts_ms,
+                )
         except ScrapeFailure as exc:
             reason, error = exc.reason, str(exc)
         except ParseError as exc:
@@ -159,16 +170,20 @@ class ScrapeLoop:
         elif reason == "timeout":
             self.timeout.on_timeout()
 
+        histograms: list[HistogramSample] = []
         if parsed is None:
             settled = cache.settle([], [], None, created_before)
+            _, stale_histograms, _ = cache.settle_histograms([])
             cache.after_failure()
             scraped = 0
         else:
             timestamps = parsed.timestamps if ep.honor_timestamps else None
             settled = cache.settle(parsed.series, parsed.values, timestamps, created_before)
-            cache.after_success(parsed, settled.changed)
+            keep, stale_histograms, changed = cache.settle_histograms(parsed.histograms)
+            histograms = _histogram_samples(parsed, keep, ts_ms, ep.honor_timestamps)
+            cache.after_success(parsed, settled.changed or changed)
             scraped = parsed.samples
-        kept = len(settled.series)
+        kept = len(settled.series) + len(histograms)
         report_values = [1.0 if error is None else 0.0, duration, scraped, kept, settled.added]
         ts = settled.timestamps
         result = ScrapeResult(
@@ -183,12 +198,15 @@ class ScrapeLoop:
             metadata=cache.metadata,
             stale=settled.stale,
             error=error,
+            histograms=histograms,
+            stale_histograms=stale_histograms,
         )
         self._account(reason, error, duration, ts_ms, scraped, kept, settled.duplicates)
         return result
 
     def _emit_final(self) -> None:
         target = self.target
+        stale, stale_histograms = self.cache.forget_series()
         self.emit(
             ScrapeResult(
                 target_id=target.id,
@@ -196,8 +214,9 @@ class ScrapeLoop:
                 instance=target.instance,
                 url=target.url,
                 timestamp_ms=int(time.time() * 1000),
-                stale=self.cache.forget_series(),
+                stale=stale,
                 final=True,
+                stale_histograms=stale_histograms,
             )
         )
 
@@ -256,6 +275,20 @@ class ScrapeLoop:
             except KeyError:
                 pass
         self._children.clear()
+
+
+def _histogram_samples(
+    parsed: Parsed, keep: list[int], ts_ms: int, honor_timestamps: bool
+) -> list[HistogramSample]:
+    """The kept native histograms of ``parsed``, at their own time when it is honoured."""
+    series, values = parsed.histograms, parsed.histogram_values
+    stamps = parsed.histogram_timestamps if honor_timestamps else None
+    return [
+        HistogramSample(
+            series[i].name, series[i].labels, ts_ms if stamps is None else stamps[i], values[i]
+        )
+        for i in keep
+    ]
 
 
 def _limits(ep: object, defaults: Limits) -> Limits:

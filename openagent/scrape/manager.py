@@ -49,11 +49,17 @@ class ScrapeOptions:
     #: Scrapes due within one tick of this grid (seconds) start in one wake-up; see
     #: `openagent.scrape.schedule.wake_time`.
     wakeup_quantum: float = 0.25
+    #: Ask targets for the delimited protobuf exposition first (native histograms come
+    #: only that way); off, as in the Go agent.
+    enable_protobuf: bool = False
 
     def client(self, auth: HTTPAuth | None = None) -> ScrapeClient:
         """A scrape client with these options."""
         return ScrapeClient(
-            default_body_limit=self.body_size_limit, user_agent=self.user_agent, auth=auth
+            default_body_limit=self.body_size_limit,
+            user_agent=self.user_agent,
+            auth=auth,
+            enable_protobuf=self.enable_protobuf,
         )
 
 

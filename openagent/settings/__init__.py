@@ -5,6 +5,8 @@ Whatap's own variables keep their names (``WHATAP_LICENSE``, ``WHATAP_HOST``,
 the Kubernetes downward-API ones (``POD_NAME``, ``NODE_NAME``, ``NODE_IP``,
 ``POD_NAMESPACE``) and ``KUBECONFIG``. Everything
 else is ``OPENAGENT_<NAME>`` (``OPENAGENT_LISTEN``, ``OPENAGENT_SINKS`` ...).
+Names are read regardless of case, so the Go agent's
+``openagent_enable_protobuf`` (true, yes or 1) is ``OPENAGENT_ENABLE_PROTOBUF``.
 Flags win over the environment, the environment over defaults. Empty
 variables count as unset. The license is a ``SecretStr``: it never shows in
 ``repr``, ``str``, logs or error messages.

@@ -167,6 +167,11 @@ class Settings(BaseSettings):
         0, description="longest label value in bytes (0: no limit)"
     )
 
+    enable_protobuf: bool = Field(
+        False,
+        description="ask targets for the protobuf exposition first, which alone carries native "
+        "histograms (the Go agent's openagent_enable_protobuf)",
+    )
     scrape_grid: Annotated[Seconds, Field(ge=0)] = Field(
         0.25,
         description="scrapes due within one tick of this grid start together, in one wake-up "
