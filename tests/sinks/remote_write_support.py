@@ -63,12 +63,69 @@ def _int64(n: int) -> int:
     return n - (1 << 64) if n >= 1 << 63 else n
 
 
+def _unzigzag(n: int) -> int:
+    return (n >> 1) ^ -(n & 1)
+
+
+def _packed_sints(buf: bytes) -> list[int]:
+    out, i = [], 0
+    while i < len(buf):
+        n, i = read_varint(buf, i)
+        out.append(_unzigzag(n))
+    return out
+
+
+#: Histogram field number -> name (prompb ``Histogram``, integer form).
+_HISTOGRAM_FIELDS = {
+    1: "count_int",
+    3: "sum",
+    4: "schema",
+    5: "zero_threshold",
+    6: "zero_count_int",
+    8: "negative_spans",
+    9: "negative_deltas",
+    11: "positive_spans",
+    12: "positive_deltas",
+    14: "reset_hint",
+    15: "timestamp",
+}
+
+
+def decode_histogram(buf: bytes) -> dict[str, Any]:
+    """A ``Histogram`` message as a dict by field name (spans as (offset, length) pairs, the
+    sum as its 64-bit pattern under ``sum_bits`` too)."""
+    out: dict[str, Any] = {"negative_spans": [], "positive_spans": []}
+    for number, wire, value in wire_fields(buf):
+        name = _HISTOGRAM_FIELDS.get(number)
+        if name is None:
+            raise AssertionError(f"unexpected Histogram field {number}/{wire}")
+        if name in ("sum", "zero_threshold"):
+            assert wire == 1
+            out[name] = struct.unpack("<d", value)[0]
+            if name == "sum":
+                out["sum_bits"] = int.from_bytes(value, "little")
+        elif name == "schema":
+            out[name] = _unzigzag(value)
+        elif name.endswith("_spans"):
+            span = {n: v for n, _, v in wire_fields(value)}
+            out[name].append((_unzigzag(span.get(1, 0)), span.get(2, 0)))
+        elif name.endswith("_deltas"):
+            out[name] = _packed_sints(value) if wire == 2 else [_unzigzag(value)]
+        elif name == "timestamp":
+            out[name] = _int64(value)
+        else:
+            out[name] = value
+    return out
+
+
 @dataclass
 class DecodedSeries:
-    """One decoded ``TimeSeries``: labels in wire order, samples as (value bits, timestamp)."""
+    """One decoded ``TimeSeries``: labels in wire order, samples as (value bits, timestamp),
+    native histograms as `decode_histogram` gives them."""
 
     labels: list[tuple[str, str]]
     samples: list[tuple[int, int]]
+    histograms: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def values(self) -> list[float]:
@@ -86,6 +143,7 @@ def decode_write_request(body: bytes) -> list[DecodedSeries]:
         assert (number, wire) == (1, 2), f"unexpected WriteRequest field {number}/{wire}"
         labels: list[tuple[str, str]] = []
         samples: list[tuple[int, int]] = []
+        histograms: list[dict[str, Any]] = []
         for n, w, v in wire_fields(ts):
             if (n, w) == (1, 2):
                 label = {ln: lv.decode() for ln, lw, lv in wire_fields(v) if lw == 2}
@@ -100,9 +158,11 @@ def decode_write_request(body: bytes) -> list[DecodedSeries]:
                     else:
                         raise AssertionError(f"unexpected Sample field {sn}/{sw}")
                 samples.append((bits, stamp))
+            elif (n, w) == (4, 2):
+                histograms.append(decode_histogram(v))
             else:
                 raise AssertionError(f"unexpected TimeSeries field {n}/{w}")
-        out.append(DecodedSeries(labels, samples))
+        out.append(DecodedSeries(labels, samples, histograms))
     return out
 
 

@@ -105,13 +105,18 @@ class SeriesEncodings:
         found = getattr(series, slot) if slot is not None else None
         if isinstance(found, BlockEncoding):
             return found
-        block = self._blocks.get(series.labels)
+        block = self.block_of(series.labels)
+        if slot is not None:
+            setattr(series, slot, block)
+        return block
+
+    def block_of(self, labels: Labels) -> BlockEncoding:
+        """The encoding of a label set, shared by every series that has it."""
+        block = self._blocks.get(labels)
         if block is None:
             if len(self._blocks) >= SHARING_LIMIT:
                 self._blocks.clear()
-            block = self._blocks[series.labels] = BlockEncoding(series.labels)
-        if slot is not None:
-            setattr(series, slot, block)
+            block = self._blocks[labels] = BlockEncoding(labels)
         return block
 
     def name(self, name: str) -> bytes:
@@ -127,3 +132,8 @@ class SeriesEncodings:
         """All of ``series``' ``labels`` fields, in order."""
         block = self.block(series)
         return block.pre + self.name(series.name) + block.post
+
+    def labels_of(self, name: str, labels: Labels) -> bytes:
+        """All ``labels`` fields of series ``name{labels}`` (no series at hand)."""
+        block = self.block_of(labels)
+        return block.pre + self.name(name) + block.post

@@ -3,7 +3,8 @@
 The messages (``prometheus/prompb``, remote-write 1.0)::
 
     WriteRequest { repeated TimeSeries timeseries = 1; }
-    TimeSeries   { repeated Label labels = 1; repeated Sample samples = 2; }
+    TimeSeries   { repeated Label labels = 1; repeated Sample samples = 2;
+                   repeated Histogram histograms = 4; }  (see :mod:`.histograms`)
     Label        { string name = 1; string value = 2; }
     Sample       { double value = 1; int64 timestamp = 2; }
 
@@ -23,7 +24,7 @@ import struct
 from collections.abc import Sequence
 from typing import Final
 
-from openagent.model import STALE_NAN_BITS, Series
+from openagent.model import STALE_NAN_BITS, HistogramSample, Series
 from openagent.sinks.remote_write.encodings import (
     COMMON_TS_LEN,
     BlockEncoding,
@@ -31,6 +32,7 @@ from openagent.sinks.remote_write.encodings import (
     label_field,
     varint,
 )
+from openagent.sinks.remote_write.histograms import STALE_HISTOGRAM, histogram_series
 
 __all__ = [
     "COMMON_TS_LEN",
@@ -72,7 +74,8 @@ def _sample_field_head(ts_len: int) -> bytes:
 class WriteRequestBuilder:
     """Appends ``TimeSeries`` fields to one ``WriteRequest`` body.
 
-    ``samples`` counts what was appended (stale markers included) and
+    ``samples`` counts what was appended (stale markers and native histograms
+    included, a histogram as one sample) and
     ``oldest_ms`` is the oldest timestamp (None while empty). ``encodings``
     are the sink's shared label encodings, kept across requests.
     """
@@ -170,3 +173,23 @@ class WriteRequestBuilder:
         """Append a staleness marker for each series at ``timestamp_ms``."""
         if series:
             self._add_one_by_one(series, [STALE_MARKER] * len(series), timestamp_ms)
+
+    def add_histograms(self, samples: Sequence[HistogramSample]) -> None:
+        """Append one ``TimeSeries`` with one native histogram per sample."""
+        if not samples:
+            return
+        out = self.buf
+        labels_of = self.encodings.labels_of
+        for h in samples:
+            out += histogram_series(labels_of(h.name, h.labels), h.histogram, h.timestamp_ms)
+        self._saw(len(samples), min(h.timestamp_ms for h in samples))
+
+    def add_stale_histograms(self, series: Sequence[Series], timestamp_ms: int) -> None:
+        """Append a stale native histogram for each series at ``timestamp_ms``."""
+        if not series:
+            return
+        out = self.buf
+        labels_of = self.encodings.labels
+        for s in series:
+            out += histogram_series(labels_of(s), STALE_HISTOGRAM, timestamp_ms)
+        self._saw(len(series), timestamp_ms)

@@ -1,7 +1,8 @@
 """The Prometheus remote-write 1.0 sink.
 
 ``encode`` appends a result's samples, then a staleness marker for each of
-its stale series, to the open ``WriteRequest`` (see
+its stale series, then its native histograms and a stale histogram for each
+that vanished, to the open ``WriteRequest`` (see
 `openagent.sinks.remote_write.prompb`). A request closes when it holds
 ``max_samples`` samples or ``max_bytes`` uncompressed bytes (a soft limit: it
 may pass it by one chunk of at most `CHUNK` samples), or when it has been
@@ -25,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import Callable
 from typing import Final
 
 import aiohttp
@@ -41,6 +43,8 @@ from openagent.sinks.remote_write.prompb import WriteRequestBuilder
 
 #: Samples appended between two checks of the byte limit.
 CHUNK: Final = 1000
+#: Appends items ``i`` to ``j`` of a result's list to a request.
+Append = Callable[[WriteRequestBuilder, int, int], None]
 
 HEADERS: Final = {
     "Content-Encoding": "snappy",
@@ -78,37 +82,46 @@ class RemoteWriteSink:
     # -- encoding --------------------------------------------------------------
 
     def encode(self, result: ScrapeResult) -> Encoded:
-        """Append the result's samples and stale markers; return the requests that filled up."""
+        """Append the result's samples, stale markers, native histograms and their stale
+        markers; return the requests that filled up."""
         out: list[Batch] = []
         b = self._builder
         if b.samples and time.monotonic() - self._opened >= self.max_batch_delay:
             out.append(self._close())
         series, values, stamps = result.series, result.values, result.timestamps
-        n, i = len(series), 0
-        while i < n:
-            b = self._open()
-            j = min(n, i + min(CHUNK, self.max_samples - b.samples))
-            whole = i == 0 and j == n
+        stale, ts_ms = result.stale, result.timestamp_ms
+
+        def add_samples(b: WriteRequestBuilder, i: int, j: int) -> None:
+            whole = i == 0 and j == len(series)
             part = series if whole else series[i:j]
             vals = values if whole else values[i:j]
             if stamps is None:
-                b.add_samples(part, vals, result.timestamp_ms)
+                b.add_samples(part, vals, ts_ms)
             else:
                 b.add_timestamped(part, vals, stamps if whole else stamps[i:j])
-            i = j
-            if b.samples >= self.max_samples or len(b) >= self.max_bytes:
-                out.append(self._close())
-        stale, n, i = result.stale, len(result.stale), 0
-        while i < n:
-            b = self._open()
-            j = min(n, i + min(CHUNK, self.max_samples - b.samples))
-            b.add_stale(stale if i == 0 and j == n else stale[i:j], result.timestamp_ms)
-            i = j
-            if b.samples >= self.max_samples or len(b) >= self.max_bytes:
-                out.append(self._close())
+
+        def add_stale(b: WriteRequestBuilder, i: int, j: int) -> None:
+            b.add_stale(stale if i == 0 and j == len(stale) else stale[i:j], ts_ms)
+
+        self._append(len(series), add_samples, out)
+        self._append(len(stale), add_stale, out)
+        hists, gone = result.histograms, result.stale_histograms
+        self._append(len(hists), lambda b, i, j: b.add_histograms(hists[i:j]), out)
+        self._append(len(gone), lambda b, i, j: b.add_stale_histograms(gone[i:j], ts_ms), out)
         if self.max_batch_delay == 0 and self._builder.samples:
             out.append(self._close())  # nothing is held back
         return Encoded(out)
+
+    def _append(self, n: int, add: Append, out: list[Batch]) -> None:
+        """Call ``add(builder, i, j)`` over ``range(n)`` in chunks, closing full requests."""
+        i = 0
+        while i < n:
+            b = self._open()
+            j = min(n, i + min(CHUNK, self.max_samples - b.samples))
+            add(b, i, j)
+            i = j
+            if b.samples >= self.max_samples or len(b) >= self.max_bytes:
+                out.append(self._close())
 
     def flush(self) -> list[Batch]:
         """Close the open request, if it holds anything."""
