@@ -4,6 +4,15 @@ Each line is ``{"name", "labels": {...}, "value", "timestamp_ms"}``. JSON has
 no NaN or infinity, so those values are written as the strings ``"NaN"``,
 ``"+Inf"`` and ``"-Inf"`` (as Prometheus's HTTP API does). A stale marker is
 written with ``"value": "NaN"`` and ``"stale": true``.
+
+A native histogram is one line too, with ``"histogram"`` in place of
+``"value"``: ``{"name", "labels", "histogram": {"schema", "zero_threshold",
+"zero_count", "count", "sum", "positive_spans": [[offset, length], ...],
+"positive_deltas": [...], "negative_spans", "negative_deltas"},
+"timestamp_ms"}``, the buckets as spans and delta counts exactly as scraped
+(``sum`` and ``zero_threshold`` written as values are). A native histogram
+that went stale is ``"histogram": null`` with ``"stale": true``. Histogram
+lines follow the result's samples and stale markers.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from typing import BinaryIO
 
 import orjson
 
-from openagent.model import ScrapeResult, Series
+from openagent.model import HistogramSample, ScrapeResult, Series
 from openagent.sinks.base import DELIVERED, Batch, Encoded, Sent, SinkError
 
 
@@ -52,7 +61,42 @@ def encode_result(result: ScrapeResult, slot: str | None = None) -> bytes:
     for series in result.stale:
         out += _prefix(series, slot)
         out += stale_tail
+    for h in result.histograms:
+        out += histogram_line(h)
+    for series in result.stale_histograms:
+        line = {"name": series.name, "labels": dict(series.labels), "histogram": None}
+        out += orjson.dumps(line)[:-1]
+        out += b',"timestamp_ms":%d,"stale":true}\n' % result.timestamp_ms
     return bytes(out)
+
+
+def histogram_line(sample: HistogramSample) -> bytes:
+    """The line of one native histogram (see the module's description)."""
+    h = sample.histogram
+    line = {
+        "name": sample.name,
+        "labels": dict(sample.labels),
+        "histogram": {
+            "schema": h.schema,
+            "zero_threshold": _json_float(h.zero_threshold),
+            "zero_count": h.zero_count,
+            "count": h.count,
+            "sum": _json_float(h.sum),
+            "positive_spans": h.positive_spans,
+            "positive_deltas": h.positive_deltas,
+            "negative_spans": h.negative_spans,
+            "negative_deltas": h.negative_deltas,
+        },
+        "timestamp_ms": sample.timestamp_ms,
+    }
+    return orjson.dumps(line) + b"\n"
+
+
+def _json_float(x: float) -> float | str:
+    """``x``, or the string `format_value` writes for NaN and the infinities."""
+    if math.isfinite(x):
+        return x
+    return "NaN" if math.isnan(x) else ("+Inf" if x > 0 else "-Inf")
 
 
 class JsonlSink:
@@ -78,6 +122,7 @@ class JsonlSink:
         if not data:
             return Encoded([])
         count = len(result.series) + len(result.stale)
+        count += len(result.histograms) + len(result.stale_histograms)
         return Encoded([Batch(data, count, result.timestamp_ms)])
 
     def flush(self) -> list[Batch]:

@@ -1,4 +1,5 @@
-"""The jsonl sink's line format, including non-finite values and stale markers."""
+"""The jsonl sink's line format, including non-finite values, stale markers and native
+histograms."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from openagent.model import ScrapeResult, Series
+from openagent.model import HistogramSample, NativeHistogram, ScrapeResult, Series
 from openagent.sinks.jsonl import JsonlSink, encode_result
 
 
@@ -65,3 +66,47 @@ async def test_sink_appends_to_a_file(tmp_path: Path) -> None:
         await sink.send(batch)
     await sink.close()
     assert len(path.read_bytes().splitlines()) == 4
+
+
+def test_native_histograms_are_one_line_each_after_the_samples() -> None:
+    h = NativeHistogram(
+        schema=3,
+        zero_threshold=1e-128,
+        zero_count=2,
+        count=12,
+        sum=math.inf,
+        positive_spans=((-2, 2), (1, 1)),
+        positive_deltas=(3, -1, 2),
+        negative_spans=((0, 1),),
+        negative_deltas=(2,),
+    )
+    r = result()
+    r.histograms = [HistogramSample("lat", (("job", "api"),), 990, h)]
+    r.stale_histograms = [Series("gone", (("job", "api"),))]
+    sink = JsonlSink()
+    [batch] = sink.encode(r).batches
+    assert batch.samples == 6, "three samples, a stale marker, a histogram and its stale marker"
+    lines = [orjson.loads(x) for x in batch.payload.splitlines()]
+    assert lines[4] == {
+        "name": "lat",
+        "labels": {"job": "api"},
+        "histogram": {
+            "schema": 3,
+            "zero_threshold": 1e-128,
+            "zero_count": 2,
+            "count": 12,
+            "sum": "+Inf",
+            "positive_spans": [[-2, 2], [1, 1]],
+            "positive_deltas": [3, -1, 2],
+            "negative_spans": [[0, 1]],
+            "negative_deltas": [2],
+        },
+        "timestamp_ms": 990,
+    }
+    assert lines[5] == {
+        "name": "gone",
+        "labels": {"job": "api"},
+        "histogram": None,
+        "timestamp_ms": 1000,
+        "stale": True,
+    }
