@@ -90,8 +90,10 @@ class SinkLane:
         """Book, encode and queue ``result`` for this sink; never blocks."""
         sink, ledger = self.sink, self.ledger
         handed = len(result.series) + (len(result.stale) if sink.stale_markers else 0)
-        if result.histograms and getattr(sink, "native_histograms", False):
+        if getattr(sink, "native_histograms", False):  # a histogram is one sample
             handed += len(result.histograms)
+            if sink.stale_markers:
+                handed += len(result.stale_histograms)
         ledger.handed(handed)
         try:
             encoded = sink.encode(result)

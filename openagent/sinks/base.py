@@ -11,7 +11,7 @@ everything but its sink, so a spooled batch replays without re-encoding.
 Nothing is lost silently. A sample handed to a sink (every series of a
 result, its stale markers when the sink carries them, and each of its native
 histograms, one sample each, when the sink has a true ``native_histograms``
-attribute) ends up in a
+attribute, with their stale markers when it also carries those) ends up in a
 batch, or in a `Loss` that ``encode`` reports (a value or a series the
 destination cannot take); a batch ``send`` was given ends up delivered or in
 the `Loss` that ``send`` returns (the destination refused part of it for

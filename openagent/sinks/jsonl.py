@@ -104,6 +104,7 @@ class JsonlSink:
 
     max_batch_delay = 0.0
     stale_markers = True
+    native_histograms = True
     loss_reasons: tuple[str, ...] = ()
 
     def __init__(self, path: str = "-") -> None:

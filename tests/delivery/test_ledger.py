@@ -27,7 +27,7 @@ import pytest
 from openagent.delivery import Delivery, DeliveryOptions
 from openagent.delivery.ledger import Ledger
 from openagent.delivery.record import HEADER_SIZE
-from openagent.model import ScrapeResult, Series
+from openagent.model import HistogramSample, NativeHistogram, ScrapeResult, Series
 from openagent.sinks.base import Batch, Encoded, Sent, Sink
 from openagent.telemetry import REGISTRY
 from tests.delivery.sink_rigs import SINKS, Rig, results, rig
@@ -336,3 +336,19 @@ async def test_whatap_packs_are_cut_to_the_limit_and_only_a_record_alone_above_i
         ledger = await run("whatap", r, MEMORY_ONLY, submitted)
         assert assert_balanced("whatap", submitted, ledger, reason="oversize") == {"oversize": 3}
         await eventually(lambda: r.received() == ledger.sent_samples == 3 * 39)
+
+
+@pytest.mark.parametrize("kind", SINKS)
+async def test_native_histograms_are_booked_one_sample_each(kind: str, tmp_path: Path) -> None:
+    h = NativeHistogram(schema=0, zero_threshold=0.0, zero_count=1, count=3, sum=1.5)
+    submitted = results(3, 5)
+    for r in submitted:
+        labels = (("target", r.target_id),)
+        r.histograms = [HistogramSample("ledger_h", labels, r.timestamp_ms, h)] * 2
+        r.stale_histograms = [Series("ledger_h_gone", labels)]
+    async with rig(kind, tmp_path) as r:
+        ledger = await run(kind, r, MEMORY_ONLY, submitted)
+    flat = handed_of(kind, submitted)
+    per_result = 2 + (kind != "whatap")  # OpenMx has no staleness, for histograms neither
+    assert ledger.handed_samples == flat + 3 * per_result, "one sample per histogram"
+    assert ledger.sent_samples == ledger.handed_samples and ledger.dropped_samples == {}

@@ -58,6 +58,7 @@ class RemoteWriteSink:
     """Sends samples to a Prometheus remote-write 1.0 receiver."""
 
     stale_markers = True
+    native_histograms = True
     loss_reasons: tuple[str, ...] = ()
 
     def __init__(self, options: RemoteWriteOptions, *, auth: HTTPAuth | None = None) -> None:
