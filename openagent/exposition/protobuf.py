@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Generator
 from dataclasses import dataclass, field
 
 from openagent.exposition.lexer import NAME
@@ -62,6 +63,7 @@ __all__ = [
     "ProtobufError",
     "Sample",
     "decode_protobuf",
+    "decode_steps",
     "format_go_float",
     "is_protobuf",
     "parse_protobuf",
@@ -113,10 +115,24 @@ def parse_protobuf(body: bytes, default_ts_ms: int) -> tuple[list[Sample], dict[
 
 def decode_protobuf(body: bytes | bytearray | memoryview, default_ts_ms: int) -> Decoded:
     """Like `parse_protobuf`, also giving the native histograms."""
+    steps = decode_steps(body, default_ts_ms, 0)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            decoded: Decoded = done.value
+            return decoded
+
+
+def decode_steps(
+    body: bytes | bytearray | memoryview, default_ts_ms: int, chunk: int
+) -> Generator[None, None, Decoded]:
+    """`decode_protobuf` as a generator that pauses after every ``chunk`` metrics (0: never),
+    so that a caller on an event loop can let others run."""
     buf = bytes(body)
     out = Decoded()
     pos, end = 0, len(buf)
-    family_no = 0
+    family_no = done = 0
     while pos < end:
         family_no += 1
         size, start = varint(buf, pos, end, f"length of metric family {family_no}")
@@ -125,7 +141,13 @@ def decode_protobuf(body: bytes | bytearray | memoryview, default_ts_ms: int) ->
             raise ProtobufError(
                 pos, f"metric family {family_no} claims {size} bytes, only {end - start} remain"
             )
-        _family(buf, start, stop, default_ts_ms, out)
+        name, type_, metrics = _family(buf, start, stop, out)
+        for first, last in metrics:
+            _metric(buf, first, last, name, type_, default_ts_ms, out)
+            done += 1
+            if done == chunk:
+                done = 0
+                yield
         pos = stop
     return out
 
@@ -133,7 +155,8 @@ def decode_protobuf(body: bytes | bytearray | memoryview, default_ts_ms: int) ->
 # -- messages -------------------------------------------------------------------------------
 
 
-def _family(buf: bytes, pos: int, end: int, default_ts: int, out: Decoded) -> None:
+def _family(buf: bytes, pos: int, end: int, out: Decoded) -> tuple[str, int, list[tuple[int, int]]]:
+    """Record the family's metadata; return its name, type and the spans of its metrics."""
     name, help_, unit, type_ = "", "", "", _COUNTER
     metrics: list[tuple[int, int]] = []
     for number, wire, a, b, at in fields(buf, pos, end, "MetricFamily"):
@@ -154,8 +177,7 @@ def _family(buf: bytes, pos: int, end: int, default_ts: int, out: Decoded) -> No
     if NAME.fullmatch(name) is None:
         raise ProtobufError(pos, f"invalid metric family name {name!r}")
     out.metadata[name] = Metadata(TYPES[type_], help_, unit)
-    for start, stop in metrics:
-        _metric(buf, start, stop, name, type_, default_ts, out)
+    return name, type_, metrics
 
 
 class _Metric:

@@ -5,7 +5,8 @@ exposed names and labels; this parser turns each into the target's output
 `Series` with the builder the text parser uses (target labels,
 ``honor_labels``, metric relabelling, label limits), so a native histogram
 is relabelled exactly as a flat series is. The outcome is a `Parsed` whose
-``histograms`` hold the native histograms' series and values.
+``histograms`` hold the native histograms' series and values. `parse_async`
+lets the event loop run between chunks, as the text parser does.
 
 The table maps ``(name, exposed labels)`` to the output series (or
 `DROPPED`). Protobuf gives no series text to key by, so a known series costs
@@ -17,16 +18,21 @@ block share their labels as they do on the text path.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Generator
 from typing import Final
 
 from openagent.exposition.errors import LimitExceeded
 from openagent.exposition.limits import Limits
 from openagent.exposition.parsed import DROPPED, Builder, Parsed
-from openagent.exposition.protobuf import decode_protobuf
+from openagent.exposition.protobuf import decode_steps
 from openagent.model import Labels, Metadata, NativeHistogram, Series
 
 _NO_LIMITS: Final = Limits()
+#: Metrics decoded (and samples built) between two chances for the event loop to run: a
+#: warm metric with five labels costs about 8 µs (``benchmarks/native_histogram_bench.py``),
+#: so the loop waits some 16 ms at most, as long as the text parser's chunks take.
+_CHUNK: Final = 2_000
 
 
 class ProtobufParser:
@@ -60,30 +66,46 @@ class ProtobufParser:
         A sample's timestamp is the exposition's when set and positive, else
         ``default_ts_ms``; ``timestamps`` is None when no sample carried one.
         """
-        decoded = decode_protobuf(body, default_ts_ms)
+        return _drive(self._steps(body, default_ts_ms, 0))
+
+    async def parse_async(self, body: bytes, *, default_ts_ms: int, chunk: int = _CHUNK) -> Parsed:
+        """Like `parse`, letting the event loop run every ``chunk`` metrics and samples."""
+        if chunk < 1:
+            raise ValueError("chunk must be at least 1")
+        steps = self._steps(body, default_ts_ms, chunk)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                parsed: Parsed = done.value
+                return parsed
+            await asyncio.sleep(0)
+
+    def _steps(self, body: bytes, default_ts_ms: int, chunk: int) -> Generator[None, None, Parsed]:
+        decoded = yield from decode_steps(body, default_ts_ms, chunk)
         series: list[Series] = []
         values: list[float] = []
         stamps: list[int] = []
         dropped = 0
-        for name, labels, value, ts in decoded.samples:
+        for n, (name, labels, value, ts) in enumerate(decoded.samples, 1):
             entry = self._entry(name, labels)
             if entry is DROPPED:
                 dropped += 1
-                continue
-            series.append(entry)  # type: ignore[arg-type]
-            values.append(value)
-            stamps.append(ts)
+            else:
+                series.append(entry)  # type: ignore[arg-type]
+                values.append(value)
+                stamps.append(ts)
+            if chunk and n % chunk == 0:
+                yield
         hist_series: list[Series] = []
         hists: list[NativeHistogram] = []
         hist_stamps: list[int] = []
         for name, labels, histogram, ts in decoded.histograms:
             entry = self._entry(name, labels)
-            if entry is DROPPED:
-                dropped += 1
-                continue
-            hist_series.append(entry)  # type: ignore[arg-type]
-            hists.append(histogram)
-            hist_stamps.append(ts)
+            if entry is not DROPPED:
+                hist_series.append(entry)  # type: ignore[arg-type]
+                hists.append(histogram)
+                hist_stamps.append(ts)
         limit = self._limits.sample_limit
         if limit and len(values) + len(hists) > limit:
             raise LimitExceeded(
@@ -123,6 +145,15 @@ class ProtobufParser:
             entry = made
         self._table[name, labels] = entry
         return entry
+
+
+def _drive(steps: Generator[None, None, Parsed]) -> Parsed:
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            parsed: Parsed = done.value
+            return parsed
 
 
 def _unless_all(stamps: list[int], default: int) -> list[int] | None:

@@ -127,11 +127,11 @@ class TargetCache:
             text, openmetrics=openmetrics, default_ts_ms=default_ts_ms
         )
 
-    def parse_protobuf(self, body: bytes, *, default_ts_ms: int) -> Parsed:
+    async def parse_protobuf(self, body: bytes, *, default_ts_ms: int) -> Parsed:
         """Parse one protobuf body with this target's protobuf table (made on first use)."""
         if self._proto is None:
             self._proto = ProtobufParser(self.builder, self._limits)
-        return self._proto.parse(body, default_ts_ms=default_ts_ms)
+        return await self._proto.parse_async(body, default_ts_ms=default_ts_ms)
 
     def settle(
         self,

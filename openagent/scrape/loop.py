@@ -149,7 +149,7 @@ class ScrapeLoop:
         try:
             fetched = await self.client.fetch(target.url, ep, timeout=self.timeout.current)
             if is_protobuf(fetched.content_type):
-                parsed = cache.parse_protobuf(fetched.body, default_ts_ms=ts_ms)
+                parsed = await cache.parse_protobuf(fetched.body, default_ts_ms=ts_ms)
             else:
                 parsed = await cache.parse(
                     decode_body(fetched.body),

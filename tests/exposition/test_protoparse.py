@@ -3,6 +3,8 @@ histograms beside flat samples; drops, limits and timestamps as on the text path
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from openagent.exposition import LimitExceeded, Limits, ProtobufParser
@@ -104,3 +106,30 @@ def test_prune_keeps_only_what_is_asked(builder: CountingBuilder) -> None:
 def test_malformed_body_is_a_protobuf_error(builder: CountingBuilder) -> None:
     with pytest.raises(ProtobufError):
         ProtobufParser(builder).parse(b"\x05\x0a", default_ts_ms=TS)
+
+
+async def test_the_async_parse_lets_the_loop_run_and_gives_the_same(
+    builder: CountingBuilder,
+) -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    many = delimited(
+        family("g", GAUGE, *(metric(gauge(i), labels=(("i", str(i)),)) for i in range(50)))
+    )
+    expected = ProtobufParser(CountingBuilder()).parse(many, default_ts_ms=TS)
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = ticks
+    parsed = await ProtobufParser(builder).parse_async(many, default_ts_ms=TS, chunk=10)
+    task.cancel()
+    assert ticks - before >= 5, "the loop ran between chunks"
+    assert parsed.values == expected.values
+    assert [(s.name, s.labels) for s in parsed.series] == [
+        (s.name, s.labels) for s in expected.series
+    ]
