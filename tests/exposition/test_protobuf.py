@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 
 from openagent.exposition import ParseError
 from openagent.exposition.protobuf import (
+    CONTENT_TYPE,
     ProtobufError,
     decode_protobuf,
     format_go_float,
+    is_protobuf,
     parse_protobuf,
 )
 from openagent.model import Metadata, NativeHistogram
@@ -386,3 +388,24 @@ def test_format_go_float_round_trips_in_gos_form(x: float) -> None:
         assert _SCI.fullmatch(text), text
     else:
         assert _PLAIN.fullmatch(text), text
+
+
+@pytest.mark.parametrize(
+    ("content_type", "expected"),
+    [
+        (CONTENT_TYPE, True),
+        (
+            'Application/Vnd.Google.Protobuf; encoding="delimited"; '
+            "proto=io.prometheus.client.MetricFamily",
+            True,
+        ),
+        ("application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily", False),
+        ("application/vnd.google.protobuf; proto=other.Message; encoding=delimited", False),
+        ("text/plain; version=0.0.4", False),
+        (None, False),
+    ],
+)
+def test_only_the_delimited_metric_family_type_is_protobuf(
+    content_type: str | None, expected: bool
+) -> None:
+    assert is_protobuf(content_type) is expected
