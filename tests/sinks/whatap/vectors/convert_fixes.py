@@ -82,6 +82,7 @@ REPORT_NAME_FIX = (
 )
 #: ConvertProtobuf_delimited_all_types: native histograms.
 PROTOBUF_FIXES = (
-    "native-only histograms are skipped and counted; the Go agent turns integer ones into "
-    "OpenMxHistogram records that it never sends (PROTOCOL §7.5) and skips float ones"
+    "native-only histograms have no flat series; integer ones become native histograms, as "
+    "the Go agent's OpenMxHistogram records (which it never sends, PROTOCOL §7.5), and float "
+    "ones are skipped and counted, as the Go agent skips them"
 )
