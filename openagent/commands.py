@@ -23,7 +23,7 @@ from openagent.discovery import snapshot, target_for_url
 from openagent.kube import Cluster, KubeOptions
 from openagent.kube.cluster import cluster_problem
 from openagent.kube.rbac import secret_reader_rbac
-from openagent.model import ScrapeResult, Target
+from openagent.model import NativeHistogram, ScrapeResult, Target
 from openagent.scrape import scrape_once
 from openagent.settings import SettingsError, load_settings
 
@@ -161,12 +161,38 @@ def _warnings_to_stderr() -> Iterator[None]:
 
 
 def _format_table(result: ScrapeResult) -> str:
+    """One row per sample, ``name{labels}<TAB>value<TAB>timestamp``; a native histogram's
+    value is ``histogram count=.. sum=.. schema=.. zero=.. buckets=+[..] -[..]``, with
+    each side's (index, count) pairs, counts made absolute from the deltas."""
     rows = []
     for i, (s, v) in enumerate(zip(result.series, result.values, strict=True)):
         labels = ",".join(f'{k}="{val}"' for k, val in s.labels)
         value = repr(v) if math.isfinite(v) else str(v)
         rows.append(f"{s.name}{{{labels}}}\t{value}\t{result.timestamp_of(i)}")
+    for sample in result.histograms:
+        labels = ",".join(f'{k}="{val}"' for k, val in sample.labels)
+        rows.append(
+            f"{sample.name}{{{labels}}}\t{_histogram_cell(sample.histogram)}\t{sample.timestamp_ms}"
+        )
     return "\n".join(rows) + ("\n" if rows else "")
+
+
+def _histogram_cell(h: NativeHistogram) -> str:
+    def side(spans: tuple[tuple[int, int], ...], deltas: tuple[int, ...]) -> str:
+        pairs, index, count, step = [], 0, 0, iter(deltas)
+        for offset, length in spans:
+            index += offset
+            for _ in range(length):
+                count += next(step)
+                pairs.append(f"{index}:{count}")
+                index += 1
+        return "[" + " ".join(pairs) + "]"
+
+    return (
+        f"histogram count={h.count} sum={h.sum!r} schema={h.schema} zero={h.zero_count}"
+        f" buckets=+{side(h.positive_spans, h.positive_deltas)}"
+        f" -{side(h.negative_spans, h.negative_deltas)}"
+    )
 
 
 async def scrape(url: str, fmt: str, config_path: str | None, target_name: str | None) -> int:

@@ -257,3 +257,21 @@ def test_run_help_shows_each_default_in_the_units_a_user_writes(
     # a description that says what unset means needs no "(default: unset)" after it
     assert "directory of the on-disk spool; unset, batches wait in memory only" in text
     assert "wait in memory only (default" not in text
+
+
+async def test_scrape_table_shows_a_native_histogram_with_absolute_bucket_counts(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.protobuf_exporter import NegotiatingExporter, serving
+    from tests.sinks.test_remote_write_histograms_peer import COUNT, SUM, body
+
+    monkeypatch.setenv("OPENAGENT_ENABLE_PROTOBUF", "true")
+    exporter = NegotiatingExporter(text=b"dcgm_temp 40\n", protobuf=body())
+    async with serving(exporter):
+        url = f"http://127.0.0.1:{exporter.port}/metrics"
+        assert await scrape(url, "table", None, None) == 0
+    [row] = [r for r in capsys.readouterr().out.splitlines() if "dcgm_latency" in r]
+    name, cell, _ts = row.split("\t")
+    assert name.startswith('dcgm_latency_seconds{gpu="0",')
+    # spans (0,2),(3,1) with deltas 4,-1,5: buckets 0, 1 and 5 hold 4, 3 and 8
+    assert cell == f"histogram count={COUNT} sum={SUM!r} schema=0 zero=1 buckets=+[0:4 1:3 5:8] -[]"
