@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-ROLE_NAME = "whatap-open-agent-secrets"
+ROLE_NAME = "openagent-secrets"
 VERBS = ("list", "watch")
 
 
@@ -30,7 +30,7 @@ def secret_reader_rbac(
         metadata = {
             "name": ROLE_NAME,
             "namespace": namespace,
-            "labels": {"app": "whatap-open-agent"},
+            "labels": {"app.kubernetes.io/name": "openagent"},
         }
         manifests.append(
             {
