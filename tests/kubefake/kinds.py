@@ -218,7 +218,39 @@ CONFIG_MAP = Kind(
     ("cm",),
 )
 
-KINDS: tuple[Kind, ...] = (POD, SERVICE, ENDPOINT_SLICE, NAMESPACE, NODE, SECRET, CONFIG_MAP)
+REPLICA_SET = Kind(
+    "ReplicaSet",
+    "replicasets",
+    "replicaset",
+    "apps",
+    "v1",
+    True,
+    _namespaced_meta,
+    _labels(*_META_NS, "status.replicas"),
+    ("rs",),
+)
+JOB = Kind(
+    "Job",
+    "jobs",
+    "job",
+    "batch",
+    "v1",
+    True,
+    _namespaced_meta,
+    _labels(*_META_NS, "status.successful"),
+)
+
+KINDS: tuple[Kind, ...] = (
+    POD,
+    SERVICE,
+    ENDPOINT_SLICE,
+    NAMESPACE,
+    NODE,
+    SECRET,
+    CONFIG_MAP,
+    REPLICA_SET,
+    JOB,
+)
 
 _BY_NAME: dict[str, Kind] = {}
 for _k in KINDS:

@@ -30,6 +30,7 @@ _OWNER_API = {
     "StatefulSet": "apps/v1",
     "Deployment": "apps/v1",
     "Job": "batch/v1",
+    "CronJob": "batch/v1",
     "Node": "v1",
     "Service": "v1",
 }
@@ -400,3 +401,14 @@ def config_map(
         "metadata": _meta(name, namespace, labels),
         "data": dict(data or {}),
     }
+
+
+def controlled(
+    kind: str, name: str, namespace: str = "default", owner: tuple[str, str] | None = None
+) -> JSON:
+    """A ReplicaSet or Job (spec and status left out), controlled by ``owner`` when given."""
+    meta = _meta(name, namespace, None)
+    meta["uid"] = stable_uid(kind, namespace, name)
+    if owner is not None:
+        meta["ownerReferences"] = [_owner(owner[0], owner[1], namespace)]
+    return {"apiVersion": _OWNER_API[kind], "kind": kind, "metadata": meta}

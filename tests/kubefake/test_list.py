@@ -253,5 +253,5 @@ async def test_version_endpoint(api: client.ApiClient) -> None:
     info = await client.VersionApi(api).get_code()
     assert (info.major, info.minor, info.git_version) == ("1", "32", "v1.32.4")
     groups = await client.ApisApi(api).get_api_versions()
-    assert [g.name for g in groups.groups] == ["discovery.k8s.io"]
+    assert [g.name for g in groups.groups] == ["discovery.k8s.io", "apps", "batch"]
     assert (await client.CoreApi(api).get_api_versions()).versions == ["v1"]
