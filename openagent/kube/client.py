@@ -78,9 +78,13 @@ class KubeClient:
         namespace: str | None,
         query: Query,
         read_timeout: float,
+        name: str | None = None,
     ) -> aiohttp.ClientResponse:
-        """Send a GET; a 401 refreshes the credentials and retries once."""
+        """Send a GET (of one object when ``name`` is given); a 401 refreshes the
+        credentials and retries once."""
         path = resource_info(resource, namespace).path(resource, namespace)
+        if name:
+            path += "/" + name
         for attempt in range(2):
             try:
                 resp = await self.transport.get(path, query, self._timeout(read_timeout))
@@ -135,17 +139,33 @@ class KubeClient:
         if continue_:
             query.append(("continue", continue_))
         resp = await self._get("list", resource, namespace, query, self.timeouts.read)
+        data = await self._json("list", resource, namespace, resp)
+        if not isinstance(data.get("items", []), list):
+            raise KubeError(
+                "list", resource, namespace, reason="BadResponse", message="not a list object"
+            )
+        return data
+
+    async def get(self, resource: Resource, *, namespace: str | None, name: str) -> dict[str, Any]:
+        """One object by name, as raw JSON; `KubeError` (``status`` 404 when not found)."""
+        resp = await self._get("get", resource, namespace, [], self.timeouts.read, name)
+        return await self._json("get", resource, namespace, resp)
+
+    async def _json(
+        self, verb: str, resource: str, namespace: str | None, resp: aiohttp.ClientResponse
+    ) -> dict[str, Any]:
+        """The JSON object of a 200 answer, or the `KubeError` it stands for."""
         if resp.status != 200:
-            raise await self._error("list", resource, namespace, resp)
+            raise await self._error(verb, resource, namespace, resp)
         try:
             body = await resp.read()
         except TimeoutError as err:
             raise KubeError(
-                "list", resource, namespace, reason="Timeout", message=_timeout_text(err, self.host)
+                verb, resource, namespace, reason="Timeout", message=_timeout_text(err, self.host)
             ) from err
         except (aiohttp.ClientError, OSError) as err:
             raise KubeError(
-                "list", resource, namespace, reason="ConnectionError", message=str(err)
+                verb, resource, namespace, reason="ConnectionError", message=str(err)
             ) from err
         finally:
             resp.release()
@@ -154,11 +174,11 @@ class KubeClient:
                 data = orjson.loads(body)
         except orjson.JSONDecodeError as err:
             raise KubeError(
-                "list", resource, namespace, reason="BadResponse", message=f"not JSON: {err}"
+                verb, resource, namespace, reason="BadResponse", message=f"not JSON: {err}"
             ) from err
-        if not isinstance(data, dict) or not isinstance(data.get("items", []), list):
+        if not isinstance(data, dict):
             raise KubeError(
-                "list", resource, namespace, reason="BadResponse", message="not a list object"
+                verb, resource, namespace, reason="BadResponse", message="not an object"
             )
         return data
 

@@ -3,7 +3,7 @@
 Discovery reads pods, services, endpointslices, namespaces and nodes; the
 configuration source reads one ConfigMap (``configmaps``) and the Secret
 resolver the Secrets the configuration references (``secrets``), each by
-name.
+name. GPU workload attribution gets single pods, replicasets, jobs and nodes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,15 @@ from typing import Any, Literal, get_args
 import orjson
 
 Resource = Literal[
-    "pods", "services", "endpointslices", "namespaces", "nodes", "configmaps", "secrets"
+    "pods",
+    "services",
+    "endpointslices",
+    "namespaces",
+    "nodes",
+    "configmaps",
+    "secrets",
+    "replicasets",
+    "jobs",
 ]
 RESOURCES: tuple[Resource, ...] = get_args(Resource)
 
@@ -43,6 +51,8 @@ INFO: dict[str, ResourceInfo] = {
     "nodes": ResourceInfo("/api/v1", False),
     "configmaps": ResourceInfo("/api/v1", True),
     "secrets": ResourceInfo("/api/v1", True),
+    "replicasets": ResourceInfo("/apis/apps/v1", True, "apps"),
+    "jobs": ResourceInfo("/apis/batch/v1", True, "batch"),
 }
 
 
