@@ -188,6 +188,9 @@ class Target:
     endpoint: EndpointConfig
     metric_relabel: tuple[RelabelConfig, ...] = ()
     source: str = ""
+    #: The node the exporter runs on, when discovery knows it (PodMonitor and
+    #: ServiceMonitor targets backed by a pod); empty for static targets.
+    node: str = ""
     id: str = field(init=False, default="")
 
     def __post_init__(self) -> None:

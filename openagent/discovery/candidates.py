@@ -53,6 +53,10 @@ def meta_labels(
     return labels
 
 
+#: The meta label of the node a pod runs on (the target's node, for attribution).
+NODE_NAME = "__meta_kubernetes_pod_node_name"
+
+
 def make_target(
     labels: dict[str, str],
     endpoint: EndpointConfig,
@@ -86,6 +90,7 @@ def make_target(
         endpoint=endpoint,
         metric_relabel=tuple(metric_relabel),
         source=source,
+        node=labels.get(NODE_NAME, ""),
     )
 
 

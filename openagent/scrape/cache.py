@@ -19,6 +19,12 @@ costs nothing beyond the slot, and the list of the last scrape's series,
 which the result needed anyway, is kept instead. Native histograms get the
 same treatment with their own list (`settle_histograms`), so a histogram that
 vanishes goes stale as a flat series does.
+
+With an `Attributor`, the workload and node labels are part of the built
+series (see `openagent.scrape.attribution`); when the attribution of a pod
+changes, the entries of the series naming it leave the parser tables and the
+builder, so the next parse builds just those again, and the series with the
+old labels go stale.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from dataclasses import dataclass
 from openagent.exposition import Limits, Parsed, Parser, ProtobufParser
 from openagent.model import Labels, Metadata, Series, SeriesKey, Target, TargetState, series_key
 from openagent.relabel import Relabeler
+from openagent.scrape.attribution import EVERY, Attributor, TargetAttribution
 from openagent.scrape.series import REPORT_NAMES, SeriesBuilder
 
 FAMILY_SUFFIXES = (
@@ -63,6 +70,7 @@ class TargetCache:
     """The per-target state that makes an unchanged series cost a lookup and a float."""
 
     __slots__ = (
+        "_attributor",
         "_limits",
         "_metadata_source",
         "_proto",
@@ -77,7 +85,10 @@ class TargetCache:
         "state",
     )
 
-    def __init__(self, target: Target, limits: Limits) -> None:
+    def __init__(
+        self, target: Target, limits: Limits, attributor: Attributor | None = None
+    ) -> None:
+        self._attributor = attributor
         self.state = TargetState()
         self.previous: list[Series] = []
         self.previous_histograms: list[Series] = []
@@ -92,11 +103,18 @@ class TargetCache:
         self._proto: ProtobufParser | None = None
 
     def _builder(self, target: Target, carry: dict[SeriesKey, Series] | None) -> SeriesBuilder:
+        honor = target.endpoint.honor_labels
+        source = self._attributor
         builder = SeriesBuilder(
             target.labels,
-            honor_labels=target.endpoint.honor_labels,
+            honor_labels=honor,
             relabeler=Relabeler(target.metric_relabel),
             carry=carry,
+            attribution=(
+                None
+                if source is None
+                else TargetAttribution(source, target.node, target.labels, honor_labels=honor)
+            ),
         )
         for s in self.report:
             builder.registry[series_key(s.name, s.labels)] = s
@@ -123,15 +141,39 @@ class TargetCache:
 
     async def parse(self, text: str, *, openmetrics: bool, default_ts_ms: int) -> Parsed:
         """Parse one body with this target's table."""
+        self._attribute()
         return await self.parser.parse_async(
             text, openmetrics=openmetrics, default_ts_ms=default_ts_ms
         )
 
     async def parse_protobuf(self, body: bytes, *, default_ts_ms: int) -> Parsed:
         """Parse one protobuf body with this target's protobuf table (made on first use)."""
+        self._attribute()
         if self._proto is None:
             self._proto = ProtobufParser(self.builder, self._limits)
         return await self._proto.parse_async(body, default_ts_ms=default_ts_ms)
+
+    def _attribute(self) -> None:
+        """Forget the series whose pod's attribution changed since the last scrape."""
+        attribution = self.builder.attribution
+        if attribution is None:
+            return
+        stale = attribution.stale()
+        if stale is None:
+            return
+        if stale is EVERY:
+
+            def keep(entry: object) -> bool:
+                return False
+        else:
+
+            def keep(entry: object) -> bool:
+                return not isinstance(entry, Series) or attribution.names(entry) not in stale
+
+        self.parser.prune(keep)
+        if self._proto is not None:
+            self._proto.prune(keep)
+        self.builder.forget(keep)
 
     def settle(
         self,
@@ -193,6 +235,8 @@ class TargetCache:
             self._metadata_source = parsed.metadata
         if changed or parsed.metadata_changed:
             self._refresh_metadata()
+        if changed and self.builder.attribution is not None:
+            self.builder.attribution.keep_only(self.previous)
         self.builder.carry = None
         proto = self._proto
         tables = self.parser.cache_size + (proto.cache_size if proto is not None else 0)
@@ -231,4 +275,10 @@ class TargetCache:
 
 def _shape(target: Target, limits: Limits) -> tuple[object, ...]:
     """What decides the series a target's exposed series become."""
-    return (target.labels, target.endpoint.honor_labels, target.metric_relabel, limits)
+    return (
+        target.labels,
+        target.endpoint.honor_labels,
+        target.metric_relabel,
+        limits,
+        target.node,
+    )

@@ -33,6 +33,7 @@ from openagent.exposition import (
     is_protobuf,
 )
 from openagent.model import HistogramSample, ScrapeResult, Target
+from openagent.scrape.attribution import Attributor
 from openagent.scrape.cache import TargetCache
 from openagent.scrape.http import ScrapeClient, ScrapeFailure
 from openagent.scrape.schedule import (
@@ -70,6 +71,7 @@ class ScrapeLoop:
         seed: str = "",
         cache: TargetCache | None = None,
         quantum: float = 0.0,
+        attributor: Attributor | None = None,
     ) -> None:
         self.target = target
         self.client = client
@@ -77,7 +79,9 @@ class ScrapeLoop:
         ep = target.endpoint
         own_limits = _limits(ep, limits)
         self.cache = (
-            cache.retarget(target, own_limits) if cache else TargetCache(target, own_limits)
+            cache.retarget(target, own_limits)
+            if cache
+            else TargetCache(target, own_limits, attributor)
         )
         self.state = self.cache.state
         self.timeout = AdaptiveTimeout(

@@ -23,6 +23,7 @@ from openagent import __version__
 from openagent.exposition import Limits
 from openagent.httpauth import HTTPAuth
 from openagent.model import ScrapeResult, Target, TargetState
+from openagent.scrape.attribution import Attributor
 from openagent.scrape.cache import TargetCache
 from openagent.scrape.http import ScrapeClient
 from openagent.scrape.loop import Emit, ScrapeLoop
@@ -76,9 +77,17 @@ class ScrapeManager:
     """Owns one `ScrapeLoop` per target, and the scrape client they share."""
 
     def __init__(
-        self, emit: Emit, options: ScrapeOptions | None = None, *, auth: HTTPAuth | None = None
+        self,
+        emit: Emit,
+        options: ScrapeOptions | None = None,
+        *,
+        auth: HTTPAuth | None = None,
+        attributor: Attributor | None = None,
     ) -> None:
+        """``attributor``, when given, adds workload and node labels to the series
+        (see `openagent.scrape.attribution`)."""
         self.emit = emit
+        self.attributor = attributor
         self.options = options or ScrapeOptions()
         self.client = self.options.client(auth)
         self.loops: dict[str, ScrapeLoop] = {}
@@ -128,6 +137,7 @@ class ScrapeManager:
             seed=self.options.seed,
             cache=cache,
             quantum=self.options.wakeup_quantum,
+            attributor=self.attributor,
         )
         self.loops[target.id] = loop
         loop.start()

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from openagent.model import Labels, Series, SeriesKey, series_key
 from openagent.relabel import Relabeler
+from openagent.scrape.attribution import TargetAttribution
 
 EXPORTED_PREFIX = "exported_"
 
@@ -50,13 +51,15 @@ class SeriesBuilder:
     itself, and `registry` hands back the report series, so the scrape keeps
     one sample of it (the report's) and counts the other as a duplicate.
     ``carry`` maps series keys to the series of an earlier builder of this
-    target, which are reused instead of made again.
+    target, which are reused instead of made again. ``attribution``, when given,
+    adds the workload and node labels of each new series after the target labels.
     """
 
     __slots__ = (
         "_labelsets",
         "_out",
         "_target_names",
+        "attribution",
         "carry",
         "created",
         "dropped",
@@ -73,8 +76,10 @@ class SeriesBuilder:
         honor_labels: bool = False,
         relabeler: Relabeler | None = None,
         carry: dict[SeriesKey, Series] | None = None,
+        attribution: TargetAttribution | None = None,
     ) -> None:
         self.target_labels = target_labels
+        self.attribution = attribution
         self._target_names = frozenset(k for k, _ in target_labels)
         self._out: dict[int, tuple[Labels, Labels]] = {}
         self._labelsets: dict[Labels, Labels] = {}
@@ -116,6 +121,8 @@ class SeriesBuilder:
             if len(self._out) >= _SHARING_LIMIT:
                 self._out.clear()
             out = exposed + self.target_labels
+            if self.attribution is not None:
+                out += _without(self.attribution.extra(exposed), exposed)
             self._out[id(exposed)] = (exposed, out)
         if self.carry is not None:
             earlier = self.carry.get(series_key(name, out))
@@ -150,7 +157,10 @@ class SeriesBuilder:
         out_name = lb.pop("__name__", "")
         if not out_name:
             return None
-        return out_name, _pairs(lb, exposed, targets)
+        pairs = _pairs(lb, exposed, targets)
+        if self.attribution is not None:
+            pairs += _without(self.attribution.extra(exposed), pairs)
+        return out_name, pairs
 
     def intern(self, name: str, labels: Labels) -> Series:
         """Return the registered series for ``name{labels}``, creating it once."""
@@ -173,6 +183,20 @@ class SeriesBuilder:
         """Forget every registered series for which ``keep`` is false."""
         self.registry = {k: s for k, s in self.registry.items() if keep(s)}
         self._labelsets.clear()
+
+    def forget(self, keep: Callable[[Series], bool]) -> None:
+        """`prune`, and forget the label tuples shared per block: the attribution of some
+        of them changed, so they are built again."""
+        self.prune(keep)
+        self._out.clear()
+
+
+def _without(extra: Labels, present: Labels) -> Labels:
+    """``extra`` less the names ``present`` has already (an exposed label wins)."""
+    if not extra:
+        return extra
+    names = {k for k, _ in present}
+    return tuple(p for p in extra if p[0] not in names)
 
 
 def _pairs(labels: dict[str, str], *sources: Labels) -> Labels:
