@@ -60,6 +60,7 @@ from openagent.delivery import Delivery
 from openagent.discovery import Discovery
 from openagent.httpauth import HTTPAuth
 from openagent.inprocess import InProcess
+from openagent.kube.attribution import WorkloadResolver
 from openagent.kube.secrets import KubeSecrets
 from openagent.model import Target
 from openagent.preflight import StartError, check_config_file, check_outputs, listen_error
@@ -107,13 +108,15 @@ class Agent:
         self.scrape_options = wiring.scrape_options(settings)
         self.manager: ScrapeManager | None = None
         self.delivery: Delivery | None = None
+        self.attribution: WorkloadResolver | None = None
         self.scrapers: Scrapers
         if settings.workers > 1:
             wiring.build_sinks(settings)  # a sink the settings cannot make fails here, not N times
             self.scrapers = WorkerPool(wiring.worker_options(settings), self.secrets)
         else:
-            here = InProcess.build(settings, HTTPAuth(self.secrets))
+            here = InProcess.build(settings, HTTPAuth(self.secrets), cluster=self.cluster)
             self.manager, self.delivery, self.scrapers = here.manager, here.delivery, here
+            self.attribution = here.attribution
         self.assigner = Assigner(wiring.shard(settings, self.cluster), self.scrapers.apply)
         self.discovery = Discovery(
             self._on_targets, wiring.discovery_options(settings), self.cluster
@@ -170,7 +173,10 @@ class Agent:
         return self.scrapers.ready()
 
     def _discovery_view(self) -> dict[str, Any]:
-        return {**self.discovery.status(), "shard": self.assigner.status()}
+        view = {**self.discovery.status(), "shard": self.assigner.status()}
+        if self.attribution is not None:
+            view["attribution"] = self.attribution.snapshot()
+        return view
 
     def _config_view(self) -> dict[str, Any]:
         source = self.config_source.name

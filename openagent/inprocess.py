@@ -15,6 +15,8 @@ from collections.abc import Collection
 from openagent import wiring
 from openagent.delivery import Delivery
 from openagent.httpauth import HTTPAuth
+from openagent.kube import Cluster
+from openagent.kube.attribution import WorkloadResolver
 from openagent.model import Target, TargetState
 from openagent.scrape import ScrapeManager
 from openagent.server import TargetRow, own_metrics
@@ -31,18 +33,34 @@ GC_YOUNG_THRESHOLD = 20_000
 class InProcess:
     """The scrape manager and the delivery it feeds, in this process."""
 
-    def __init__(self, manager: ScrapeManager, delivery: Delivery) -> None:
+    def __init__(
+        self,
+        manager: ScrapeManager,
+        delivery: Delivery,
+        attribution: WorkloadResolver | None = None,
+    ) -> None:
         self.manager = manager
         self.delivery = delivery
+        self.attribution = attribution
 
     @classmethod
-    def build(cls, settings: Settings, auth: HTTPAuth, worker: int | None = None) -> InProcess:
-        """The rooms ``settings`` describe; ``worker`` is the number of a worker process."""
+    def build(
+        cls,
+        settings: Settings,
+        auth: HTTPAuth,
+        worker: int | None = None,
+        cluster: Cluster | None = None,
+    ) -> InProcess:
+        """The rooms ``settings`` describe; ``worker`` is the number of a worker process;
+        ``cluster`` is read for GPU workload attribution, when it is on."""
         delivery = Delivery(
             wiring.build_sinks(settings, auth), wiring.delivery_options(settings, worker)
         )
-        manager = ScrapeManager(delivery.submit, wiring.scrape_options(settings), auth=auth)
-        return cls(manager, delivery)
+        resolver = None if cluster is None else wiring.attribution(settings, cluster)
+        manager = ScrapeManager(
+            delivery.submit, wiring.scrape_options(settings), auth=auth, attributor=resolver
+        )
+        return cls(manager, delivery, resolver)
 
     async def start(self) -> None:
         """Tune the collector for long-lived series, open the spools and start sending."""
@@ -72,4 +90,6 @@ class InProcess:
     async def stop(self, grace: float) -> None:
         """Stop scraping; deliver for up to ``grace`` seconds, spool the rest; close the sinks."""
         await self.manager.stop()
+        if self.attribution is not None:
+            await self.attribution.close()
         await self.delivery.close(grace)

@@ -26,6 +26,8 @@ from openagent.discovery import DiscoveryOptions
 from openagent.exposition import Limits
 from openagent.httpauth import HTTPAuth
 from openagent.kube import Cluster, KubeOptions, own_namespace
+from openagent.kube.attribution import AttributionOptions, WorkloadResolver
+from openagent.kube.client import KubeClient
 from openagent.kube.labels import check_label_selector
 from openagent.scrape import ScrapeOptions
 from openagent.server import ServerOptions
@@ -60,6 +62,28 @@ def scrape_options(settings: Settings) -> ScrapeOptions:
         wakeup_quantum=settings.scrape_grid,
         enable_protobuf=settings.enable_protobuf,
     )
+
+
+def attribution_options(settings: Settings) -> AttributionOptions | None:
+    """The labels GPU workload attribution copies; None when it is off."""
+    if not settings.gpu_attribution:
+        return None
+    return AttributionOptions(
+        pod_labels=tuple(settings.attribution_pod_labels),
+        node_labels=tuple(settings.attribution_node_labels),
+    )
+
+
+def attribution(settings: Settings, cluster: Cluster) -> WorkloadResolver | None:
+    """The workload resolver GPU attribution reads the cluster through; None when off."""
+    options = attribution_options(settings)
+    if options is None:
+        return None
+
+    async def client() -> KubeClient:
+        return (await cluster.pool()).client
+
+    return WorkloadResolver(client, options)
 
 
 def discovery_options(settings: Settings) -> DiscoveryOptions:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import structlog
 
+from openagent import wiring
 from openagent.cli import run_coroutine
 from openagent.httpauth import HTTPAuth
 from openagent.inprocess import InProcess
@@ -38,9 +39,16 @@ async def serve(fd: int) -> int:
     setup_logging(settings.log_level, settings.log_format)
     structlog.contextvars.bind_contextvars(worker=boot.index)
     agent = AgentLink(reader, writer, lambda: worker_families(REGISTRY))
-    scrapers = InProcess.build(settings, HTTPAuth(agent.secrets), worker=boot.index)
+    cluster = wiring.cluster(settings) if settings.gpu_attribution else None
+    scrapers = InProcess.build(
+        settings, HTTPAuth(agent.secrets), worker=boot.index, cluster=cluster
+    )
     log.info("worker running", of=boot.count, spool=str(settings.spool_dir or ""))
-    return await agent.serve(scrapers, settings.drain_grace)
+    try:
+        return await agent.serve(scrapers, settings.drain_grace)
+    finally:
+        if cluster is not None:
+            await cluster.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

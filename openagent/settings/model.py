@@ -29,6 +29,7 @@ from openagent.settings.values import (
     Seconds,
     default_config,
     first_path,
+    name_list,
     parse_listen,
     sink_list,
 )
@@ -176,6 +177,22 @@ class Settings(BaseSettings):
         0.25,
         description="scrapes due within one tick of this grid start together, in one wake-up "
         "(0: each when due)",
+    )
+
+    # -- GPU workload attribution ------------------------------------------------------
+    gpu_attribution: bool = Field(
+        False,
+        description="add workload_kind, workload and the allowlisted pod and node labels to "
+        "samples naming a pod (namespace + pod), read from the Kubernetes API",
+    )
+    attribution_pod_labels: Annotated[list[str], NoDecode, BeforeValidator(name_list)] = Field(
+        default_factory=list,
+        description="pod labels copied as label_<name> with gpu_attribution (comma list)",
+    )
+    attribution_node_labels: Annotated[list[str], NoDecode, BeforeValidator(name_list)] = Field(
+        default_factory=list,
+        description="labels of the exporter's node copied as node_label_<name> with "
+        "gpu_attribution (comma list)",
     )
 
     # -- delivery ------------------------------------------------------------------

@@ -97,6 +97,21 @@ def sink_list(value: object) -> object:
     return value
 
 
+def name_list(value: object) -> object:
+    """A comma-separated or JSON list of label names, stripped, each once, in order."""
+    if isinstance(value, str):
+        text = value.strip()
+        value = json.loads(text) if text.startswith("[") else text.split(",")
+    if isinstance(value, list | tuple):
+        out: list[object] = []
+        for item in value:
+            name = item.strip() if isinstance(item, str) else item
+            if name and name not in out:
+                out.append(name)
+        return out
+    return value
+
+
 def first_path(value: object) -> object:
     """KUBECONFIG may list several files; the first one is used."""
     if isinstance(value, str) and os.pathsep in value:
