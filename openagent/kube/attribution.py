@@ -211,6 +211,11 @@ class WorkloadResolver:
             "last_miss": dict(self.misses.last),
         }
 
+    async def settled(self) -> None:
+        """Wait until no lookup is running (for one-shot runs, tests and benchmarks)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def close(self) -> None:
         """Cancel the lookups still running."""
         tasks = list(self._tasks)
