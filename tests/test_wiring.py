@@ -165,3 +165,20 @@ def test_the_shard_is_live_membership_a_static_index_or_none() -> None:
     assert given.me == "0"
     alone = wiring.shard(load_settings(POD_NAME="openagent-2"), cluster)
     assert alone.current == Ownership.alone() and alone.me is None
+
+
+def test_gpu_attribution_is_off_by_default_and_takes_its_allowlists_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cluster = Cluster.of(KubeOptions())
+    assert wiring.attribution_options(load_settings()) is None
+    assert wiring.attribution(load_settings(), cluster) is None
+    monkeypatch.setenv("OPENAGENT_GPU_ATTRIBUTION", "true")
+    monkeypatch.setenv("OPENAGENT_ATTRIBUTION_POD_LABELS", "team, app.kubernetes.io/name,team")
+    monkeypatch.setenv("OPENAGENT_ATTRIBUTION_NODE_LABELS", '["nvidia.com/gpu.product"]')
+    options = wiring.attribution_options(load_settings())
+    assert options is not None
+    assert options.pod_labels == ("team", "app.kubernetes.io/name")
+    assert options.node_labels == ("nvidia.com/gpu.product",)
+    assert wiring.attribution(load_settings(), cluster) is not None
+    assert wiring.attribution_options(load_settings(gpu_attribution=False)) is None

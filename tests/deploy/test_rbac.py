@@ -27,6 +27,8 @@ DISCOVERY_READS = {
     ("", "nodes"),
     ("discovery.k8s.io", "endpointslices"),
 }
+#: The owners of a pod that GPU workload attribution reads, one by name.
+ATTRIBUTION_GETS = {("apps", "replicasets"), ("batch", "jobs")}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -44,7 +46,9 @@ def test_roles_only_get_list_watch_and_never_name_secrets(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_cluster_role_grants_exactly_the_discovery_reads(overlay: str) -> None:
+def test_the_cluster_role_grants_exactly_the_discovery_reads_and_owner_gets(
+    overlay: str,
+) -> None:
     """Sharding's membership (agent pods in its namespace) is among them: pods, cluster-wide."""
     role = one(overlay, "ClusterRole")
     granted = {
@@ -55,6 +59,14 @@ def test_the_cluster_role_grants_exactly_the_discovery_reads(overlay: str) -> No
         if set(rule["verbs"]) == READ_VERBS
     }
     assert granted == DISCOVERY_READS
+    gets = {
+        (group, resource)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        if rule["verbs"] == ["get"]
+    }
+    assert gets == ATTRIBUTION_GETS
     assert not [o for o in render(overlay) if o["kind"] in ("Role", "RoleBinding")]
 
 
