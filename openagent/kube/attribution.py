@@ -3,7 +3,9 @@ labels of the nodes that exporters run on, read with single GETs and kept in a c
 
 No list or watch of pods: the pods a scrape names are few (one per GPU of a
 node), so each is read once with a GET of that pod (and of its ReplicaSet or
-Job, see `openagent.kube.owners`), when a scrape first names it. A sample
+Job, see `openagent.kube.owners`, itself kept for the ttl, so the replicas of
+one Deployment share one GET of their ReplicaSet), when a scrape first names
+it. A sample
 never waits for this: `pod` answers from the cache at once (nothing the first
 time) and the lookup runs as a task; when its answer differs from what the
 cache held, `generation` moves on, and the scrape caches that used the pod
@@ -99,6 +101,9 @@ class WorkloadResolver:
         self._node_names = [(k, "node_label_" + sanitize(k)) for k in options.node_labels]
         self._clock = clock
         self._entries: dict[Key, _Entry] = {}
+        #: The controller references of ReplicaSets and Jobs read within the ttl: the
+        #: replicas of one Deployment share one GET of their ReplicaSet.
+        self._owners: dict[Key, tuple[float, dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._limit = asyncio.Semaphore(options.concurrency)
         self._logged: set[tuple[str, str]] = set()
@@ -174,11 +179,21 @@ class WorkloadResolver:
             self.requests += 1
             return await client.get(res, namespace=ns or None, name=n)
 
+        async def owner(res: Resource, ns: str, n: str) -> dict[str, Any]:
+            now = self._clock()
+            known = self._owners.get((res, ns, n))
+            if known is not None and now - known[0] < self._options.ttl:
+                return known[1]
+            refs = (await get(res, ns, n)).get("metadata", {}).get("ownerReferences")
+            kept = {"metadata": {"ownerReferences": refs or []}}
+            self._owners[res, ns, n] = (now, kept)
+            return kept
+
         if resource == "nodes":
             node = await get("nodes", "", name)
             return _copied(node, self._node_names)
         pod = await get("pods", namespace, name)
-        kind, workload = await top_controller(get, pod)
+        kind, workload = await top_controller(owner, pod)
         return (("workload_kind", kind), ("workload", workload), *_copied(pod, self._pod_names))
 
     def _missed(self, key: Key, reason: str, err: KubeError) -> None:
@@ -200,6 +215,8 @@ class WorkloadResolver:
         old = now - self._options.forget_after
         for key in [k for k, e in self._entries.items() if e.named < old and not e.pending]:
             del self._entries[key]
+        young = now - self._options.ttl
+        self._owners = {k: v for k, v in self._owners.items() if v[0] >= young}
 
     def snapshot(self) -> dict[str, Any]:
         """What ``/discovery`` shows: cache size, requests and misses."""

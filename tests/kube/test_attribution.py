@@ -92,6 +92,17 @@ async def test_a_reused_owner_chain_costs_one_get_per_link_and_no_list_or_watch(
     assert resolver.requests == len(PODS) + 2
 
 
+async def test_replicas_of_one_deployment_share_one_get_of_their_replicaset(
+    kube: FakeKubeServer, resolver: WorkloadResolver
+) -> None:
+    kube.store.create(pod("trainer-7d9f8-fghij", "ml", owner=("ReplicaSet", "trainer-7d9f8")))
+    await known(resolver, "ml", "trainer-7d9f8-abcde")
+    labels = await known(resolver, "ml", "trainer-7d9f8-fghij")
+    assert labels[:2] == (("workload_kind", "Deployment"), ("workload", "trainer"))
+    assert len(kube.requests_for("replicasets", "get")) == 1
+    assert len(kube.requests_for("pods", "get")) == 2
+
+
 async def test_an_owner_of_a_kind_the_agent_cannot_read_is_reported_by_its_kind(
     kube: FakeKubeServer, resolver: WorkloadResolver
 ) -> None:
