@@ -1,7 +1,7 @@
 """Attribution labels in the series of one target: the seam to the resolver, and the
 bookkeeping that lets an attribution change rebuild just the series it touches.
 
-A series whose exposed labels name a pod (``namespace`` + ``pod``, as
+A DCGM series whose exposed labels name a pod (``namespace`` + ``pod``, as
 dcgm-exporter writes them, or ``exported_namespace`` + ``exported_pod``)
 gets the labels the `Attributor` holds for that pod, and every series of a
 target whose exporter runs on a known node gets that node's labels. They are
@@ -17,6 +17,9 @@ from typing import Final, Protocol
 from openagent.model import Labels, Series
 
 PodKey = tuple[str, str]
+#: Only dcgm-exporter's series name the pod on a GPU: other exporters' pod labels (say
+#: kube-state-metrics', naming every pod of the cluster) are not looked up.
+GPU_PREFIX: Final = "DCGM_"
 #: `TargetAttribution.stale` when every series of the target changed (its node's labels).
 EVERY: Final[frozenset[PodKey]] = frozenset({("", "")})
 
@@ -78,9 +81,10 @@ class TargetAttribution:
         #: The labels each named pod's series were built with.
         self._built: dict[PodKey, Labels] = {}
 
-    def extra(self, exposed: Labels) -> Labels:
-        """The labels to add to a new series with these exposed labels."""
-        key = pod_named(exposed, EXPOSED)
+    def extra(self, exposed: Labels, *, gpu: bool) -> Labels:
+        """The labels to add to a new series with these exposed labels; the pod's only for a
+        ``gpu`` (DCGM) series."""
+        key = pod_named(exposed, EXPOSED) if gpu else None
         if key is None:
             return self._node_labels
         labels = self.source.pod(*key)

@@ -174,6 +174,8 @@ class TargetCache:
         if self._proto is not None:
             self._proto.prune(keep)
         self.builder.forget(keep)
+        for s in self.report:  # the report series stay the registry's (see `_builder`)
+            self.builder.registry[series_key(s.name, s.labels)] = s
 
     def settle(
         self,

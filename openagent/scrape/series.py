@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from openagent.model import Labels, Series, SeriesKey, series_key
 from openagent.relabel import Relabeler
-from openagent.scrape.attribution import TargetAttribution
+from openagent.scrape.attribution import GPU_PREFIX, TargetAttribution
 
 EXPORTED_PREFIX = "exported_"
 
@@ -114,16 +114,20 @@ class SeriesBuilder:
         # by identity: the parser hands one tuple per label block, and hashing a tuple of
         # pairs costs more than the rest of this call; the tuple is kept, so its id is not
         # reused while the entry lives
-        known = self._out.get(id(exposed))
+        attribution = self.attribution
+        # with attribution, a block's DCGM and other series differ: the latter under ~id
+        gpu = attribution is None or name.startswith(GPU_PREFIX)
+        slot = id(exposed) if gpu else ~id(exposed)
+        known = self._out.get(slot)
         if known is not None and known[0] is exposed:
             out = known[1]
         else:
             if len(self._out) >= _SHARING_LIMIT:
                 self._out.clear()
             out = exposed + self.target_labels
-            if self.attribution is not None:
-                out += _without(self.attribution.extra(exposed), exposed)
-            self._out[id(exposed)] = (exposed, out)
+            if attribution is not None:
+                out += _without(attribution.extra(exposed, gpu=gpu), exposed)
+            self._out[slot] = (exposed, out)
         if self.carry is not None:
             earlier = self.carry.get(series_key(name, out))
             if earlier is not None:
@@ -159,7 +163,8 @@ class SeriesBuilder:
             return None
         pairs = _pairs(lb, exposed, targets)
         if self.attribution is not None:
-            pairs += _without(self.attribution.extra(exposed), pairs)
+            gpu = out_name.startswith(GPU_PREFIX)
+            pairs += _without(self.attribution.extra(exposed, gpu=gpu), pairs)
         return out_name, pairs
 
     def intern(self, name: str, labels: Labels) -> Series:

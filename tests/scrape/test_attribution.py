@@ -215,3 +215,20 @@ async def test_a_failed_lookup_keeps_every_sample_without_its_workload_labels(
     assert len(dcgm(result)) == 4 and result.error is None
     assert all("workload" not in dict(s.labels) for s in dcgm(result))
     assert metric("openagent_attribution_misses_total", reason=failure) == misses + 1
+
+
+async def test_only_dcgm_series_have_their_pod_looked_up(
+    kube: FakeKubeServer, exporter: Exporter, client: ScrapeClient, resolver: WorkloadResolver
+) -> None:
+    exporter.body = BODY + b'kube_pod_info{namespace="ml",pod="web-0",uid="u1"} 1\n'
+    target = static_target(exporter.port)
+    loop = ScrapeLoop(target, client, lambda r: None, limits=LIMITS, attributor=resolver)
+    result = await attributed(loop, resolver)
+    info = [s for s in result.series if s.name == "kube_pod_info"]
+    assert [s.labels[-len(NODE_OUT) :] for s in info] == [NODE_OUT]
+    assert "workload" not in dict(info[0].labels)
+    kube.store.create(pod("web-0", "ml", owner=("StatefulSet", "web")))
+    await loop.scrape_once()
+    await resolver.settled()
+    assert "web-0" not in [r.name for r in kube.requests_for("pods", "get")]
+    assert len(kube.requests_for("pods", "get")) == len(PODS)
