@@ -27,7 +27,6 @@ from openagent.exposition import Limits
 from openagent.httpauth import HTTPAuth
 from openagent.kube import Cluster, KubeOptions, own_namespace
 from openagent.kube.attribution import AttributionOptions, WorkloadResolver
-from openagent.kube.client import KubeClient
 from openagent.kube.labels import check_label_selector
 from openagent.scrape import ScrapeOptions
 from openagent.server import ServerOptions
@@ -42,6 +41,9 @@ from openagent.shard import (
 )
 from openagent.sinks import Sink
 from openagent.workers import WorkerOptions
+
+if TYPE_CHECKING:  # the client module is loaded only when a cluster is asked for
+    from openagent.kube.client import KubeClient
 
 if TYPE_CHECKING:
     from openagent.sinks.remote_write import RemoteWriteOptions

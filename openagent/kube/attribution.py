@@ -28,14 +28,16 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
 
-from openagent.kube.client import KubeClient
 from openagent.kube.errors import KubeError, Resource
 from openagent.kube.owners import top_controller
 from openagent.telemetry import REGISTRY, get_logger
+
+if TYPE_CHECKING:  # the client module is loaded only when a cluster is asked for
+    from openagent.kube.client import KubeClient
 
 log = get_logger("kube.attribution")
 
