@@ -38,10 +38,7 @@ from typing import Any
 
 from openagent.backoff import Backoff
 from openagent.config.source import ContentReporter, OnChange, OnError
-from openagent.kube import Cluster, Informer, InformerKey, InformerOptions, InformerPool
-from openagent.telemetry import get_logger
-
-log = get_logger("config.configmap")
+from openagent.kube import Cluster, Informer, InformerKey, InformerOptions, InformerPool, follow
 
 
 class ConfigMapSource:
@@ -73,7 +70,6 @@ class ConfigMapSource:
         self._reporter = ContentReporter(self.name, on_change, on_error)
         #: The resourceVersion of the ConfigMap as last examined ("" before that).
         self.resource_version = ""
-        self._dirty = asyncio.Event()
         self._found = False
 
     @property
@@ -86,25 +82,9 @@ class ConfigMapSource:
     async def run(self) -> None:
         """Watch until cancelled; never raises otherwise."""
         pool = await self._connect()
-        informer = pool.acquire(self.informer_key)
-        unsubscribe = informer.subscribe(lambda _type, _old, _new: self._dirty.set())
-        unsubscribe_failures = informer.subscribe_failures(lambda _error: self._dirty.set())
-        self._dirty.set()
-        try:
-            while True:
-                await self._dirty.wait()
-                self._dirty.clear()
-                try:
-                    await self._check(informer)
-                except Exception:  # a bug must not end the config source
-                    log.exception("checking the ConfigMap failed", source=self.name)
-        finally:
-            unsubscribe()
-            unsubscribe_failures()
-            try:
-                pool.release(self.informer_key)
-            except KeyError:  # the cluster was closed first
-                pass
+        await follow(
+            pool, self.informer_key, self._check, "checking the ConfigMap failed", source=self.name
+        )
 
     async def _connect(self) -> InformerPool:
         opts = self.retry

@@ -8,7 +8,8 @@ cluster through this room; it knows resources, not targets.
   streams) and the `InformerPool`, made when a room first needs them;
 * an `Informer` keeps the current objects of one `InformerKey` (resource,
   namespace, label and field selectors, all pushed to the API server);
-* the `InformerPool` shares one informer among every user of the same key;
+* the `InformerPool` shares one informer among every user of the same key, and
+  `follow` looks at one informer's cache again after each of its changes;
 * `KubeSecrets` (`openagent.kube.secrets`) reads the Secrets a
   configuration references.
 
@@ -27,6 +28,7 @@ from openagent.kube.cluster import (
     own_namespace,
 )
 from openagent.kube.errors import KubeConfigError, KubeError, Resource
+from openagent.kube.follow import follow
 from openagent.kube.informer import Informer, InformerKey, InformerOptions
 from openagent.kube.pool import InformerPool
 
@@ -37,6 +39,7 @@ __all__ = [
     "InformerKey",
     "InformerOptions",
     "InformerPool",
+    "follow",
     "KubeConfigError",
     "KubeError",
     "KubeOptions",

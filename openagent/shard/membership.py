@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from openagent.backoff import Backoff
-from openagent.kube import Cluster, Informer, InformerKey, InformerPool
+from openagent.kube import Cluster, Informer, InformerKey, InformerPool, follow
 from openagent.shard.members import JSON, ownership_of, pod_name
 from openagent.shard.ownership import Ownership
 from openagent.telemetry import get_logger
@@ -55,7 +55,6 @@ class PodMembership:
         self.key = InformerKey("pods", options.namespace, options.label_selector)
         self.current: Ownership | None = None
         self.waiting: str | None = f"waiting for the list of {self.key}"
-        self._dirty = asyncio.Event()
         self._listed = True
 
     @property
@@ -65,27 +64,13 @@ class PodMembership:
 
     async def run(self, on_change: Callable[[], Awaitable[None]]) -> None:
         """Follow the members until cancelled, calling ``on_change`` when they change."""
+
+        async def look(informer: Informer) -> None:
+            if self._update(informer):
+                await on_change()
+
         pool = await self._connect()
-        informer = pool.acquire(self.key)
-        unsubscribe = informer.subscribe(lambda _type, _old, _new: self._dirty.set())
-        unsubscribe_failures = informer.subscribe_failures(lambda _error: self._dirty.set())
-        self._dirty.set()
-        try:
-            while True:
-                await self._dirty.wait()
-                self._dirty.clear()
-                if self._update(informer):
-                    try:
-                        await on_change()
-                    except Exception:  # a bug must not end membership
-                        log.exception("handing out the targets to the new members failed")
-        finally:
-            unsubscribe()
-            unsubscribe_failures()
-            try:
-                pool.release(self.key)
-            except KeyError:  # the cluster was closed first
-                pass
+        await follow(pool, self.key, look, "handing out the targets to the new members failed")
 
     def _check_listed(self, pods: Iterable[JSON]) -> None:
         """Warn once when this agent's own pod does not match the selector: the others do
