@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from openagent.kube.attribution import AttributionOptions
+from openagent.kube.attribution import AttributionOptions, WorkloadResolver
+from openagent.kube.client import KubeClient
 from tests.kubefake import FakeKubeServer
 from tests.kubefake.objects import controlled, node, pod
 
@@ -73,3 +74,23 @@ def expected(p: GpuPod) -> tuple[tuple[str, str], ...]:
         ("label_team", p.team),
         ("label_app_kubernetes_io_name", p.workload),
     )
+
+
+class Clock:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def world_resolver(kube: FakeKubeServer, client: KubeClient, clock: Clock) -> WorkloadResolver:
+    """This world in ``kube``, and a resolver that reads it through ``client`` on ``clock``."""
+    populate(kube)
+
+    async def connect() -> KubeClient:
+        return client
+
+    return WorkloadResolver(connect, OPTIONS, clock=clock)

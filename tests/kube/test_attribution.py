@@ -9,20 +9,18 @@ import pytest
 
 from openagent.kube.attribution import WorkloadResolver, sanitize
 from openagent.kube.client import KubeClient
-from tests.kube.attribution_world import NODE, NODE_OUT, OPTIONS, PODS, expected, populate
+from tests.kube.attribution_world import (
+    NODE,
+    NODE_OUT,
+    OPTIONS,
+    PODS,
+    Clock,
+    expected,
+    world_resolver,
+)
 from tests.kube.support import metric
 from tests.kubefake import FakeKubeServer
 from tests.kubefake.objects import controlled, pod
-
-
-class Clock:
-    """A monotonic clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -34,12 +32,7 @@ def clock() -> Clock:
 async def resolver(
     kube: FakeKubeServer, client: KubeClient, clock: Clock
 ) -> AsyncIterator[WorkloadResolver]:
-    populate(kube)
-
-    async def connect() -> KubeClient:
-        return client
-
-    r = WorkloadResolver(connect, OPTIONS, clock=clock)
+    r = world_resolver(kube, client, clock)
     yield r
     await r.close()
 

@@ -17,7 +17,15 @@ from openagent.kube.client import KubeClient, connect
 from openagent.model import Labels, ScrapeResult, Series, Target
 from openagent.scrape.http import ScrapeClient
 from openagent.scrape.loop import ScrapeLoop
-from tests.kube.attribution_world import NODE, NODE_OUT, OPTIONS, PODS, expected, populate
+from tests.kube.attribution_world import (
+    NODE,
+    NODE_OUT,
+    OPTIONS,
+    PODS,
+    Clock,
+    expected,
+    world_resolver,
+)
 from tests.kube.support import TIMEOUTS, kube, metric
 from tests.kubefake import FakeKubeServer
 from tests.kubefake.objects import controlled, pod
@@ -46,14 +54,6 @@ def body(names: tuple[tuple[str, str], ...]) -> bytes:
 BODY = body(tuple((p.namespace, p.name) for p in PODS))
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 async def kube_client(kube: FakeKubeServer, tmp_path: Path) -> AsyncIterator[KubeClient]:
     c = await connect(kube.write_kubeconfig(tmp_path / "kubeconfig"), timeouts=TIMEOUTS)
@@ -70,12 +70,7 @@ def clock() -> Clock:
 async def resolver(
     kube: FakeKubeServer, kube_client: KubeClient, clock: Clock
 ) -> AsyncIterator[WorkloadResolver]:
-    populate(kube)
-
-    async def client() -> KubeClient:
-        return kube_client
-
-    r = WorkloadResolver(client, OPTIONS, clock=clock)
+    r = world_resolver(kube, kube_client, clock)
     yield r
     await r.close()
 
