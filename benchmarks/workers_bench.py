@@ -257,10 +257,16 @@ def report(results: list[Result], args: argparse.Namespace, demanded: float) -> 
     for r in results[1:]:
         lines.append(
             f"{r.workers} vs {base.workers} workers: throughput"
-            f" x{r.samples_per_s / base.samples_per_s:.2f},"
-            f" CPU per sample x{r.us_per_sample / base.us_per_sample:.2f}"
+            f" {_ratio(r.samples_per_s, base.samples_per_s)},"
+            f" CPU per sample {_ratio(r.us_per_sample, base.us_per_sample)}"
         )
     return "\n".join(lines)
+
+
+def _ratio(value: float, base: float) -> str:
+    """``x1.23``, or ``x?`` when the base read zero: CPU time comes in 10 ms clock ticks,
+    so a short run of a small fleet can measure none."""
+    return f"x{value / base:.2f}" if base else "x?"
 
 
 def _parser() -> argparse.ArgumentParser:
