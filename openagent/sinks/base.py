@@ -16,10 +16,18 @@ batch, or in a `Loss` that ``encode`` reports (a value or a series the
 destination cannot take); a batch ``send`` was given ends up delivered or in
 the `Loss` that ``send`` returns (the destination refused part of it for
 good). The delivery layer books both in its one loss ledger.
+
+A sink whose destination can confirm arrival (`ConfirmingSink`: the Whatap
+collector answers a TIME_SYNC after every frame sent before it) is handed
+*groups* of batches instead: it writes them all, then waits for the
+confirmation, and only then are they counted as sent. A group that was not
+confirmed is sent again, whole, and the batches of it that had been written
+are counted as possible duplicates.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -32,12 +40,23 @@ class SinkError(Exception):
     ``retryable`` tells the delivery layer whether the same batch may succeed
     later (connection lost, timeout, 5xx, 429) or never will (a 4xx rejection).
     ``retry_after`` is a server's hint in seconds, when it gave one.
+    ``written`` (confirming sinks only) says how many batches of the group,
+    from its start, were written before the failure: they may have arrived,
+    so sending them again may make duplicates.
     """
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        written: int = 0,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.written = written
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,3 +136,24 @@ class Sink(Protocol):
 
     async def close(self) -> None:
         """Release resources; called once after the last send."""
+
+
+@runtime_checkable
+class ConfirmingSink(Sink, Protocol):
+    """A sink whose destination confirms arrival; the delivery layer sends it groups.
+
+    ``confirm_batches`` and ``confirm_bytes`` bound one group (the data at
+    risk while a confirmation is awaited).
+    """
+
+    confirm_batches: int
+    confirm_bytes: int
+
+    async def send_confirmed(self, batches: Sequence[Batch]) -> list[Sent]:
+        """Write every batch in order, then wait until the destination confirms them all.
+
+        Returns one `Sent` per batch. Raises SinkError when the group was not
+        confirmed (``retryable``: it is sent again, whole; ``written`` tells how
+        many of its batches may have arrived anyway).
+        """
+        ...
