@@ -26,8 +26,12 @@ MAGIC = b"\xa7OSR"
 HEADER = struct.Struct("<4sIIqI")
 HEADER_SIZE = HEADER.size + 4
 _CRC = struct.Struct("<I")
-#: Largest payload a record may carry (the length field is 32 bits).
-MAX_PAYLOAD = 0xFFFF_FFFF
+#: Largest payload the writer puts in a record, and so the largest length a
+#: reader believes. 32 times the largest batch a sink builds (Whatap frames
+#: stop at 8 MiB, remote write requests at about 4 MiB), and far below the
+#: 4 GiB the length field could claim: a header whose checksum happens to
+#: hold (or was forged) cannot make a reader skip or read gigabytes.
+MAX_PAYLOAD = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +63,15 @@ def encode_header(payload: bytes, samples: int, oldest_ms: int) -> bytes:
 
 
 def decode_header(data: bytes | memoryview, pos: int = 0) -> Header | None:
-    """The header at ``data[pos:]``, or None if it is not a valid one (or is cut short)."""
+    """The header at ``data[pos:]``, or None if it is not a valid one (or is cut short).
+
+    A header claiming more than `MAX_PAYLOAD` bytes is not valid, whatever its
+    checksum says: the writer never makes one.
+    """
     if len(data) - pos < HEADER_SIZE:
         return None
     magic, length, samples, oldest_ms, body_crc = HEADER.unpack_from(data, pos)
-    if magic != MAGIC:
+    if magic != MAGIC or length > MAX_PAYLOAD:
         return None
     (crc,) = _CRC.unpack_from(data, pos + HEADER.size)
     if zlib.crc32(data[pos : pos + HEADER.size]) != crc:

@@ -9,12 +9,21 @@ may append to the same file meanwhile (a reader never reads past the
 Damage comes in three shapes, each reported as a `Damage` event with the
 byte range it covers, and reading resumes after it:
 
-* a bad header (wrong magic or header checksum): the reader scans forward for
-  the next valid header; the samples in between are unknown;
-* a record that runs past the end of the file (a torn write): the rest of the
-  file is skipped; its samples are known from the header;
+* a bad header (wrong magic, header checksum, or a length over
+  `openagent.delivery.record.MAX_PAYLOAD`): the reader scans forward for the
+  next valid header; the samples in between are unknown;
+* a record that runs past the end of the file: if no valid header follows, a
+  torn write (the last run stopped in the middle of an append) and the rest
+  of the file is skipped, its samples known from the header; if one does
+  follow, the length is a lie (each start begins a new segment, so only the
+  last record of a file can be torn): the bytes up to that header are
+  skipped and their samples are unknown;
 * a payload whose checksum does not match: that record is skipped; its
   samples are known.
+
+A length is believed only once the file is known to hold that many bytes
+(``limit``), so a damaged or forged header never makes the reader allocate or
+read more than the file holds.
 """
 
 from __future__ import annotations
@@ -121,6 +130,13 @@ class SegmentReader:
             return None, self._resync(pos + 1, limit), "bad record header"
         end = pos + header.size
         if end > limit:
+            after = self._resync(pos + 1, limit)
+            if after < limit:
+                reason = (
+                    f"record header claims {header.size} bytes, past the end of the file "
+                    f"at byte {limit}, yet a valid record follows at byte {after}"
+                )
+                return None, after, reason
             reason = f"record of {header.size} bytes runs past the end of the file at byte {limit}"
             return header, limit, reason
         return header, end, None
