@@ -109,6 +109,15 @@ CORRUPT_BYTES = Counter(
     ["sink"],
     registry=REGISTRY,
 )
+SPOOL_RECOVERY_ERRORS = Counter(
+    "openagent_delivery_spool_recovery_errors",
+    "Damage found in a sink's spool when the process started, by problem: "
+    "checkpoint_unusable, position_mark_damaged, position_beyond_end, "
+    "segment_missing (one per missing segment file: what it held cannot be known), "
+    "segment_unreadable, segment_not_a_file.",
+    ["sink", "problem"],
+    registry=REGISTRY,
+)
 REPLAYED_SAMPLES = Counter(
     "openagent_delivery_replayed_samples",
     "Samples sent again after an unclean stop that may already have been delivered.",

@@ -48,11 +48,12 @@ from openagent.delivery.metrics import (
     CORRUPT_BYTES,
     REPLAYED_SAMPLES,
     SPOOL_BYTES,
+    SPOOL_RECOVERY_ERRORS,
     SPOOL_SAMPLES,
     SPOOL_SEGMENTS,
 )
 from openagent.delivery.record import HEADER_SIZE, encode_header
-from openagent.delivery.recovery import Note, Segment, recover, segment_name
+from openagent.delivery.recovery import Findings, Segment, recover, segment_name
 from openagent.delivery.segment import Damage, Record, SegmentReader, close_after
 from openagent.sinks.base import Batch
 from openagent.telemetry import Throttle, get_logger
@@ -153,16 +154,20 @@ class Spool:
 
     async def open(self) -> None:
         """Take over the directory: find what the last run left, start a new segment."""
-        notes = await asyncio.to_thread(self._load)
-        for level, message, fields in notes:
+        findings = await asyncio.to_thread(self._load)
+        for level, message, fields in findings.notes:
             getattr(log, level)(message, sink=self.sink, **fields)
+        for problem, count in findings.problems.items():
+            SPOOL_RECOVERY_ERRORS.labels(self.sink, problem).inc(count)
+        if findings.corrupt_bytes:
+            CORRUPT_BYTES.labels(self.sink).inc(findings.corrupt_bytes)
         self.ledger.recovered(self.unread_samples)
         self._syncer.start()
         SPOOL_BYTES.labels(self.sink).set_function(lambda: self._bytes)
         SPOOL_SEGMENTS.labels(self.sink).set_function(lambda: len(self._segments))
         SPOOL_SAMPLES.labels(self.sink).set_function(lambda: self.unread_samples)
 
-    def _load(self) -> list[Note]:
+    def _load(self) -> Findings:
         """Runs in a worker thread at start."""
         found = recover(self.directory)
         self._mark = found.mark
@@ -183,8 +188,8 @@ class Spool:
                 "bytes": self._bytes,
                 "samples": self.unread_samples,
             }
-            found.notes.append(("info", "spool found, replaying it first", fields))
-        return found.notes
+            found.findings.notes.append(("info", "spool found, replaying it first", fields))
+        return found.findings
 
     async def close(self, *, maybe_sent: bool = False) -> None:
         """Make everything durable and release the files.
