@@ -32,7 +32,9 @@ books it in ``openagent_delivery_spool_recovery_errors_total{problem}``):
     front. A gap between the resume point and the newest segment is lost
     data. What a missing file held cannot be known (neither bytes nor
     samples), so the count is one per missing file. After a power loss a
-    stale position may also make consumed segments look missing.
+    stale position may also make consumed segments look missing. Without a
+    trusted position, segments missing before the oldest one on disk cannot
+    be told from consumed ones, and are not reported.
 ``segment_unreadable``
     A segment that cannot be opened or read (permissions, I/O error). Its
     bytes go to ``openagent_delivery_spool_corrupt_bytes_total``; the file is
@@ -217,6 +219,13 @@ def trusted_claim(
     return None
 
 
+def first_unconsumed(at: tuple[int, int], entries: dict[int, Entry]) -> int:
+    """The id of the first segment the trusted position ``at`` has not wholly delivered."""
+    entry = entries.get(at[0])
+    consumed = entry is None or (entry.regular and at[1] == entry.size)
+    return at[0] + 1 if consumed else at[0]
+
+
 def delete_consumed(entries: list[Entry], findings: Findings) -> None:
     """Delete segments wholly behind a trusted position (the last run delivered them)."""
     for entry in entries:
@@ -297,18 +306,13 @@ def resume(directory: Path, mark: PositionMark) -> Recovered:
         at, maybe_sent, first = (0, 0), True, min(entries, default=0)
     else:
         at, maybe_sent = claim.at, claim.maybe_sent
-        entry = entries.get(at[0])
-        consumed = entry is None or (entry.regular and at[1] == entry.size)
-        first = at[0] + 1 if consumed else at[0]
+        first = first_unconsumed(at, entries)
         delete_consumed([e for sid, e in sorted(entries.items()) if sid < first], findings)
     ids = sorted(sid for sid in entries if sid >= first)
     next_id = max([*ids, at[0]]) + 1
     report_gaps(first, ids, findings)
-    segments = []
-    for sid in ids:
-        seg = take_stock(entries[sid], at[1] if sid == at[0] else 0, findings)
-        if seg is not None:
-            segments.append(seg)
+    stock = (take_stock(entries[sid], at[1] if sid == at[0] else 0, findings) for sid in ids)
+    segments = [seg for seg in stock if seg is not None]
     if not segments:
         start, maybe_sent = (next_id, 0), False
     else:

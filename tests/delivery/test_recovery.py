@@ -19,7 +19,7 @@ import orjson
 import pytest
 from structlog.testing import capture_logs
 
-from openagent.delivery.checkpoint import NAME, PositionMark, load_checkpoint
+from openagent.delivery.checkpoint import NAME, Checkpoint, PositionMark, load_checkpoint
 from openagent.delivery.record import HEADER, HEADER_SIZE, MAX_PAYLOAD
 from openagent.delivery.recovery import segment_name
 from openagent.delivery.spool import Spool
@@ -98,6 +98,14 @@ def write_mark(directory: Path, segment: int, offset: int) -> None:
     mark = PositionMark(directory)
     try:
         mark.write(segment, offset)
+    finally:
+        mark.close()
+
+
+def read_mark(directory: Path) -> tuple[int, int] | None:
+    mark = PositionMark(directory)
+    try:
+        return mark.read()
     finally:
         mark.close()
 
@@ -317,3 +325,16 @@ async def test_a_forged_length_on_the_last_record_is_a_torn_tail(tmp_path: Path)
     assert (error["offset"], error["bytes"], error["samples"]) == (9 * RECORD, RECORD, samples)
     assert dropped(r.sink, "spool_corrupt") == samples
     assert load_checkpoint(tmp_path) is not None
+
+
+async def test_an_untrusted_position_is_replaced_before_this_run_writes(tmp_path: Path) -> None:
+    """Else this run's segments 4 and 5 would make a checkpoint at segment 5 true again."""
+    await write_spool(tmp_path)
+    store_checkpoint_text(tmp_path, 5, 0)
+    spool = new_spool(tmp_path, unique_name())
+    await spool.open()
+    try:
+        assert load_checkpoint(tmp_path) == Checkpoint(1, 0, True)
+        assert read_mark(tmp_path) == (1, 0)
+    finally:
+        await spool.close()
