@@ -13,45 +13,36 @@ returns all it appended. A closed request is compressed with the snappy
 payload is the HTTP body, ready to spool. Every sample can be encoded, so
 ``encode`` reports no loss.
 
-``send`` POSTs one batch and classifies the outcome for the delivery layer,
-which owns retries and the spool: 2xx is done; a connection error, a timeout
-or a 5xx is retryable; 429 is retryable after the receiver's ``Retry-After``;
-any other 4xx is permanent and carries the start of the receiver's answer.
-Basic auth, bearer token files and TLS come from `openagent.httpauth`, as for
-scrapes, so credential files and certificates are re-read when they change.
+``send`` POSTs one batch (`openagent.sinks.remote_write.poster`) and
+classifies the outcome for the delivery layer, which owns retries and the
+spool: 2xx is done; a connection error, a timeout or a 5xx is retryable; 429
+is retryable after the receiver's ``Retry-After``; a redirect is permanent
+unless it is a 307/308 to the same origin (`redirects`); any other 4xx is
+permanent and carries the start of the receiver's answer. Basic auth, bearer
+token files and TLS come from `openagent.httpauth`, as for scrapes, so
+credential files and certificates are re-read when they change.
 """
 
 from __future__ import annotations
 
-import asyncio
-import ssl
 import time
 from collections.abc import Callable
 from typing import Final
 
-import aiohttp
 import cramjam
 
-from openagent import __version__
-from openagent.httpauth import CredentialError, HTTPAuth, scrub
+from openagent.httpauth import HTTPAuth
 from openagent.model import ScrapeResult
-from openagent.sinks.base import DELIVERED, Batch, Encoded, Sent, SinkError
-from openagent.sinks.remote_write.answers import classify, read_message
+from openagent.sinks.base import DELIVERED, Batch, Encoded, Sent
 from openagent.sinks.remote_write.encodings import SeriesEncodings
 from openagent.sinks.remote_write.options import RemoteWriteOptions, parse_receiver_url
+from openagent.sinks.remote_write.poster import Poster
 from openagent.sinks.remote_write.prompb import WriteRequestBuilder
 
 #: Samples appended between two checks of the byte limit.
 CHUNK: Final = 1000
 #: Appends items ``i`` to ``j`` of a result's list to a request.
 Append = Callable[[WriteRequestBuilder, int, int], None]
-
-HEADERS: Final = {
-    "Content-Encoding": "snappy",
-    "Content-Type": "application/x-protobuf",
-    "X-Prometheus-Remote-Write-Version": "0.1.0",
-    "User-Agent": f"openagent/{__version__}",
-}
 
 
 class RemoteWriteSink:
@@ -69,9 +60,8 @@ class RemoteWriteSink:
         self.max_samples = options.max_samples
         self.max_bytes = options.max_bytes
         self.max_batch_delay = options.max_batch_delay
-        self._receiver = options.receiver
-        self._auth = auth if auth is not None else HTTPAuth()
-        self._session: aiohttp.ClientSession | None = None
+        auth = auth if auth is not None else HTTPAuth()
+        self._poster = Poster(self.url, options.timeout, auth, options.receiver)
         self._encodings = SeriesEncodings()
         self._builder = WriteRequestBuilder(self._encodings)
         self._opened = 0.0
@@ -143,60 +133,15 @@ class RemoteWriteSink:
 
     async def start(self) -> None:
         """Open the connection pool."""
-        self._get_session()
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=4, keepalive_timeout=60.0),
-                trust_env=False,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=True,
-                raise_for_status=False,
-            )
-        return self._session
+        self._poster.session()
 
     async def send(self, batch: Batch) -> Sent:
         """POST one batch; raise `SinkError` (retryable or not) unless the receiver took it."""
-        secrets: tuple[str, ...] = ()
-        where = f"remote write to {self.url.host}:{self.url.port}"
-        try:
-            async with asyncio.timeout(self.timeout):
-                headers = dict(HEADERS)
-                credentials = await self._auth.credentials(self._receiver)
-                if credentials is not None:
-                    headers["Authorization"] = credentials.header
-                    secrets = credentials.secrets
-                sslctx: ssl.SSLContext | bool = True
-                server_name = None
-                if self.url.scheme == "https":
-                    sslctx, server_name = await self._auth.tls(self._receiver)
-                async with self._get_session().post(
-                    self.url,
-                    data=batch.payload,
-                    headers=headers,
-                    ssl=sslctx,
-                    server_hostname=server_name,
-                ) as resp:
-                    if 200 <= resp.status < 300:
-                        await resp.read()
-                        return DELIVERED
-                    message = await read_message(resp)
-                    retry_after = resp.headers.get("Retry-After")
-        except CredentialError as exc:
-            raise SinkError(f"{where}: {exc.detail}", retryable=True) from None
-        except TimeoutError:
-            text = f"{where}: no answer within {self.timeout:g}s"
-            raise SinkError(text, retryable=True) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            detail = scrub(str(exc) or type(exc).__name__, secrets)
-            raise SinkError(f"{where}: {detail}", retryable=True) from None
-        error = classify(resp.status, scrub(message, secrets), retry_after, where=where)
-        assert error is not None
-        raise error
+        answer = await self._poster.post(batch.payload)
+        if answer.ok:
+            return DELIVERED
+        raise answer.error(self._poster.where)
 
     async def close(self) -> None:
         """Close the connection pool (``flush`` first: nothing is sent from here)."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._poster.close()
