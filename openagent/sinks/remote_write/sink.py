@@ -17,7 +17,9 @@ payload is the HTTP body, ready to spool. Every sample can be encoded, so
 classifies the outcome for the delivery layer, which owns retries and the
 spool: 2xx is done; a connection error, a timeout or a 5xx is retryable; 429
 is retryable after the receiver's ``Retry-After``; a redirect is permanent
-unless it is a 307/308 to the same origin (`redirects`); any other 4xx is
+unless it is a 307/308 to the same origin (`redirects`); a 400 sends the
+batch again in parts down to the series the receiver refuses, which alone
+are lost (`splitting`, logged per target by `rejections`); any other 4xx is
 permanent and carries the start of the receiver's answer. Basic auth, bearer
 token files and TLS come from `openagent.httpauth`, as for scrapes, so
 credential files and certificates are re-read when they change.
@@ -33,11 +35,13 @@ import cramjam
 
 from openagent.httpauth import HTTPAuth
 from openagent.model import ScrapeResult
-from openagent.sinks.base import DELIVERED, Batch, Encoded, Sent
+from openagent.sinks.base import DELIVERED, Batch, Encoded, Loss, Sent
 from openagent.sinks.remote_write.encodings import SeriesEncodings
 from openagent.sinks.remote_write.options import RemoteWriteOptions, parse_receiver_url
 from openagent.sinks.remote_write.poster import Poster
 from openagent.sinks.remote_write.prompb import WriteRequestBuilder
+from openagent.sinks.remote_write.rejections import RefusalLog
+from openagent.sinks.remote_write.splitting import CONTENT_REFUSED, SPLIT_REQUESTS, Split
 
 #: Samples appended between two checks of the byte limit.
 CHUNK: Final = 1000
@@ -62,6 +66,11 @@ class RemoteWriteSink:
         self.max_batch_delay = options.max_batch_delay
         auth = auth if auth is not None else HTTPAuth()
         self._poster = Poster(self.url, options.timeout, auth, options.receiver)
+        self._refusals = RefusalLog(self._poster.where)
+        #: Requests one refused batch may spend on being sent in parts.
+        self.split_requests = SPLIT_REQUESTS
+        #: The refused batch being sent in parts, kept across a retryable failure.
+        self._split: Split | None = None
         self._encodings = SeriesEncodings()
         self._builder = WriteRequestBuilder(self._encodings)
         self._opened = 0.0
@@ -136,11 +145,27 @@ class RemoteWriteSink:
         self._poster.session()
 
     async def send(self, batch: Batch) -> Sent:
-        """POST one batch; raise `SinkError` (retryable or not) unless the receiver took it."""
-        answer = await self._poster.post(batch.payload)
-        if answer.ok:
-            return DELIVERED
-        raise answer.error(self._poster.where)
+        """POST one batch; a batch refused with 400 goes again in parts (`Split`), and only
+        the series refused alone are lost. Raise `SinkError` (retryable or not) otherwise."""
+        where = self._poster.where
+        split = self._split
+        if split is None or split.payload != batch.payload:
+            self._split = None
+            answer = await self._poster.post(batch.payload)
+            if answer.ok:
+                return DELIVERED
+            if answer.status != CONTENT_REFUSED:
+                raise answer.error(where)
+            try:
+                split = Split.start(batch.payload, answer, self.split_requests)
+            except ValueError:
+                raise answer.error(where) from None
+            self._split = split
+        await split.run(self._poster.post, where)  # keeps its place when it raises
+        self._split = None
+        self._refusals.report(split)
+        lost = split.refused_samples()
+        return Sent(Loss("rejected", lost)) if lost else DELIVERED
 
     async def close(self) -> None:
         """Close the connection pool (``flush`` first: nothing is sent from here)."""
