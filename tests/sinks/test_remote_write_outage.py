@@ -346,8 +346,12 @@ async def test_a_full_spool_drops_the_oldest_and_counts_exactly(tmp_path: Path) 
     assert not any(moved[r] for r in ("queue_full", "rejected", "shutdown", "spool_error"))
 
 
-async def test_a_400_is_dropped_once_without_a_retry_storm(tmp_path: Path) -> None:
-    """Samples 10 h old: Prometheus answers 400 to each batch, and each is sent once."""
+async def test_a_400_drops_only_the_old_samples_once_without_a_retry_storm(
+    tmp_path: Path,
+) -> None:
+    """Samples 10 h old: Prometheus answers 400 to each batch; the sink sends it in parts, so
+    the old samples are dropped once each, never retried, and the scrape's other series (``rw_seq``
+    among them) are stored."""
     job = "rw-reject"
     old_ms = int(time.time() * 1000) - 10 * 3600 * 1000
     body = b"# TYPE dcgm_old gauge\n" + b"".join(
@@ -360,15 +364,19 @@ async def test_a_400_is_dropped_once_without_a_retry_storm(tmp_path: Path) -> No
             cfg = config(tmp_path / "c.yaml", job, exp.port)
             async with agent_in_process(cfg, prom.url + "/api/v1/write"):
                 await eventually(
-                    lambda: delta(delivery_counters(), before)["rejected"] >= 5 * PER_SCRAPE,
+                    lambda: delta(delivery_counters(), before)["rejected"] >= 5 * GPUS,
                     within=30,
                 )
                 exp.failing = True
                 await asyncio.sleep(1.0)
             requests = await asyncio.to_thread(_write_requests, prom)
+            seq = await asyncio.to_thread(prom.samples, f'rw_seq{{job="{job}"}}', "10m")
     moved = delta(delivery_counters(), before)
     assert requests.get("400", 0) >= 5
-    assert moved["rejected"] == requests["400"] * PER_SCRAPE
+    scrapes, rest = divmod(moved["rejected"], GPUS)
+    assert rest == 0 and scrapes >= 5
+    ((_, points),) = seq
+    assert len(points) == scrapes  # every scrape that lost its old samples kept rw_seq
     assert moved["retried"] == 0
 
 

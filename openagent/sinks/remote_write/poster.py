@@ -73,10 +73,10 @@ class Poster:
         except (aiohttp.ClientError, OSError) as exc:
             detail = scrub(str(exc) or type(exc).__name__, secrets)
             raise SinkError(f"{self.where}: {detail}", retryable=True) from None
-        if answer.message and secrets:
-            answer = Answer(
-                answer.status, scrub(answer.message, secrets), answer.retry_after, answer.location
-            )
+        if secrets and (answer.message or answer.location):
+            location = answer.location and scrub(answer.location, secrets)
+            message = scrub(answer.message, secrets)
+            answer = Answer(answer.status, message, answer.retry_after, location)
         return answer
 
     async def _post(self, payload: bytes, headers: dict[str, str]) -> Answer:

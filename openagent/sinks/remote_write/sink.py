@@ -41,8 +41,10 @@ from openagent.sinks.remote_write.options import RemoteWriteOptions, parse_recei
 from openagent.sinks.remote_write.poster import Poster
 from openagent.sinks.remote_write.prompb import WriteRequestBuilder
 from openagent.sinks.remote_write.rejections import RefusalLog
-from openagent.sinks.remote_write.splitting import CONTENT_REFUSED, SPLIT_REQUESTS, Split
+from openagent.sinks.remote_write.splitting import CONTENT_REFUSED, Split
 
+#: Refused batches whose progress is kept for a retry (more than one if sends overlap).
+RESUMABLE: Final = 4
 #: Samples appended between two checks of the byte limit.
 CHUNK: Final = 1000
 #: Appends items ``i`` to ``j`` of a result's list to a request.
@@ -67,10 +69,8 @@ class RemoteWriteSink:
         auth = auth if auth is not None else HTTPAuth()
         self._poster = Poster(self.url, options.timeout, auth, options.receiver)
         self._refusals = RefusalLog(self._poster.where)
-        #: Requests one refused batch may spend on being sent in parts.
-        self.split_requests = SPLIT_REQUESTS
-        #: The refused batch being sent in parts, kept across a retryable failure.
-        self._split: Split | None = None
+        #: Refused batches being sent in parts, kept across a retryable failure.
+        self._splits: list[Split] = []
         self._encodings = SeriesEncodings()
         self._builder = WriteRequestBuilder(self._encodings)
         self._opened = 0.0
@@ -148,25 +148,25 @@ class RemoteWriteSink:
         """POST one batch; a batch refused with 400 goes again in parts (`Split`), and only
         the series refused alone are lost. Raise `SinkError` (retryable or not) otherwise."""
         where = self._poster.where
-        split = self._split
-        if split is None or split.payload != batch.payload:
-            self._split = None
+        split = next((s for s in self._splits if s.payload == batch.payload), None)
+        if split is None:
             answer = await self._poster.post(batch.payload)
             if answer.ok:
                 return DELIVERED
             if answer.status != CONTENT_REFUSED:
                 raise answer.error(where)
             try:
-                split = Split.start(batch.payload, answer, self.split_requests)
+                split = Split.start(batch.payload, answer)
             except ValueError:
                 raise answer.error(where) from None
-            self._split = split
+            self._splits = [*self._splits, split][-RESUMABLE:]
         await split.run(self._poster.post, where)  # keeps its place when it raises
-        self._split = None
+        self._splits = [s for s in self._splits if s is not split]
         self._refusals.report(split)
         lost = split.refused_samples()
         return Sent(Loss("rejected", lost)) if lost else DELIVERED
 
     async def close(self) -> None:
         """Close the connection pool (``flush`` first: nothing is sent from here)."""
+        self._splits.clear()
         await self._poster.close()

@@ -164,3 +164,14 @@ async def test_the_logged_location_carries_no_credentials_or_query(
     (error,) = refusal_errors(logs)
     assert f"http://127.0.0.1:{receiver.port}/login" in error
     assert "pa55word" not in error and "t0ken" not in error and "user" not in error
+
+
+async def test_a_location_that_echoes_the_token_is_logged_redacted(
+    receiver: RedirectingReceiver, tmp_path: Path
+) -> None:
+    receiver.location = "/landing/sekrit-token"
+    with capture_logs() as logs:
+        await deliver(sink_for(receiver.url, tmp_path), make_result(SERIES))
+    (error,) = refusal_errors(logs)
+    assert "sekrit-token" not in error
+    assert f"http://127.0.0.1:{receiver.port}/landing/<redacted>" in error

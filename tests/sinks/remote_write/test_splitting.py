@@ -36,10 +36,10 @@ REFUSED_EVENT = "receiver refused a target's samples, dropped"
 
 @dataclass
 class MarkRefusingReceiver:
-    """Refuses a request holding a ``bad="yes"`` series with 400; ``fail_request`` (1-based)
-    gets one 503 instead of its answer. ``stored`` is every series taken, in order."""
+    """Refuses a request holding a ``bad="yes"`` series with 400; the requests numbered in
+    ``fail_requests`` (from 1) get 503 instead. ``stored`` is every series taken, in order."""
 
-    fail_request: int | None = None
+    fail_requests: frozenset[int] = frozenset()
     requests: list[int] = field(default_factory=list)  # series per request
     stored: list[DecodedSeries] = field(default_factory=list)
     port: int = 0
@@ -51,7 +51,7 @@ class MarkRefusingReceiver:
     async def write(self, request: web.Request) -> web.Response:
         series = decode_payload(await request.read())
         self.requests.append(len(series))
-        if len(self.requests) == self.fail_request:
+        if len(self.requests) in self.fail_requests:
             return web.Response(status=503, text="busy")
         if any(("bad", "yes") in s.labels for s in series):
             return web.Response(status=400, text="out of bounds")
@@ -184,7 +184,9 @@ async def test_a_503_while_splitting_resumes_without_sending_a_part_twice(
     receiver: MarkRefusingReceiver,
 ) -> None:
     n, bad = 1000, frozenset({700})
-    receiver.fail_request = 4  # the whole batch, its first half (taken), the second (refused), …
+    receiver.fail_requests = frozenset(
+        {4}
+    )  # the whole batch, its first half (taken), the second (refused), …
     ledger = await deliver(sink_for(receiver), target_result("gpu", "node-a:9400", n, bad))
     assert ledger.dropped_samples == {"rejected": 1} and ledger.sent_samples == n - 1
     assert receiver.stored_keys() == expected_keys("gpu", "node-a:9400", n, bad)  # once each
@@ -193,7 +195,7 @@ async def test_a_503_while_splitting_resumes_without_sending_a_part_twice(
 
 
 async def test_a_503_while_splitting_is_retryable(receiver: MarkRefusingReceiver) -> None:
-    receiver.fail_request = 2
+    receiver.fail_requests = frozenset({2})
     sink = sink_for(receiver)
     sink.encode(target_result("gpu", "a:1", 10, frozenset({9})))
     (batch,) = sink.flush()
@@ -227,3 +229,22 @@ async def test_a_single_refused_series_is_dropped_without_splitting(
     assert await sink.send(batch) == Sent(Loss("rejected", 1))
     await sink.close()
     assert receiver.requests == [1]
+
+
+async def test_two_refused_batches_failing_in_turn_each_resume_where_they_stopped(
+    receiver: MarkRefusingReceiver,
+) -> None:
+    receiver.fail_requests = frozenset({5, 10})  # in each batch, after its first quarter is taken
+    sink = sink_for(receiver)
+    batches = []
+    for instance in ("a:1", "b:1"):
+        sink.encode(target_result("gpu", instance, 16, frozenset({5})))
+        batches += sink.flush()
+    for batch in batches:
+        with pytest.raises(SinkError):
+            await sink.send(batch)
+    for batch in batches:
+        assert await sink.send(batch) == Sent(Loss("rejected", 1))
+    await sink.close()
+    expected = expected_keys("gpu", "a:1", 16, frozenset({5}))
+    assert receiver.stored_keys() == expected + expected_keys("gpu", "b:1", 16, frozenset({5}))
