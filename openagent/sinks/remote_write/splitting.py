@@ -7,13 +7,15 @@ their data. Now the batch is cut in two at a series boundary and each half
 sent on its own; a half refused again is cut again, until the refused series
 stand alone. Those are dropped; everything else is delivered.
 
-Only 400 is split. It is what Prometheus, VictoriaMetrics and Mimir answer
-when *the content* is bad (a sample out of bounds or out of order, a
-duplicate or invalid label, an unreadable body), so a part without the bad
-series can succeed. The other 4xx say something about the endpoint or the
-configuration, which no part of the batch changes: 401/403 (credentials),
-404/405 (wrong URL), 413 (``max_bytes`` above the receiver's limit: splitting
-would double every batch's requests for good, so it stays an error to fix).
+Only 400 is split. It is what a receiver answers when *the content* is bad
+(measured: Prometheus 2.42 for a sample out of bounds or out of order, both
+Prometheus and VictoriaMetrics for a body that is not snappy or not a
+``WriteRequest``), so a part without the bad series can succeed; a payload
+this sink cannot cut either stays refused whole. The other 4xx say
+something about the endpoint or the configuration, which no part of the
+batch changes: 401/403 (credentials), 404/405 (wrong URL), 413
+(``max_bytes`` above the receiver's limit: splitting would double every
+batch's requests for good, so it stays an error to fix).
 A redirect during splitting is refused like them.
 
 Where to cut: at the boundary between two targets (``job`` and
@@ -22,7 +24,8 @@ one target, else at its middle. A bad exporter (a clock far off) spoils all
 of its series, and they sit together in the batch, so cutting at targets
 first sets the bad target apart from the healthy ones in a few requests,
 before the cap below can make the sink drop a run that mixes them. Finding
-the targets reads every series' labels once, only for a refused batch.
+the targets searches each series for its ``job`` and ``instance`` labels,
+only for a refused batch (2.8 ms for 2,000 series).
 
 Cost: the halves of a refused run are sent depth first, the first half
 first (so parts reach the receiver in the batch's order, and two samples of
@@ -41,7 +44,8 @@ the halves already taken are not sent twice. (Sent twice they would be
 harmless at Prometheus, which ignores a sample identical to one it holds,
 but VictoriaMetrics stores identical duplicates unless deduplication is on:
 measured, a batch sent twice exported two samples per series.) Only a
-restart between the failure and the retry sends them again.
+restart between the failure and the retry sends them again, or more
+refused batches failing at once than the sink keeps (`RESUMABLE`).
 """
 
 from __future__ import annotations
