@@ -143,20 +143,20 @@ def _label_error(line: str, pos: int, om: bool) -> LineError:
     name = m.group()
     pos = m.end() if om else _skip_ws(line, m.end())
     if line[pos : pos + 1] != "=":
-        return LineError(f"expected '=' after label name '{name}'")
+        return LineError(f"expected '=' after label name {_clip(name)}")
     pos = pos + 1 if om else _skip_ws(line, pos + 1)
     if line[pos : pos + 1] != '"':
-        return LineError(f"expected quoted value for label '{name}'")
+        return LineError(f"expected quoted value for label {_clip(name)}")
     if re.compile(_QUOTED).match(line, pos) is None:
-        return LineError(f"unterminated label value of '{name}'")
-    return LineError(f"expected ',' or '}}' after value of label '{name}'")
+        return LineError(f"unterminated label value of {_clip(name)}")
+    return LineError(f"expected ',' or '}}' after value of label {_clip(name)}")
 
 
 def _check_names(pairs: list[tuple[str, str]]) -> None:
     seen: set[str] = set()
     for name, _ in pairs:
         if name in seen:
-            raise LineError(f"duplicate label name '{name}'")
+            raise LineError(f"duplicate label name {_clip(name)}")
         seen.add(name)
     if "__name__" in seen:
         raise LineError("label name '__name__' is reserved for the metric name")
@@ -347,7 +347,7 @@ def scan_comment(line: str, om: bool) -> MetaLine:
     if field == TYPE and text not in (OM_TYPES if om else TEXT_TYPES):
         raise LineError(f"invalid metric type {_clip(text)}")
     if field == UNIT and text and not family.endswith("_" + text):
-        raise LineError(f"unit {_clip(text)} is not a suffix of metric family '{family}'")
+        raise LineError(f"unit {_clip(text)} is not a suffix of metric family {_clip(family)}")
     return (field, family, text)
 
 

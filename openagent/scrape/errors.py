@@ -22,6 +22,28 @@ REASONS: Final = frozenset(
 
 _REDACTED = "<redacted>"
 
+#: Most UTF-8 bytes of a target's error text wherever it is shown (``/targets``, its JSON,
+#: the log). A target that sent 100 KB of random bytes put about 15 KB of escaped text
+#: into every log line and `/targets` row; the reason and where it failed fit in a few
+#: hundred bytes, and the rest only repeats what the target sent.
+ERROR_TEXT_LIMIT = 400
+
+
+def shown(text: str, limit: int = ERROR_TEXT_LIMIT) -> str:
+    """``text`` fit to show: characters that are not printable escaped (``\\x07``), and cut
+    to at most ``limit`` UTF-8 bytes, ending in an ellipsis and the length of the whole."""
+    if len(text) <= limit // 4 and text.isprintable():
+        return text  # short enough in any encoding: the common case costs two checks
+    head = text[:limit]  # escaping and encoding never see more than the part shown
+    if not head.isprintable():
+        head = "".join(c if c.isprintable() else repr(c)[1:-1] for c in head)
+    data = head.encode()
+    if len(text) <= limit and len(data) <= limit:
+        return head
+    tail = f"… [{len(text)} characters]"
+    room = limit - len(tail.encode())
+    return data[:room].decode("utf-8", "ignore") + tail
+
 
 class ScrapeFailure(Exception):
     """A fetch that produced no body.

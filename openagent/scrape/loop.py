@@ -35,7 +35,9 @@ from openagent.exposition import (
 from openagent.model import HistogramSample, ScrapeResult, Target
 from openagent.scrape.attribution import Attributor
 from openagent.scrape.cache import TargetCache
+from openagent.scrape.errors import shown
 from openagent.scrape.http import ScrapeClient, ScrapeFailure
+from openagent.scrape.repeats import RepeatGate
 from openagent.scrape.schedule import (
     AdaptiveTimeout,
     grid_step,
@@ -54,6 +56,10 @@ from openagent.telemetry import (
 )
 
 log = get_logger("scrape")
+
+#: Shortest time before an unchanged error of a target is logged again (with the count of
+#: repeats held back); a target with a longer interval logs it at most once per interval.
+ERROR_REPEAT_PERIOD = 60.0
 
 Emit = Callable[[ScrapeResult], None]
 
@@ -97,6 +103,8 @@ class ScrapeLoop:
         self._children: dict[tuple[Counter, str], Counter] = {}
         self._job = target.job
         self._instance = target.instance
+        #: Lets an error that repeats the target's last one into the log once per period.
+        self.error_log = RepeatGate(max(ep.interval, ERROR_REPEAT_PERIOD))
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -168,6 +176,8 @@ class ScrapeLoop:
         except LimitExceeded as exc:
             reason, error = exc.reason, str(exc)
         duration = time.perf_counter() - started
+        if error is not None:
+            error = shown(error)  # it may quote the target: printable, a few hundred bytes
 
         if error is None:
             self.timeout.on_success()
@@ -236,9 +246,8 @@ class ScrapeLoop:
         kept: int,
         duplicates: int,
     ) -> None:
-        job, instance = self._job, self._instance
         self._count(SCRAPES, reason, 1)
-        SCRAPE_DURATION.labels(job).observe(duration)
+        SCRAPE_DURATION.labels(self._job).observe(duration)
         if scraped:
             self._count(SAMPLES, "scraped", scraped)
             self._count(SAMPLES, "kept", kept)
@@ -247,7 +256,7 @@ class ScrapeLoop:
         if duplicates:
             self._count(SAMPLES, "dropped_duplicate", duplicates)
         state = self.state
-        previous_error, previous_health = state.last_error, state.health
+        previous_health = state.health
         state.health = "up" if error is None else "down"
         state.last_scrape_ms = ts_ms
         state.last_duration = duration
@@ -255,12 +264,18 @@ class ScrapeLoop:
         state.samples = kept
         state.series = kept
         state.timeout = self.timeout.current
-        if error is not None and error != previous_error:
-            log.warning(
-                "scrape failed", job=job, instance=instance, url=self.target.url, error=error
-            )
-        elif error is None and previous_health == "down":
-            log.info("scrape recovered", job=job, instance=instance, url=self.target.url)
+        self._log_health(error, previous_health)
+
+    def _log_health(self, error: str | None, previous_health: str) -> None:
+        """Log a failure unless it repeats the last one logged within its period, and a
+        recovery; each line says how many identical failures were not logged before it."""
+        where = {"job": self._job, "instance": self._instance, "url": self.target.url}
+        if error is not None:
+            held = self.error_log.admit(error)
+            if held is not None:
+                log.warning("scrape failed", **where, error=error, **_repeats(held))
+        elif previous_health == "down":
+            log.info("scrape recovered", **where, **_repeats(self.error_log.reset()))
 
     def _count(self, metric: Counter, result: str, amount: int) -> None:
         """Add ``amount`` to this target's ``result`` child of ``metric``; the children are
@@ -279,6 +294,11 @@ class ScrapeLoop:
             except KeyError:
                 pass
         self._children.clear()
+
+
+def _repeats(held: int) -> dict[str, int]:
+    """The log field that counts identical failures not logged, when there were any."""
+    return {"repeats_not_logged": held} if held else {}
 
 
 def _histogram_samples(
