@@ -1,6 +1,7 @@
 """Memory per series and CPU per sample of the per-target path, without the network.
 
-Run: ``python -m benchmarks.series_memory [--targets N] [--scrapes K] [--sink rw|whatap|both]``.
+Run: ``python -m benchmarks.series_memory [--targets N] [--scrapes K] [--sink rw|whatap|both]``,
+or ``python -m benchmarks.series_memory --churn 5000 --scrapes 200 [--failing]``.
 
 Builds ``--targets`` real `ScrapeLoop` objects (the scrape loop's own parser,
 series cache, staleness tracking and report series), each fed synthetic
@@ -14,6 +15,13 @@ reports:
   between scrapes;
 * CPU per sample of a warm round (parse, dedupe, staleness, encoding), on one
   core, with tracing off.
+
+With ``--churn N``, one target exposes N series with fresh label values on
+every scrape (``--failing``: and a malformed last line, so every scrape fails
+after the parser met all N), and the run reports the process's resident memory
+(RSS, from ``/proc``) grown over the scrapes and at its peak, and the entries
+its parser table held after the last scrape and at most after any scrape:
+what one churning target costs, which the per-target cache bound is for.
 
 The fetch, the event loop and the HTTP parsing are left out on purpose: they
 are measured end to end by ``benchmarks.vmagent_compare``. This one isolates
@@ -125,6 +133,68 @@ async def measure(n: int, scrapes: int, shape: NodeShape, sink: str) -> dict[str
     }
 
 
+class _Churning:
+    """A scrape client whose one target answers ``series`` new series every scrape."""
+
+    def __init__(self, series: int, failing: bool) -> None:
+        self.series = series
+        self.failing = failing
+        self.round = 0
+
+    async def fetch(self, url: str, ep: Any, **_: Any) -> FetchResult:
+        k, n = self.round, self.series
+        lines = [f'churn_metric{{id="{k}-{i}",gpu="{i % 8}"}} {i}\n' for i in range(n)]
+        if self.failing:
+            lines.append("churn_metric{} not-a-number\n")
+        body = "".join(lines).encode()
+        return FetchResult(body, "text/plain; version=0.0.4", 200, len(body), len(body))
+
+
+def _rss_mib(field: str = "VmRSS") -> float:
+    """The process's resident memory (``VmRSS``) or its peak (``VmHWM``), in MiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def measure_churn(series: int, scrapes: int, failing: bool) -> dict[str, float]:
+    """Scrape one churning target ``scrapes`` times; return RSS growth and table sizes."""
+    ep = EndpointConfig.model_validate({"address": "127.0.0.1:9400"})
+    labels = (("instance", "127.0.0.1:9400"), ("job", "churn"))
+    target = Target("churn", "http://127.0.0.1:9400/metrics", labels, ep)
+    client = _Churning(series, failing)
+    loop = ScrapeLoop(target, client, lambda _: None, limits=Limits())  # type: ignore[arg-type]
+    gc.collect()
+    before = _rss_mib()
+    most = 0
+    for k in range(scrapes):
+        client.round = k
+        await loop.scrape_once()
+        most = max(most, loop.cache.size)
+    gc.collect()
+    return {
+        "rss_growth": _rss_mib() - before,
+        "rss_peak_growth": _rss_mib("VmHWM") - before,
+        "entries_end": loop.cache.size,
+        "entries_max": most,
+    }
+
+
+def _churn_main(args: argparse.Namespace) -> None:
+    out = asyncio.run(measure_churn(args.churn, args.scrapes, args.failing))
+    print(
+        "| series per scrape | scrapes | scrapes fail | RSS grown, MiB | RSS peak grown, MiB "
+        "| table entries at end | most after a scrape |\n|---:|---:|---|---:|---:|---:|---:|"
+    )
+    print(
+        f"| {args.churn} | {args.scrapes} | {'yes' if args.failing else 'no'} | "
+        f"{out['rss_growth']:.0f} | {out['rss_peak_growth']:.0f} | "
+        f"{out['entries_end']:.0f} | {out['entries_max']:.0f} |"
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks.series_memory", description=__doc__)
     p.add_argument("--targets", type=int, default=200)
@@ -132,8 +202,13 @@ def main() -> None:
     p.add_argument("--gpus", type=int, default=8)
     p.add_argument("--families", type=int, default=41)
     p.add_argument("--sink", choices=("rw", "whatap", "both", "none"), default="rw")
+    p.add_argument("--churn", type=int, default=0, help="one target, this many new series a scrape")
+    p.add_argument("--failing", action="store_true", help="with --churn: every scrape fails")
     args = p.parse_args()
     print(pin_one_core())
+    if args.churn:
+        _churn_main(args)
+        return
     shape = NodeShape(gpus=args.gpus, families=args.families)
     out = asyncio.run(measure(args.targets, args.scrapes, shape, args.sink))
     print("| targets | series | sink | B/series held | µs/sample warm |\n|---:|---:|---|---:|---:|")

@@ -48,7 +48,8 @@ FAMILY_SUFFIXES = (
     "_gcount",
     "_gsum",
 )
-#: Entries the parser's table may hold beyond twice a scrape's samples before it is pruned.
+#: Entries the parser's tables may hold beyond twice the last good scrape's samples before
+#: the entries not seen in the last two scrapes are evicted (Prometheus allows 1,000 too).
 PRUNE_SLACK = 1000
 
 
@@ -76,6 +77,8 @@ class TargetCache:
         "_proto",
         "_shape",
         "_stamp",
+        "_stamp_before",
+        "_successful",
         "builder",
         "metadata",
         "parser",
@@ -94,7 +97,10 @@ class TargetCache:
         self.previous_histograms: list[Series] = []
         self.metadata: dict[str, Metadata] = {}
         self._metadata_source: dict[str, Metadata] = {}
-        self._stamp: object = None
+        # never None, the stamp of a series no scrape saw yet
+        self._stamp: object = object()
+        self._stamp_before: object = object()
+        self._successful = 0
         self.report = [Series(name, target.labels) for name in REPORT_NAMES]
         self._shape = _shape(target, limits)
         self.builder = self._builder(target, carry=None)
@@ -138,6 +144,12 @@ class TargetCache:
     def labels(self) -> Labels:
         """The target labels the series are built with."""
         return self.builder.target_labels
+
+    @property
+    def size(self) -> int:
+        """Entries of the parser tables (text, and protobuf once used): what the bound counts."""
+        proto = self._proto
+        return self.parser.cache_size + (proto.cache_size if proto is not None else 0)
 
     async def parse(self, text: str, *, openmetrics: bool, default_ts_ms: int) -> Parsed:
         """Parse one body with this target's table."""
@@ -186,6 +198,7 @@ class TargetCache:
     ) -> Settled:
         """Drop repeated series (the first is kept, as Prometheus does), find the series
         that went stale, and make these the last scrape's series."""
+        self._stamp_before = self._stamp
         stamp = self._stamp = object()
         for s in self.report:
             s.seen = stamp
@@ -240,22 +253,37 @@ class TargetCache:
         if changed and self.builder.attribution is not None:
             self.builder.attribution.keep_only(self.previous)
         self.builder.carry = None
-        proto = self._proto
-        tables = self.parser.cache_size + (proto.cache_size if proto is not None else 0)
-        if tables > 2 * parsed.samples + PRUNE_SLACK:
-            stamp = self._stamp
-
-            def seen(entry: object) -> bool:
-                return getattr(entry, "seen", None) is stamp
-
-            self.parser.prune(seen)
-            if proto is not None:
-                proto.prune(seen)
-            self.builder.prune(lambda s: s.seen is stamp)
+        self._successful = parsed.samples
 
     def after_failure(self) -> None:
         """Bookkeeping after a failed scrape (every series went stale)."""
         self._refresh_metadata()
+
+    def evict(self) -> int:
+        """At the end of every scrape, good or failed: when the tables hold more than twice
+        the last good scrape's samples plus `PRUNE_SLACK`, forget the entries not seen in
+        the last two scrapes; return how many went.
+
+        This is the bound of Prometheus's ``scrapeCache.iterDone``, checked after failed
+        scrapes too: a target whose series got new label values every scrape and whose
+        scrapes failed after parsing them (a bad last line, the sample limit) grew its
+        table to the parser's last-resort reset at 500,000 entries, 543 MiB of RSS for
+        5,000 series a scrape (``benchmarks.series_memory --churn 5000 --failing``). When
+        nothing churns the check is one comparison; a walk only follows churn."""
+        size = self.size
+        if size <= 2 * self._successful + PRUNE_SLACK:
+            return 0
+        stamp, before = self._stamp, self._stamp_before
+
+        def recent(entry: object) -> bool:
+            seen = getattr(entry, "seen", None)
+            return seen is stamp or seen is before
+
+        self.parser.prune(recent)
+        if self._proto is not None:
+            self._proto.prune(recent)
+        self.builder.prune(recent)
+        return size - self.size
 
     def _refresh_metadata(self) -> None:
         """Keep the metadata of families that still have at least one series."""

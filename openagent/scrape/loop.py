@@ -37,6 +37,7 @@ from openagent.scrape.attribution import Attributor
 from openagent.scrape.cache import TargetCache
 from openagent.scrape.errors import shown
 from openagent.scrape.http import ScrapeClient, ScrapeFailure
+from openagent.scrape.metrics import CACHE_SERIES
 from openagent.scrape.repeats import RepeatGate
 from openagent.scrape.schedule import (
     AdaptiveTimeout,
@@ -103,6 +104,7 @@ class ScrapeLoop:
         self._children: dict[tuple[Counter, str], Counter] = {}
         self._job = target.job
         self._instance = target.instance
+        self._cache_series = CACHE_SERIES.labels(self._job, self._instance)
         #: Lets an error that repeats the target's last one into the log once per period.
         self.error_log = RepeatGate(max(ep.interval, ERROR_REPEAT_PERIOD))
 
@@ -197,6 +199,8 @@ class ScrapeLoop:
             histograms = _histogram_samples(parsed, keep, ts_ms, ep.honor_timestamps)
             cache.after_success(parsed, settled.changed or changed)
             scraped = parsed.samples
+        cache.evict()
+        self._cache_series.set(cache.size)
         kept = len(settled.series) + len(histograms)
         report_values = [1.0 if error is None else 0.0, duration, scraped, kept, settled.added]
         ts = settled.timestamps
@@ -288,6 +292,10 @@ class ScrapeLoop:
         child.inc(amount)
 
     def _forget_metrics(self) -> None:
+        try:
+            CACHE_SERIES.remove(self._job, self._instance)
+        except KeyError:
+            pass
         for metric, result in self._children:
             try:
                 metric.remove(self._job, self._instance, result)

@@ -22,6 +22,7 @@ CASES = [
     ("remote_write_bench", ["--encode-only", "--runs", "1", "--min-time", "0.01"], "sample"),
     ("status_page_bench", ["--targets", "50", "--runs", "1"], "page ?health=down"),
     ("series_memory", ["--targets", "3", "--scrapes", "2", "--sink", "both"], "B/series held"),
+    ("series_memory", ["--churn", "50", "--scrapes", "3", "--failing"], "table entries at end"),
     ("attribution_bench", ["--nodes", "2", "--gpus", "4", "--rounds", "1"], "pods attributed | 8"),
     ("fetch_floor", ["--nodes", "2", "--fetches", "5", "--rounds", "1"], "x the floor"),
     (

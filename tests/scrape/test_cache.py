@@ -21,6 +21,7 @@ async def scrape(cache: TargetCache, body: str, ts: int = 1000) -> tuple[list[Se
     parsed = await cache.parse(body, openmetrics=False, default_ts_ms=ts)
     settled = cache.settle(parsed.series, parsed.values, None, before)
     cache.after_success(parsed, settled.changed)
+    cache.evict()
     return settled.series, settled
 
 
