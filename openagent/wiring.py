@@ -28,7 +28,7 @@ from openagent.httpauth import HTTPAuth
 from openagent.kube import Cluster, KubeOptions, own_namespace
 from openagent.kube.attribution import AttributionOptions, WorkloadResolver
 from openagent.kube.labels import check_label_selector
-from openagent.scrape import ScrapeOptions
+from openagent.scrape import ScrapeOptions, TimestampBounds
 from openagent.server import ServerOptions
 from openagent.settings import Settings
 from openagent.shard import (
@@ -63,6 +63,9 @@ def scrape_options(settings: Settings) -> ScrapeOptions:
         seed=settings.pod_name or socket.gethostname(),
         wakeup_quantum=settings.scrape_grid,
         enable_protobuf=settings.enable_protobuf,
+        timestamp_bounds=TimestampBounds(
+            max_age=settings.timestamp_max_age, max_ahead=settings.timestamp_max_ahead
+        ),
     )
 
 

@@ -12,6 +12,7 @@ from openagent import wiring
 from openagent.config import FileSource
 from openagent.config.configmap_source import ConfigMapSource
 from openagent.kube import Cluster, KubeOptions
+from openagent.scrape import TimestampBounds
 from openagent.settings import SettingsError, load_settings
 from openagent.shard import MembershipOptions, Ownership, PodMembership, StaticShard
 
@@ -81,6 +82,18 @@ def test_scrape_options_carry_limits_and_seed() -> None:
     o = wiring.scrape_options(s)
     assert (o.limits.sample_limit, o.limits.label_limit) == (500, 30)
     assert o.body_size_limit == 8 * 1024**2 and o.seed == "agent-7"
+
+
+def test_timestamp_bounds_are_settings_handed_to_the_scrape_room(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert wiring.scrape_options(load_settings()).timestamp_bounds == TimestampBounds(3000, 600)
+    monkeypatch.setenv("OPENAGENT_TIMESTAMP_MAX_AHEAD", "0")
+    s = load_settings(timestamp_max_age="30m")
+    assert wiring.scrape_options(s).timestamp_bounds == TimestampBounds(1800, 0)
+    with pytest.raises(SettingsError) as info:
+        load_settings(timestamp_max_age="-1s")
+    assert "--timestamp-max-age" in str(info.value)
 
 
 @pytest.mark.parametrize(

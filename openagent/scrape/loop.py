@@ -34,6 +34,7 @@ from openagent.exposition import (
 )
 from openagent.model import HistogramSample, ScrapeResult, Target
 from openagent.scrape.attribution import Attributor
+from openagent.scrape.bounds import TimestampBounds, TimestampGuard
 from openagent.scrape.cache import TargetCache
 from openagent.scrape.errors import shown
 from openagent.scrape.http import ScrapeClient, ScrapeFailure
@@ -79,6 +80,7 @@ class ScrapeLoop:
         cache: TargetCache | None = None,
         quantum: float = 0.0,
         attributor: Attributor | None = None,
+        bounds: TimestampBounds | None = None,
     ) -> None:
         self.target = target
         self.client = client
@@ -107,6 +109,8 @@ class ScrapeLoop:
         self._cache_series = CACHE_SERIES.labels(self._job, self._instance)
         #: Lets an error that repeats the target's last one into the log once per period.
         self.error_log = RepeatGate(max(ep.interval, ERROR_REPEAT_PERIOD))
+        where = {"job": self._job, "instance": self._instance, "url": target.url}
+        self.bounds = TimestampGuard(bounds or TimestampBounds(), ep.interval, where)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -193,16 +197,27 @@ class ScrapeLoop:
             cache.after_failure()
             scraped = 0
         else:
-            timestamps = parsed.timestamps if ep.honor_timestamps else None
-            settled = cache.settle(parsed.series, parsed.values, timestamps, created_before)
+            series, values, timestamps = parsed.series, parsed.values, None
+            if ep.honor_timestamps and parsed.timestamps is not None:
+                series, values, timestamps = self.bounds.samples(
+                    series, values, parsed.timestamps, ts_ms
+                )
+            settled = cache.settle(series, values, timestamps, created_before)
             keep, stale_histograms, changed = cache.settle_histograms(parsed.histograms)
+            stamps = parsed.histogram_timestamps
+            if ep.honor_timestamps and stamps is not None:
+                keep = self.bounds.histograms(parsed.histograms, keep, stamps, ts_ms)
             histograms = _histogram_samples(parsed, keep, ts_ms, ep.honor_timestamps)
             cache.after_success(parsed, settled.changed or changed)
             scraped = parsed.samples
         cache.evict()
         self._cache_series.set(cache.size)
+        out_of_bounds = self.bounds.done(ts_ms)
         kept = len(settled.series) + len(histograms)
-        report_values = [1.0 if error is None else 0.0, duration, scraped, kept, settled.added]
+        # as in Prometheus, scrape_samples_post_metric_relabeling counts out-of-bounds samples
+        relabelled = kept + out_of_bounds
+        up = 1.0 if error is None else 0.0
+        report_values = [up, duration, scraped, relabelled, settled.added]
         ts = settled.timestamps
         result = ScrapeResult(
             target_id=target.id,
@@ -219,7 +234,8 @@ class ScrapeLoop:
             histograms=histograms,
             stale_histograms=stale_histograms,
         )
-        self._account(reason, error, duration, ts_ms, scraped, kept, settled.duplicates)
+        self._account(reason, error, duration, ts_ms)
+        self._count_samples(scraped, kept, settled.duplicates, out_of_bounds)
         return result
 
     def _emit_final(self) -> None:
@@ -246,29 +262,32 @@ class ScrapeLoop:
         error: str | None,
         duration: float,
         ts_ms: int,
-        scraped: int,
-        kept: int,
-        duplicates: int,
     ) -> None:
+        """Count the scrape and record it in the target's state; log a change of health."""
         self._count(SCRAPES, reason, 1)
         SCRAPE_DURATION.labels(self._job).observe(duration)
-        if scraped:
-            self._count(SAMPLES, "scraped", scraped)
-            self._count(SAMPLES, "kept", kept)
-            if scraped - kept - duplicates > 0:
-                self._count(SAMPLES, "dropped_relabel", scraped - kept - duplicates)
-        if duplicates:
-            self._count(SAMPLES, "dropped_duplicate", duplicates)
         state = self.state
         previous_health = state.health
         state.health = "up" if error is None else "down"
         state.last_scrape_ms = ts_ms
         state.last_duration = duration
         state.last_error = error
-        state.samples = kept
-        state.series = kept
         state.timeout = self.timeout.current
         self._log_health(error, previous_health)
+
+    def _count_samples(self, scraped: int, kept: int, duplicates: int, out_of_bounds: int) -> None:
+        """Count a scrape's samples: scraped, kept (sent on), and dropped by reason."""
+        self.state.samples = self.state.series = kept
+        if scraped:
+            self._count(SAMPLES, "scraped", scraped)
+            self._count(SAMPLES, "kept", kept)
+            relabel = scraped - kept - duplicates - out_of_bounds
+            if relabel > 0:
+                self._count(SAMPLES, "dropped_relabel", relabel)
+        if duplicates:
+            self._count(SAMPLES, "dropped_duplicate", duplicates)
+        if out_of_bounds:
+            self._count(SAMPLES, "dropped_timestamp_out_of_bounds", out_of_bounds)
 
     def _log_health(self, error: str | None, previous_health: str) -> None:
         """Log a failure unless it repeats the last one logged within its period, and a

@@ -24,6 +24,7 @@ from openagent.exposition import Limits
 from openagent.httpauth import HTTPAuth
 from openagent.model import ScrapeResult, Target, TargetState
 from openagent.scrape.attribution import Attributor
+from openagent.scrape.bounds import TimestampBounds
 from openagent.scrape.cache import TargetCache
 from openagent.scrape.http import ScrapeClient
 from openagent.scrape.loop import Emit, ScrapeLoop
@@ -53,6 +54,9 @@ class ScrapeOptions:
     #: Ask targets for the delimited protobuf exposition first (native histograms come
     #: only that way); off, as in the Go agent.
     enable_protobuf: bool = False
+    #: How far from the agent's clock an exposed timestamp may lie before its sample is
+    #: dropped (see `openagent.scrape.bounds`).
+    timestamp_bounds: TimestampBounds = field(default_factory=TimestampBounds)
 
     def client(self, auth: HTTPAuth | None = None) -> ScrapeClient:
         """A scrape client with these options."""
@@ -69,7 +73,13 @@ async def scrape_once(
 ) -> ScrapeResult:
     """Scrape ``target`` once exactly as the running agent would."""
     async with options.client(auth) as client:
-        loop = ScrapeLoop(target, client, lambda _: None, limits=options.limits)
+        loop = ScrapeLoop(
+            target,
+            client,
+            lambda _: None,
+            limits=options.limits,
+            bounds=options.timestamp_bounds,
+        )
         return await loop.scrape_once()
 
 
@@ -138,6 +148,7 @@ class ScrapeManager:
             cache=cache,
             quantum=self.options.wakeup_quantum,
             attributor=self.attributor,
+            bounds=self.options.timestamp_bounds,
         )
         self.loops[target.id] = loop
         loop.start()

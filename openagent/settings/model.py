@@ -168,6 +168,17 @@ class Settings(BaseSettings):
         0, description="longest label value in bytes (0: no limit)"
     )
 
+    timestamp_max_age: Annotated[Seconds, Field(ge=0)] = Field(
+        50 * 60.0,
+        description="drop a scraped sample whose own timestamp is older than this: Prometheus "
+        "takes none older than 1h behind its newest, and a batch holding one is refused whole "
+        "(0: no bound)",
+    )
+    timestamp_max_ahead: Annotated[Seconds, Field(ge=0)] = Field(
+        10 * 60.0,
+        description="drop a scraped sample whose own timestamp is further ahead of the agent's "
+        "clock than this (0: no bound)",
+    )
     enable_protobuf: bool = Field(
         False,
         description="ask targets for the protobuf exposition first, which alone carries native "

@@ -3,6 +3,7 @@ and native histograms built, relabelled, counted and marked stale like flat seri
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,6 +12,7 @@ from openagent.exposition import Limits
 from openagent.model import ScrapeResult
 from openagent.scrape.http import ACCEPT, PROTOBUF_ACCEPT, ScrapeClient
 from openagent.scrape.loop import ScrapeLoop
+from openagent.telemetry import REGISTRY
 from tests.exposition.protobuf_writer import (
     GAUGE,
     HISTOGRAM,
@@ -22,7 +24,7 @@ from tests.exposition.protobuf_writer import (
     native,
 )
 from tests.protobuf_exporter import NegotiatingExporter, serving
-from tests.scrape.test_loop import make_target, report
+from tests.scrape.test_loop import by_name, make_target, report
 
 LIMITS = Limits(sample_limit=1000)
 TS = 1756912212000
@@ -152,14 +154,35 @@ async def test_honor_labels_decides_for_native_histograms(
 async def test_explicit_timestamps_are_honoured_unless_disabled(
     exporter: NegotiatingExporter,
 ) -> None:
-    body = delimited(family("lat", HISTOGRAM, metric(LATENCY, ts=TS)))
+    recent = int(time.time() * 1000) - 60_000  # within the bounds on exposed timestamps
+    body = delimited(family("lat", HISTOGRAM, metric(LATENCY, ts=recent)))
     exporter.protobuf = body
     loop, result = await scrape(exporter)
-    assert [h.timestamp_ms for h in result.histograms] == [TS]
+    assert [h.timestamp_ms for h in result.histograms] == [recent]
     await loop.client.close()
     loop, result = await scrape(exporter, extra="        honorTimestamps: false")
     await loop.client.close()
     assert [h.timestamp_ms for h in result.histograms] == [result.timestamp_ms]
+
+
+async def test_a_native_histogram_stamped_out_of_bounds_is_dropped_and_counted(
+    exporter: NegotiatingExporter,
+) -> None:
+    exporter.protobuf = delimited(
+        family("temp", GAUGE, metric(gauge(40), labels=(("gpu", "0"),))),
+        family("lat", HISTOGRAM, metric(LATENCY, ts=TS)),  # months old
+    )
+    dropped = {
+        "job": "dcgm",
+        "instance": f"127.0.0.1:{exporter.port}",
+        "result": "dropped_timestamp_out_of_bounds",
+    }
+    before = REGISTRY.get_sample_value("openagent_target_samples_total", dropped) or 0.0
+    loop, result = await scrape(exporter)
+    await loop.client.close()
+    assert result.histograms == [] and by_name(result)["temp"] == [40.0]
+    after = REGISTRY.get_sample_value("openagent_target_samples_total", dropped)
+    assert after == before + 1
 
 
 async def test_vanished_and_final_native_histograms_go_stale(
