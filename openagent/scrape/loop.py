@@ -13,6 +13,12 @@ anyway), OpenMetrics, else the text format. A native histogram counts as
 one sample, as in Prometheus: in ``scrape_samples_scraped``, in
 ``scrape_samples_post_metric_relabeling`` when relabelling kept it, in the
 sample limit, and in the target's sample and series counts.
+
+Three things keep one bad target cheap: samples whose own timestamp is out of
+bounds are dropped before anything is sent (`openagent.scrape.bounds`), the
+target's cache is cut back after every scrape (`TargetCache.evict`), and its
+error text is cut to a few hundred printable bytes and logged again only when
+it changes or a period passed (`openagent.scrape.errors.shown`, `RepeatGate`).
 """
 
 from __future__ import annotations
