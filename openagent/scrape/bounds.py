@@ -143,7 +143,8 @@ class TimestampGuard:
         kept = histograms_in_bounds(keep, timestamps, self.bounds.window(now_ms))
         if len(kept) < len(keep):
             self.dropped += len(keep) - len(kept)
-            first = next(i for i in keep if i not in set(kept))
+            inside = set(kept)
+            first = next(i for i in keep if i not in inside)
             self.first = self.first or (series[first], timestamps[first])
         return kept
 

@@ -23,9 +23,10 @@ REASONS: Final = frozenset(
 _REDACTED = "<redacted>"
 
 #: Most UTF-8 bytes of a target's error text wherever it is shown (``/targets``, its JSON,
-#: the log). A target that sent 100 KB of random bytes put about 15 KB of escaped text
-#: into every log line and `/targets` row; the reason and where it failed fit in a few
-#: hundred bytes, and the rest only repeats what the target sent.
+#: the log). Texts quoted from a target were unbounded: a 100 KB label name came back
+#: whole in the parse error, so in every log line and `/targets` row, and garbage from a
+#: target was reported at 15 KB a scrape. The reason and where it failed fit in a few
+#: hundred bytes; the rest only repeats what the target sent.
 ERROR_TEXT_LIMIT = 400
 
 

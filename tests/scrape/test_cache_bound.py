@@ -11,7 +11,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 from openagent.exposition import Limits
-from openagent.model import ScrapeResult
+from openagent.model import ScrapeResult, Series
 from openagent.scrape.cache import PRUNE_SLACK
 from openagent.scrape.http import ScrapeClient
 from openagent.scrape.loop import ScrapeLoop
@@ -34,8 +34,8 @@ def churning(generation: int, *, stable: int = 0, failing: bool = False) -> byte
     return "".join(lines).encode()
 
 
-def labelled(series: list[object]) -> set[tuple[str, str]]:
-    return {(s.name, dict(s.labels).get("id", "")) for s in series}  # type: ignore[attr-defined]
+def labelled(series: list[Series]) -> set[tuple[str, str]]:
+    return {(s.name, dict(s.labels).get("id", "")) for s in series}
 
 
 async def test_a_churning_target_keeps_its_cache_near_twice_one_scrape(
