@@ -1,11 +1,12 @@
-"""Against a real Prometheus 2.42: one target's old timestamp no longer sinks its neighbours.
+"""Against a real Prometheus 2.42: an old exposed timestamp is dropped at scrape time.
 
 Two loopback exporters are scraped by real scrape loops and their results
 go to Prometheus in one remote-write request, as the agent batches them: a
 healthy one, and one that exposes a sample stamped three hours back beside a
 current one. With the bounds open, Prometheus refuses the whole request (400,
-out of bounds) and the healthy target's samples are lost with it; with the
-default bounds the old sample is dropped at scrape time and the rest arrives.
+out of bounds): the sink has to split it to save the healthy target, and the
+old sample is lost at the receiver as ``rejected``. With the default bounds
+the old sample is dropped at scrape time, and the request is taken whole.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from openagent.model import ScrapeResult
 from openagent.scrape.bounds import TimestampBounds
 from openagent.scrape.http import ScrapeClient
 from openagent.scrape.loop import ScrapeLoop
-from openagent.sinks.base import SinkError
+from openagent.sinks.base import Loss, Sent
 from openagent.sinks.remote_write import RemoteWriteOptions, RemoteWriteSink
 from tests.peers import PrometheusServer
 from tests.scrape.test_loop import make_target
@@ -72,33 +73,30 @@ async def scrape_pair(client: ScrapeClient, bounds: TimestampBounds) -> list[Scr
     return results
 
 
-async def send_together(prometheus: PrometheusServer, results: list[ScrapeResult]) -> None:
-    """Deliver the results in one remote-write request."""
+async def send_together(prometheus: PrometheusServer, results: list[ScrapeResult]) -> Sent:
+    """Deliver the results in one remote-write request; what became of it."""
     sink = RemoteWriteSink(RemoteWriteOptions(prometheus.url + "/api/v1/write"))
     try:
         for result in results:
             sink.encode(result)
         (batch,) = sink.flush()
-        await sink.send(batch)
+        return await sink.send(batch)
     finally:
         await sink.close()
 
 
-async def test_an_old_exposed_timestamp_no_longer_sinks_the_batch(
+async def test_an_old_exposed_timestamp_is_dropped_at_scrape_before_the_receiver_refuses_it(
     prometheus: PrometheusServer, client: ScrapeClient
 ) -> None:
     # a current sample first: Prometheus bounds ages by the newest time its head holds
     await send_together(prometheus, (await scrape_pair(client, TimestampBounds()))[:1])
 
     open_bounds = await scrape_pair(client, TimestampBounds(0, 0))
-    with pytest.raises(SinkError) as refused:
-        await send_together(prometheus, open_bounds)
-    assert "out of bounds" in str(refused.value)
-    lost = open_bounds[0].instance
-    assert await prometheus.aquery(f'healthy{{instance="{lost}"}}') == []
+    refused = await send_together(prometheus, open_bounds)
+    assert refused.loss == Loss("rejected", 1)
 
     bounded = await scrape_pair(client, TimestampBounds())
-    await send_together(prometheus, bounded)
+    assert await send_together(prometheus, bounded) == Sent()
     kept = bounded[0].instance
     assert len(await prometheus.aquery(f'healthy{{instance="{kept}"}}')) == 1
     stamped = await prometheus.aquery(f'stamped{{instance="{bounded[1].instance}"}}')
