@@ -267,7 +267,7 @@ async def run(*, config_named: bool = False, **overrides: object) -> int:
     setup_logging(settings.log_level, settings.log_format)
     try:
         if config_named and not settings.config_map:
-            check_config_file(settings.config)
+            check_config_file(settings.config, wiring.config_limits(settings))
         check_outputs(settings)
         agent = Agent(settings)
     except StartError as exc:

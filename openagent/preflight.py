@@ -22,7 +22,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from openagent.config import ConfigError, load_config
+from openagent.config import ConfigError, ConfigLimits, load_config
 from openagent.settings import Settings
 
 
@@ -49,10 +49,11 @@ def os_reason(exc: OSError) -> str:
     return text
 
 
-def check_config_file(path: Path) -> None:
-    """A config named on the command line must load now: StartError (code 2) otherwise."""
+def check_config_file(path: Path, limits: ConfigLimits) -> None:
+    """A config named on the command line must load now, within ``limits``: StartError
+    (code 2) otherwise."""
     try:
-        load_config(path)
+        load_config(path, limits)
     except ConfigError as exc:
         first = exc.problems[0] if exc.problems else None
         where = f"{first.path}: " if first is not None and first.path else ""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import openagent
-from openagent.config import ConfigSource, FileSource
+from openagent.config import ConfigLimits, ConfigSource, FileSource
 from openagent.config.configmap_source import ConfigMapSource
 from openagent.config.source import OnChange, OnError
 from openagent.delivery import DeliveryOptions
@@ -293,10 +293,20 @@ def build_sinks(settings: Settings, auth: HTTPAuth | None = None) -> list[Sink]:
     return sinks
 
 
+def config_limits(settings: Settings) -> ConfigLimits:
+    """The largest config the agent takes, and the floor of its scrape intervals."""
+    return ConfigLimits(
+        max_bytes=settings.config_max_bytes,
+        max_endpoints=settings.config_max_endpoints,
+        interval_floor=settings.min_scrape_interval,
+    )
+
+
 def config_source(
     settings: Settings, kube: Cluster, on_change: OnChange, on_error: OnError
 ) -> ConfigSource:
     """The ConfigMap when ``config_map`` is set, else the file."""
+    limits = config_limits(settings)
     if settings.config_map:
         return ConfigMapSource(
             kube,
@@ -305,5 +315,8 @@ def config_source(
             settings.config_map_key,
             on_change,
             on_error,
+            limits=limits,
         )
-    return FileSource(settings.config, on_change, on_error, interval=settings.reload_interval)
+    return FileSource(
+        settings.config, on_change, on_error, interval=settings.reload_interval, limits=limits
+    )

@@ -253,7 +253,10 @@ def test_run_help_shows_each_default_in_the_units_a_user_writes(
     assert "(default: whatap when WHATAP_LICENSE is set, else jsonl)" in text
     assert "(default: $WHATAP_OPEN_HOME/scrape_config.yaml, else ./scrape_config.yaml)" in text
     assert "largest size of the spool per sink; oldest data goes first (default: 1GiB)" in text
-    assert "how often the config file is checked for changes (default: 1s)" in text
+    assert (
+        "how often the config file is checked for changes (SIGHUP: at once) (default: 1s)" in text
+    )
+    assert "a bigger one is refused unread (default: 4MiB)" in text
     # a description that says what unset means needs no "(default: unset)" after it
     assert "directory of the on-disk spool; unset, batches wait in memory only" in text
     assert "wait in memory only (default" not in text

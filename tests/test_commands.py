@@ -135,3 +135,22 @@ def test_check_strict_fails_on_warnings_and_passes_without(
     cfg.write_text(TYPOS.replace("    tagets: []\n", "").replace("intreval", "interval"))
     assert main(["check", "--strict", "--config", str(cfg)]) == 0
     assert capsys.readouterr().out == f"{cfg}: OK, 1 enabled target(s), 0 warning(s)\n"
+
+
+def test_check_warns_of_a_minimum_interval_below_one_second_and_strict_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Measured before: ``minimumInterval: 0s`` with ``interval: 1ms`` passed the check, and
+    the agent then scraped 565 times a second."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "features:\n  openAgent:\n    enabled: true\n    minimumInterval: 0s\n    targets:\n"
+        "    - targetName: a\n      type: StaticEndpoints\n      endpoints:\n"
+        "      - {address: '127.0.0.1:1', interval: 1ms}\n"
+    )
+    assert main(["check", "--config", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert f"{path}: minimumInterval: 0s is below 1s: " in err
+    assert f"{path}: targets[0].endpoints[0].interval: 1ms is below minimumInterval 1s" in err
+    assert out.endswith("OK, 1 enabled target(s), 2 warning(s)\n")
+    assert main(["check", "--config", str(path), "--strict"]) == 1

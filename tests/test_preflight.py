@@ -147,3 +147,38 @@ def test_os_reason_is_the_errno_text_not_the_wrapping_sentence() -> None:
         "name or service not known"
     )
     assert os_reason(OSError()) == "OSError"
+
+
+def test_a_config_over_the_size_limit_named_on_the_command_line_exits_2_unread(
+    tmp_path: Path, config: Path
+) -> None:
+    result = openagent(
+        tmp_path, "run", "--config", str(config), "--config-max-bytes", "16",
+        "--listen", "127.0.0.1:0",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert refused(result) == (
+        f"openagent: cannot load --config {config}: is {len(VALID)} bytes, more than the "
+        "limit of 16B (--config-max-bytes); not loaded"
+    )
+
+
+def test_a_config_with_too_many_endpoints_named_on_the_command_line_exits_2(
+    tmp_path: Path, config: Path
+) -> None:
+    config.write_text(
+        VALID.replace(
+            "targets: []",
+            "targets:\n    - targetName: a\n      type: StaticEndpoints\n      endpoints:\n"
+            "      - {address: '127.0.0.1:1'}\n      - {address: '127.0.0.1:2'}",
+        )
+    )
+    result = openagent(
+        tmp_path, "run", "--config", str(config), "--config-max-endpoints", "1",
+        "--listen", "127.0.0.1:0",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert refused(result) == (
+        f"openagent: cannot load --config {config}: targets: 2 endpoints, more than the limit "
+        "of 1 (--config-max-endpoints); not loaded"
+    )

@@ -28,6 +28,7 @@ ConfigMap read through the Kubernetes API
 """
 
 from openagent.config.file_source import FileSource
+from openagent.config.limits import ConfigLimits
 from openagent.config.loader import LoadedConfig, load_config, parse_config, parse_config_bytes
 from openagent.config.models import (
     AdaptiveTimeout,
@@ -54,6 +55,7 @@ __all__ = [
     "Authorization",
     "BasicAuth",
     "ConfigError",
+    "ConfigLimits",
     "ConfigSource",
     "ContentReporter",
     "EndpointConfig",

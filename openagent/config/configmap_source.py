@@ -23,6 +23,9 @@ state, of:
 * a ConfigMap deleted after it was read: the caller keeps its last good
   config.
 
+`ConfigMapSource.reload` (SIGHUP) fetches the ConfigMap with a GET instead of
+trusting the watch, and reports it the same way.
+
 After any error the next content is reported even if it equals the last good
 one, so the caller can clear its error state. Failures after the first list
 (a watch that breaks) keep the cached ConfigMap; the informer logs and heals
@@ -37,8 +40,17 @@ import binascii
 from typing import Any
 
 from openagent.backoff import Backoff
+from openagent.config.limits import DEFAULT_LIMITS, ConfigLimits, size_problem
 from openagent.config.source import ContentReporter, OnChange, OnError
-from openagent.kube import Cluster, Informer, InformerKey, InformerOptions, InformerPool, follow
+from openagent.kube import (
+    Cluster,
+    Informer,
+    InformerKey,
+    InformerOptions,
+    InformerPool,
+    KubeError,
+    follow,
+)
 
 
 class ConfigMapSource:
@@ -58,6 +70,7 @@ class ConfigMapSource:
         on_error: OnError,
         *,
         retry: InformerOptions | None = None,
+        limits: ConfigLimits = DEFAULT_LIMITS,
     ) -> None:
         self.cluster = cluster
         self.namespace = namespace
@@ -67,7 +80,8 @@ class ConfigMapSource:
         self.informer_key = InformerKey(
             "configmaps", namespace, field_selector=f"metadata.name={name}"
         )
-        self._reporter = ContentReporter(self.name, on_change, on_error)
+        self.limits = limits
+        self._reporter = ContentReporter(self.name, on_change, on_error, limits=limits)
         #: The resourceVersion of the ConfigMap as last examined ("" before that).
         self.resource_version = ""
         self._found = False
@@ -84,6 +98,29 @@ class ConfigMapSource:
         pool = await self._connect()
         await follow(
             pool, self.informer_key, self._check, "checking the ConfigMap failed", source=self.name
+        )
+
+    async def reload(self) -> bool:
+        """Fetch the ConfigMap now through the API and report it if it is new (True)."""
+        try:
+            pool = await self.cluster.pool()
+            obj = await pool.client.get(
+                "configmaps", namespace=self.namespace, name=self.config_map
+            )
+        except KubeError as exc:
+            if exc.status == 404:
+                return await self._reporter.problem(self._not_found())
+            return await self._reporter.problem(f"reading the ConfigMap failed: {exc}")
+        except Exception as exc:
+            return await self._reporter.problem(f"no Kubernetes connection: {exc}")
+        return await self._examine(obj)
+
+    def _not_found(self) -> str:
+        if self._found:
+            return "the ConfigMap was deleted; keeping the last good config until it is back"
+        return (
+            f"ConfigMap {self.config_map!r} not found in namespace {self.namespace!r}; "
+            "waiting for it to be created"
         )
 
     async def _connect(self) -> InformerPool:
@@ -104,23 +141,18 @@ class ConfigMapSource:
             return
         obj = informer.objects.get((self.namespace, self.config_map))
         if obj is None:
-            if self._found:
-                await self._reporter.problem(
-                    "the ConfigMap was deleted; keeping the last good config until it is back"
-                )
-            else:
-                await self._reporter.problem(
-                    f"ConfigMap {self.config_map!r} not found in namespace {self.namespace!r}; "
-                    "waiting for it to be created"
-                )
+            await self._reporter.problem(self._not_found())
             return
+        await self._examine(obj)
+
+    async def _examine(self, obj: dict[str, Any]) -> bool:
+        """Report the key's content in ``obj``, or why there is none; True when reported."""
         self._found = True
         self.resource_version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
         value = self._value(obj)
         if isinstance(value, str):
-            await self._reporter.problem(value)
-            return
-        await self._reporter.content(value)
+            return await self._reporter.problem(value)
+        return await self._reporter.content(value)
 
     def _value(self, obj: dict[str, Any]) -> bytes | str:
         """The key's content as bytes, or a problem (str) saying why there is none."""
@@ -130,10 +162,16 @@ class ConfigMapSource:
             value = data[self.key]
             if not isinstance(value, str):
                 return f"data[{self.key!r}] is not a string"
-            return value.encode("utf-8")
+            # Each character is at least one byte: more characters than bytes allowed is
+            # too big without encoding it.
+            return size_problem(len(value), self.limits) or value.encode("utf-8")
         if self.key in binary:
+            encoded = str(binary[self.key])
+            too_big = size_problem(len(encoded) // 4 * 3, self.limits)  # before decoding
+            if too_big is not None:
+                return too_big
             try:
-                return base64.b64decode(str(binary[self.key]), validate=True)
+                return base64.b64decode(encoded, validate=True)
             except (binascii.Error, ValueError):
                 return f"binaryData[{self.key!r}] is not valid base64"
         keys = sorted({*data, *binary})

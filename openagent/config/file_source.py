@@ -7,7 +7,8 @@ mtime, ctime of the final target, plus the resolved path) and, only when
 that changed, reads the bytes and hands them to the shared
 `openagent.config.source.ContentReporter`, which reports new content once.
 Every ``verify_every`` polls it reads even if the stat looks the same, for
-filesystems with coarse timestamps.
+filesystems with coarse timestamps; `FileSource.reload` (SIGHUP) reads at
+once. A poll and a reload never run at the same time.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import os
 from pathlib import Path
 
+from openagent.config.limits import DEFAULT_LIMITS, ConfigLimits, TooBig, read_limited
 from openagent.config.source import ContentReporter, OnChange, OnError
 from openagent.httpauth.files import file_stamp
 
@@ -40,7 +42,8 @@ class FileSource:
     such as the middle of a ConfigMap swap, is not an error).
 
     ``known_digest`` is the digest of the configuration the caller already
-    loaded; without it the first poll reports the file as it is.
+    loaded; without it the first poll reports the file as it is. A file
+    bigger than ``limits.max_bytes`` is an error and is not read.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class FileSource:
         known_digest: str | None = None,
         missing_polls: int = 3,
         verify_every: int = 30,
+        limits: ConfigLimits = DEFAULT_LIMITS,
     ) -> None:
         if interval <= 0:
             raise ValueError(f"interval must be positive, got {interval}")
@@ -60,10 +64,12 @@ class FileSource:
         self.interval = interval
         self.missing_polls = max(1, missing_polls)
         self.verify_every = max(1, verify_every)
-        self._reporter = ContentReporter(str(self.path), on_change, on_error, known_digest)
+        self.limits = limits
+        self._reporter = ContentReporter(str(self.path), on_change, on_error, known_digest, limits)
         self._signature: Signature | None = None
         self._missing = 0
         self._unread_polls = 0
+        self._lock = asyncio.Lock()
 
     @property
     def name(self) -> str:
@@ -78,29 +84,41 @@ class FileSource:
 
     async def poll(self) -> None:
         """Check the file once and report what changed."""
+        async with self._lock:
+            await self._check(force=False)
+
+    async def reload(self) -> bool:
+        """Read the file now, whatever its stamp says; report it if it is new (True)."""
+        async with self._lock:
+            return await self._check(force=True)
+
+    async def _check(self, *, force: bool) -> bool:
         signature = _signature(self.path)
         if signature is None:
-            await self._gone()
-            return
+            return await self._gone(at_once=force)
         self._missing = 0
         self._unread_polls += 1
-        if signature == self._signature and self._unread_polls < self.verify_every:
-            return
+        if not force and signature == self._signature and self._unread_polls < self.verify_every:
+            return False
         self._unread_polls = 0
         self._signature = signature
         try:
-            data = await asyncio.to_thread(self.path.read_bytes)
+            data = await asyncio.to_thread(read_limited, self.path, self.limits)
+        except TooBig as exc:
+            return await self._reporter.problem(str(exc))
         except FileNotFoundError:
-            await self._gone()
-            return
+            return await self._gone(at_once=force)
         except OSError as exc:
-            await self._reporter.problem(f"cannot be read: {exc.strerror or exc}")
-            return
-        await self._reporter.content(data)
+            return await self._reporter.problem(f"cannot be read: {exc.strerror or exc}")
+        return await self._reporter.content(data)
 
-    async def _gone(self) -> None:
+    async def _gone(self, *, at_once: bool = False) -> bool:
+        """The file is missing: a problem after ``missing_polls`` polls, or ``at_once``."""
         self._signature = None
         self._missing += 1
+        if at_once:
+            return await self._reporter.problem("file not found")
         if self._missing == self.missing_polls:
             message = f"file not found (missing for {self._missing} checks in a row)"
-            await self._reporter.problem(message)
+            return await self._reporter.problem(message)
+        return False

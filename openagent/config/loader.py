@@ -1,4 +1,10 @@
-"""Loading ``scrape_config.yaml``: the document root, then the targets."""
+"""Loading ``scrape_config.yaml``: the document root, then the targets.
+
+Every entry point takes `ConfigLimits`: bytes beyond ``max_bytes`` are
+neither read nor parsed, more than ``max_endpoints`` endpoints are refused
+before any target is checked, and ``minimumInterval`` is raised to the
+interval floor, with a warning (`openagent.config.limits`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,16 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from openagent.config.limits import (
+    DEFAULT_LIMITS,
+    ConfigLimits,
+    TooBig,
+    count_endpoints,
+    endpoints_problem,
+    minimum_interval_warning,
+    read_limited,
+    size_problem,
+)
 from openagent.config.models import InertGlobal, InertKeys, ScrapeConfig, model_keys
 from openagent.config.problems import SECTION, Collector, ConfigError, Problem, describe
 from openagent.config.schema import Renames, normalize, unknown_key, validate
@@ -81,9 +97,13 @@ def _inert(section: dict[object, object], sink: Collector, renames: Renames) -> 
             )
 
 
-def _document(data: object, sink: Collector) -> ScrapeConfig:
+def _document(data: object, sink: Collector, limits: ConfigLimits) -> ScrapeConfig:
     section = _section(data, sink)
     if section is None:
+        return ScrapeConfig()
+    too_many = endpoints_problem(count_endpoints(section.get("targets")), limits)
+    if too_many is not None:
+        sink.error((*SECTION, "targets"), too_many)
         return ScrapeConfig()
     renames: Renames = {}
     inert = frozenset(model_keys(InertKeys))
@@ -104,44 +124,70 @@ def _document(data: object, sink: Collector) -> ScrapeConfig:
         return root.model_copy(update={"targets": ()}) if root else ScrapeConfig()
     defaults = Defaults()
     if root is not None:
-        global_interval = root.global_interval
-        if global_interval is not None and global_interval < root.minimum_interval:
-            minimum = format_duration(root.minimum_interval)
-            sink.warn(
-                (*SECTION, "globalInterval"),
-                f"{format_duration(global_interval)} is below minimumInterval {minimum}; "
-                f"using {minimum}",
-            )
-            global_interval = root.minimum_interval
-        defaults = Defaults(root.minimum_interval, global_interval, root.global_path)
-        root = root.model_copy(update={"global_interval": global_interval})
+        root, defaults = _intervals(root, sink, limits)
     targets = check_targets(section.get("targets"), defaults, sink, renames)
     return (root or ScrapeConfig()).model_copy(update={"targets": targets})
 
 
-def _parse(text: str, source: str, digest: str) -> LoadedConfig:
+def _intervals(
+    root: ScrapeConfig, sink: Collector, limits: ConfigLimits
+) -> tuple[ScrapeConfig, Defaults]:
+    """``minimumInterval`` raised to the floor, and ``globalInterval`` to that."""
+    minimum_interval = root.minimum_interval
+    low = minimum_interval_warning(minimum_interval, limits)
+    if low is not None:
+        sink.warn((*SECTION, "minimumInterval"), low)
+        minimum_interval = limits.interval_floor
+    global_interval = root.global_interval
+    if global_interval is not None and global_interval < minimum_interval:
+        minimum = format_duration(minimum_interval)
+        sink.warn(
+            (*SECTION, "globalInterval"),
+            f"{format_duration(global_interval)} is below minimumInterval {minimum}; "
+            f"using {minimum}",
+        )
+        global_interval = minimum_interval
+    defaults = Defaults(minimum_interval, global_interval, root.global_path)
+    update = {"global_interval": global_interval, "minimum_interval": minimum_interval}
+    return root.model_copy(update=update), defaults
+
+
+def _parse(text: str, source: str, digest: str, limits: ConfigLimits) -> LoadedConfig:
     sink = Collector(source)
     try:
         data = load_yaml(text, sink)
     except ConfigError as exc:
         raise ConfigError(exc.problems, sink.warnings) from None
-    config = _document(data, sink)
+    config = _document(data, sink, limits)
     if sink.errors:
         raise ConfigError(sink.errors, sink.warnings)
     return LoadedConfig(config, sink.warnings, digest)
 
 
-def parse_config(text: str, source: str = "<string>") -> LoadedConfig:
+def parse_config(
+    text: str, source: str = "<string>", limits: ConfigLimits = DEFAULT_LIMITS
+) -> LoadedConfig:
     """Parse and check YAML text; ``source`` names it in problems.
 
     Raises ConfigError with every error found. The digest is the sha256 of
     the text encoded as UTF-8.
     """
-    return _parse(text, source, hashlib.sha256(text.encode("utf-8")).hexdigest())
+    encoded = text.encode("utf-8")
+    _check_size(len(encoded), source, limits)
+    return _parse(text, source, hashlib.sha256(encoded).hexdigest(), limits)
 
 
-def parse_config_bytes(data: bytes, source: str) -> LoadedConfig:
+def _check_size(size: int, source: str, limits: ConfigLimits) -> None:
+    problem = size_problem(size, limits)
+    if problem is not None:
+        raise ConfigError([Problem(source, "", problem)])
+
+
+def parse_config_bytes(
+    data: bytes, source: str, limits: ConfigLimits = DEFAULT_LIMITS
+) -> LoadedConfig:
     """Parse and check the bytes of a configuration file (UTF-8, BOM allowed)."""
+    _check_size(len(data), source, limits)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -152,13 +198,16 @@ def parse_config_bytes(data: bytes, source: str) -> LoadedConfig:
                 )
             ]
         ) from None
-    return _parse(text, source, hashlib.sha256(data).hexdigest())
+    return _parse(text, source, hashlib.sha256(data).hexdigest(), limits)
 
 
-def read_config_bytes(path: Path) -> bytes:
-    """Read a configuration file; raises ConfigError naming the file when it cannot."""
+def read_config_bytes(path: Path, limits: ConfigLimits = DEFAULT_LIMITS) -> bytes:
+    """Read a configuration file; raises ConfigError naming the file when it cannot,
+    or when it is bigger than ``limits.max_bytes`` (never read beyond that)."""
     try:
-        return path.read_bytes()
+        return read_limited(path, limits)
+    except TooBig as exc:
+        message = str(exc)
     except FileNotFoundError:
         message = "file not found"
     except IsADirectoryError:
@@ -168,7 +217,7 @@ def read_config_bytes(path: Path) -> bytes:
     raise ConfigError([Problem(str(path), "", message)])
 
 
-def load_config(path: str | Path) -> LoadedConfig:
+def load_config(path: str | Path, limits: ConfigLimits = DEFAULT_LIMITS) -> LoadedConfig:
     """Read and check a configuration file; raises ConfigError (a missing file too)."""
     p = Path(path)
-    return parse_config_bytes(read_config_bytes(p), str(p))
+    return parse_config_bytes(read_config_bytes(p, limits), str(p), limits)

@@ -94,7 +94,22 @@ class Settings(BaseSettings):
         DEFAULT_CONFIG_MAP_KEY, description="key of that ConfigMap holding the config"
     )
     reload_interval: PositiveSeconds = Field(
-        1.0, description="how often the config file is checked for changes"
+        1.0, description="how often the config file is checked for changes (SIGHUP: at once)"
+    )
+    config_max_bytes: PositiveBytes = Field(
+        4 * MiB,
+        description="largest config accepted, at start and on reload (the operator's "
+        "ConfigMap cannot exceed 1MiB); a bigger one is refused unread",
+    )
+    config_max_endpoints: Annotated[int, Field(ge=1)] = Field(
+        10_000,
+        description="most endpoints, summed over the config's targets, accepted at start "
+        "and on reload",
+    )
+    min_scrape_interval: Annotated[Seconds, Field(ge=0)] = Field(
+        1.0,
+        description="no endpoint is scraped more often, whatever minimumInterval says "
+        "(which warns below it; 0: no floor)",
     )
     listen: str = Field(
         ":9401",

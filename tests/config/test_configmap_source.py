@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from openagent.config import ConfigError, LoadedConfig
+from openagent.config import ConfigError, ConfigLimits, LoadedConfig
 from openagent.config.configmap_source import ConfigMapSource
 from openagent.kube import DEFAULT_NAMESPACE, Cluster, KubeConfigError, own_namespace
 from openagent.kube.client import KubeClient, connect
@@ -305,3 +305,65 @@ def test_prune_keeps_metadata_and_data() -> None:
     assert pruned["data"] == {KEY: "x"} and pruned["binaryData"] == {"b": "AA=="}
     assert pruned["metadata"]["labels"] == {"app": "a"}
     assert "managedFields" not in pruned["metadata"]
+
+
+async def test_reload_fetches_the_configmap_without_waiting_for_the_watch(
+    kube: FakeKubeServer, tmp_path: Path
+) -> None:
+    """What SIGHUP calls: a GET, reported as a watch event would be, and only when new."""
+    kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
+
+    async def make_client() -> KubeClient:
+        return await connect(kubeconfig, timeouts=TIMEOUTS)
+
+    rec = Recorder()
+    cluster = Cluster(make_client, FAST)
+    source = ConfigMapSource(cluster, NS, NAME, KEY, rec.on_change, rec.on_error, retry=FAST)
+    try:
+        assert await source.reload() is True  # not there yet
+        assert rec.error_texts() == [
+            f"configmap {NS}/{NAME}:{KEY}: ConfigMap '{NAME}' not found in namespace '{NS}'; "
+            "waiting for it to be created"
+        ]
+        put(kube, config_text("gpu-a"))
+        assert await source.reload() is True
+        assert rec.targets() == ["gpu-a"]
+        assert await source.reload() is False
+        assert rec.targets() == ["gpu-a"] and len(rec.errors) == 1
+        assert {r.verb for r in kube.requests_for("configmaps")} == {"get"}
+    finally:
+        await cluster.close()
+
+
+async def test_a_value_over_the_limit_is_refused_before_it_is_encoded_or_decoded(
+    kube: FakeKubeServer, tmp_path: Path
+) -> None:
+    kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
+
+    async def make_client() -> KubeClient:
+        return await connect(kubeconfig, timeouts=TIMEOUTS)
+
+    rec = Recorder()
+    cluster = Cluster(make_client, FAST)
+    limits = ConfigLimits(max_bytes=len(config_text("gpu-a")))
+    source = ConfigMapSource(
+        cluster, NS, NAME, KEY, rec.on_change, rec.on_error, retry=FAST, limits=limits
+    )
+    try:
+        put(kube, config_text("gpu-a") + "#")
+        assert await source.reload() is True
+        assert rec.error_texts() == [
+            f"configmap {NS}/{NAME}:{KEY}: is {limits.max_bytes + 1:,} bytes, more than the "
+            f"limit of {limits.max_bytes}B (--config-max-bytes); not loaded"
+        ]
+        big = base64.b64encode(b"#" * (limits.max_bytes + 3)).decode()
+        kube.store.modify(
+            "configmaps", NS, NAME, lambda o: o.update(data={}, binaryData={KEY: big})
+        )
+        assert await source.reload() is True
+        assert len(rec.errors) == 2 and "more than the limit" in rec.error_texts()[1]
+        put(kube, config_text("gpu-a"))
+        assert await source.reload() is True
+        assert rec.targets() == ["gpu-a"]
+    finally:
+        await cluster.close()

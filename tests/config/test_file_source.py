@@ -250,3 +250,23 @@ def test_interval_must_be_positive(tmp_path: Path) -> None:
     rec = Recorder()
     with pytest.raises(ValueError, match="interval must be positive"):
         FileSource(tmp_path / "x", rec.on_change, rec.on_error, interval=0)
+
+
+async def test_reload_reads_the_file_at_once_and_reports_only_what_is_new(tmp_path: Path) -> None:
+    """What SIGHUP calls: no poll ran (it would wait an hour), yet the edit is reported."""
+    path = tmp_path / "c.yaml"
+    path.write_text(config_text("15s"))
+    rec = Recorder()
+    source = FileSource(path, rec.on_change, rec.on_error, interval=3600)
+    assert await source.reload() is True
+    assert interval_of(await rec.next()) == 15.0
+    path.write_text(config_text("30s"))
+    assert await source.reload() is True
+    assert interval_of(await rec.next()) == 30.0
+    assert await source.reload() is False
+    rec.assert_quiet()
+    path.unlink()
+    assert await source.reload() is True  # missing on a reload: said at once, not after polls
+    error = await rec.next()
+    assert isinstance(error, ConfigError)
+    assert [p.message for p in error.problems] == ["file not found"]
