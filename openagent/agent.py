@@ -39,19 +39,40 @@ the targets; this process keeps the config source, discovery, the Kubernetes
 connection and the HTTP server, and sends the workers their targets. With 1,
 they run here (`openagent.inprocess.InProcess`) and no other process starts.
 
-On SIGTERM or SIGINT: stop scraping, deliver what is queued for up to the
-drain grace period, keep the rest in the spool (when there is one), close
-the sinks, and return 0 (with workers: each worker does so, then the agent).
+Signals (`signal_handlers`):
+
+* SIGTERM, SIGINT and SIGQUIT: stop scraping, deliver what is queued for up
+  to the drain grace period, keep the rest in the spool (when there is one),
+  close the sinks, and return 0 (with workers: each worker does so, then the
+  agent). SIGQUIT is a graceful stop too, as nginx reads it: Python's default
+  (terminate at once, nothing drained or spooled) lost the memory queue, and
+  ignoring a request to quit would surprise whoever sent it.
+* A second SIGTERM, SIGINT or SIGQUIT during the drain ends it at once: what
+  is still queued goes to the spool (or is counted ``shutdown`` without one),
+  and the agent exits.
+* SIGHUP reloads the config now, as Prometheus does (the file is read again
+  even when its stamp did not change; a ConfigMap is fetched again); a bad
+  config keeps the last good one, as any reload.
+* SIGUSR1 logs one status line: targets up and down, queued and spooled
+  bytes per sink, the config digest.
+* SIGUSR2 is logged and ignored; SIGPIPE is ignored (Python's start-up does so).
+
+The worker processes are in the agent's process group, so a signal sent to
+the group reaches them too: they ignore SIGHUP, SIGUSR1 and SIGUSR2 (the
+agent acts on them) and stop on SIGTERM, SIGINT and SIGQUIT as the agent
+tells them to (see `openagent.workers.child`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
 import signal
 import sys
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Coroutine
 from typing import Any, Protocol
 
 from openagent import __version__, wiring
@@ -65,7 +86,7 @@ from openagent.kube.secrets import KubeSecrets
 from openagent.model import Target
 from openagent.preflight import StartError, check_config_file, check_outputs, listen_error
 from openagent.scrape import ScrapeManager
-from openagent.server import ServerView, TargetRow, bound_port, start_server
+from openagent.server import ServerView, TargetRow, bound_port, queue_summary, start_server
 from openagent.settings import Settings, SettingsError, load_settings
 from openagent.shard import Assigner
 from openagent.telemetry import (
@@ -90,7 +111,11 @@ class Scrapers(Protocol):
     async def rows(self) -> list[TargetRow]: ...
     async def metrics(self) -> bytes: ...
     def ready(self) -> tuple[bool, str]: ...
-    async def stop(self, grace: float) -> None: ...
+    async def stop(self, grace: float, end_drain: asyncio.Event | None = None) -> None: ...
+
+
+#: The signals that stop the agent (a second one ends the drain).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 
 
 class Agent:
@@ -103,6 +128,8 @@ class Agent:
         self.reconciled = False
         self.listen_port = 0
         self._stop = asyncio.Event()
+        self._end_drain = asyncio.Event()
+        self._signal_tasks: set[asyncio.Task[None]] = set()
         self.cluster = wiring.cluster(settings)
         self.secrets = KubeSecrets(self.cluster, wiring.agent_namespace(settings))
         self.scrape_options = wiring.scrape_options(settings)
@@ -193,16 +220,70 @@ class Agent:
     # -- lifecycle -------------------------------------------------------------
 
     def request_stop(self) -> None:
-        """Ask the agent to shut down (what SIGTERM does)."""
+        """Ask the agent to shut down (what SIGTERM does); asked again, end the drain now."""
+        if self._stop.is_set():
+            self._end_drain.set()
         self._stop.set()
+
+    def signal_handlers(self) -> dict[signal.Signals, Callable[[], None]]:
+        """What each signal the agent handles does (see the module docs)."""
+        handlers: dict[signal.Signals, Callable[[], None]] = {
+            sig: functools.partial(self._on_stop_signal, sig.name) for sig in STOP_SIGNALS
+        }
+        handlers[signal.SIGHUP] = functools.partial(self._in_task, self._on_sighup)
+        handlers[signal.SIGUSR1] = functools.partial(self._in_task, self._log_status)
+        handlers[signal.SIGUSR2] = functools.partial(
+            log.info, "SIGUSR2 received; it means nothing to the agent (ignored)"
+        )
+        return handlers
+
+    def _on_stop_signal(self, name: str) -> None:
+        if not self._stop.is_set():
+            log.info(f"{name} received: shutting down (again to end the drain at once)")
+        elif not self._end_drain.is_set():
+            log.warning(
+                f"{name} received again: ending the drain now; "
+                "what is still queued stays in the spool"
+            )
+        self.request_stop()
+
+    def _in_task(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``work`` beside the agent (a signal handler must not wait)."""
+        task = asyncio.create_task(work(), name=work.__name__)
+        self._signal_tasks.add(task)
+        task.add_done_callback(self._signal_tasks.discard)
+
+    async def _on_sighup(self) -> None:
+        log.info("SIGHUP received: reloading the config", source=self.config_source.name)
+        try:
+            changed = await self.config_source.reload()
+        except Exception:
+            log.exception("reloading the config on SIGHUP failed", source=self.config_source.name)
+            return
+        if not changed:
+            log.info("config unchanged", source=self.config_source.name)
+
+    async def _log_status(self) -> None:
+        rows = await self.scrapers.rows()
+        health = collections.Counter(state.health for _, state, _ in rows)
+        queues = queue_summary(await self.scrapers.metrics())
+        log.info(
+            "status (SIGUSR1)",
+            ready=self._ready()[1],
+            config=self.loaded.digest[:12] if self.loaded else self.config_error,
+            targets=len(rows),
+            targets_up=health.get("up", 0),
+            targets_down=health.get("down", 0),
+            **queues,
+        )
 
     async def run(self) -> int:
         """Run until stopped; return the process exit code."""
         BUILD_INFO.info({"version": __version__})
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig, handler in self.signal_handlers().items():
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self.request_stop)
+                loop.add_signal_handler(sig, handler)
         view = ServerView(
             ready=self._ready,
             targets=self.scrapers.rows,
@@ -244,7 +325,9 @@ class Agent:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.discovery.close()
-        await self.scrapers.stop(self.settings.drain_grace)
+        for t in self._signal_tasks:
+            t.cancel()
+        await self.scrapers.stop(self.settings.drain_grace, self._end_drain)
         self.secrets.close()
         await self.cluster.close()
         await runner.cleanup()

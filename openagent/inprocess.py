@@ -9,6 +9,7 @@ with more, each worker process runs one (`openagent.worker`), its spool in
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import Collection
 
@@ -21,6 +22,9 @@ from openagent.model import Target, TargetState
 from openagent.scrape import ScrapeManager
 from openagent.server import TargetRow, own_metrics
 from openagent.settings import Settings
+from openagent.telemetry import get_logger
+
+log = get_logger("agent")
 
 #: Net container allocations between two young-generation collections (CPython's default
 #: is 700). At 300 targets the default ran a collection every 10 s at about 12 ms each,
@@ -87,9 +91,30 @@ class InProcess:
         """Always ready: nothing here waits to start."""
         return True, "ready"
 
-    async def stop(self, grace: float) -> None:
-        """Stop scraping; deliver for up to ``grace`` seconds, spool the rest; close the sinks."""
+    async def stop(self, grace: float, end_drain: asyncio.Event | None = None) -> None:
+        """Stop scraping; deliver for up to ``grace`` seconds, or until ``end_drain`` is set;
+        spool the rest; close the sinks."""
         await self.manager.stop()
         if self.attribution is not None:
             await self.attribution.close()
+        if end_drain is not None and grace > 0:
+            await self._drain(grace, end_drain)
+            grace = 0.0
         await self.delivery.close(grace)
+
+    async def _drain(self, grace: float, end_drain: asyncio.Event) -> None:
+        """Deliver what is queued for up to ``grace`` seconds; stop waiting when ``end_drain``
+        is set. The lanes' ``close`` then keeps what is left (spool, or counted ``shutdown``);
+        only the waiting is cut short, never the closing, so nothing is half-closed."""
+        for lane in self.delivery.lanes:
+            lane.flush()
+        drained = asyncio.gather(*(lane.drain(grace) for lane in self.delivery.lanes))
+        ended = asyncio.ensure_future(end_drain.wait())
+        try:
+            done, _ = await asyncio.wait((drained, ended), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (drained, ended):
+                waiter.cancel()
+            await asyncio.gather(drained, ended, return_exceptions=True)
+        if drained not in done:
+            log.warning("drain ended early on request; keeping what is still queued")

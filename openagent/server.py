@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from openagent import __version__
 from openagent.model import Target, TargetState
@@ -63,6 +64,28 @@ class ServerView:
     discovery: Callable[[], dict[str, Any]] = dict
     metrics: Callable[[], Awaitable[bytes]] = field(default=own_metrics)
     shard: Callable[[], str | None] = field(default=no_shard)
+
+
+#: The delivery gauges SIGUSR1's status line sums per sink, under the names it logs them.
+_QUEUE_GAUGES = {
+    "openagent_delivery_queue_batches": "queued_batches",
+    "openagent_delivery_queue_bytes": "queued_bytes",
+    "openagent_delivery_spool_bytes": "spooled_bytes",
+}
+
+
+def queue_summary(exposition: bytes) -> dict[str, dict[str, int]]:
+    """Queued batches and bytes, and spooled bytes, per sink, read from an exposition of
+    ``/metrics`` (which gathers the workers' too): SIGUSR1's status line."""
+    out: dict[str, dict[str, int]] = {name: {} for name in _QUEUE_GAUGES.values()}
+    for family in text_string_to_metric_families(exposition.decode("utf-8", "replace")):
+        name = _QUEUE_GAUGES.get(family.name)
+        if name is None:
+            continue
+        for sample in family.samples:
+            sink = sample.labels.get("sink", "")
+            out[name][sink] = out[name].get(sink, 0) + int(sample.value)
+    return out
 
 
 def target_json(

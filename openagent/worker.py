@@ -13,6 +13,7 @@ measures (`openagent.workers.metrics.worker_families`).
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -25,6 +26,7 @@ from openagent.inprocess import InProcess
 from openagent.settings import Settings
 from openagent.telemetry import REGISTRY, get_logger, setup_logging
 from openagent.workers import AgentLink, read_boot
+from openagent.workers.child import AGENT_SIGNALS
 from openagent.workers.metrics import worker_families
 
 log = get_logger("worker")
@@ -52,7 +54,15 @@ async def serve(fd: int) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; ``argv`` holds the socket's number."""
+    """Entry point; ``argv`` holds the socket's number.
+
+    SIGHUP, SIGUSR1 and SIGUSR2 sent to the agent's process group are the
+    agent's to act on; they are ignored from here on, before the event loop
+    takes them over (`openagent.workers.AgentLink.serve`), so that none kills
+    a worker that is still starting.
+    """
+    for sig in AGENT_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1 or not args[0].isdigit():
         print("usage: python -m openagent.worker FD (started by the agent)", file=sys.stderr)

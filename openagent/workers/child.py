@@ -9,10 +9,16 @@ settings it was booted with, and hands them to `AgentLink.serve`, which:
   (its registry's families, for ``/metrics``);
 - reads Kubernetes Secrets through the agent (`AgentSecrets`), which holds
   the only connection to the API server;
-- on ``stop`` from the agent, on SIGTERM or SIGINT, or when the link closes
-  because the agent is gone: stops scraping, delivers for the grace period
-  (the agent's, or the worker's own ``default_grace``), keeps the rest in its
-  spool, and returns the exit code 0.
+- on ``stop`` from the agent, on SIGTERM, SIGINT or SIGQUIT, or when the link
+  closes because the agent is gone: stops scraping, delivers for the grace
+  period (the agent's, or the worker's own ``default_grace``), keeps the rest
+  in its spool, and returns the exit code 0;
+- ends that drain at once on ``end_drain`` from the agent, or on a second
+  SIGTERM, SIGINT or SIGQUIT of its own.
+
+SIGHUP, SIGUSR1 and SIGUSR2 are the agent's to act on: sent to the process
+group they reach the worker too, whose default would be to die of them, so it
+ignores them.
 """
 
 from __future__ import annotations
@@ -44,7 +50,13 @@ class Scrapers(Protocol):
     async def start(self) -> None: ...
     async def apply(self, targets: list[Target], handed_over: Collection[str] = ()) -> None: ...
     def states(self) -> list[tuple[Target, TargetState]]: ...
-    async def stop(self, grace: float) -> None: ...
+    async def stop(self, grace: float, end_drain: asyncio.Event | None = None) -> None: ...
+
+
+#: Signals that stop the worker (a second one ends its drain).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+#: Signals the agent acts on, ignored here.
+AGENT_SIGNALS = (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 
 
 async def read_boot(fd: int) -> tuple[Boot, asyncio.StreamReader, asyncio.StreamWriter]:
@@ -54,6 +66,11 @@ async def read_boot(fd: int) -> tuple[Boot, asyncio.StreamReader, asyncio.Stream
     if not (isinstance(first, Call) and first.what == "boot" and isinstance(first.arg, Boot)):
         raise ValueError(f"expected the agent's boot message, got {first!r:.80}")
     return first.arg, reader, writer
+
+
+def _ignore() -> None:
+    """A signal the agent acts on (a handler, not SIG_IGN, which a child process would
+    inherit)."""
 
 
 class AgentSecrets:
@@ -93,14 +110,17 @@ class AgentLink:
         self._handed_over: set[str] = set()
         self._changed = asyncio.Event()
         self._stop = asyncio.Event()
+        self._end_drain = asyncio.Event()
         self._scrapers: Scrapers | None = None
 
     async def serve(self, scrapers: Scrapers, default_grace: float) -> int:
         """Run ``scrapers`` on the agent's word until told to stop; return the exit code."""
         self._scrapers = scrapers
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop.set)
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, self._on_stop_signal)
+        for sig in AGENT_SIGNALS:
+            loop.add_signal_handler(sig, _ignore)
         reading = asyncio.create_task(self.link.run(), name="agent link")
         await scrapers.start()
         helpers = [
@@ -115,11 +135,16 @@ class AgentLink:
         for task in helpers:
             task.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
-        await scrapers.stop(grace)
+        await scrapers.stop(grace, self._end_drain)
         await self.link.aclose()
         await reading
         log.info("worker stopped")
         return 0
+
+    def _on_stop_signal(self) -> None:
+        if self._stop.is_set():
+            self._end_drain.set()
+        self._stop.set()
 
     async def _until_stopped(self) -> None:
         """Wait for ``stop`` from the agent, SIGTERM or SIGINT, or the agent's end of the link."""
@@ -163,5 +188,8 @@ class AgentLink:
         if what == "stop":
             self.grace = float(arg)
             self._stop.set()
+            return None
+        if what == "end_drain":
+            self._end_drain.set()
             return None
         raise ValueError(f"unknown call {what!r}")

@@ -94,12 +94,27 @@ class WorkerPool:
         ]
         return exposition(merge(agent_families(REGISTRY), workers))
 
-    async def stop(self, grace: float) -> None:
-        """Have every worker stop scraping, deliver for up to ``grace`` seconds and exit."""
-        await asyncio.gather(
-            *(w.stop(task, grace) for w, task in zip(self.workers, self._supervisors, strict=True))
-        )
+    async def stop(self, grace: float, end_drain: asyncio.Event | None = None) -> None:
+        """Have every worker stop scraping, deliver for up to ``grace`` seconds and exit;
+        when ``end_drain`` is set meanwhile, tell them to end their drains at once."""
+        relay = asyncio.create_task(self._relay(end_drain), name="end drains")
+        try:
+            await asyncio.gather(
+                *(
+                    w.stop(task, grace)
+                    for w, task in zip(self.workers, self._supervisors, strict=True)
+                )
+            )
+        finally:
+            relay.cancel()
+            await asyncio.gather(relay, return_exceptions=True)
         log.info("workers stopped", restarts=sum(w.restarts for w in self.workers))
+
+    async def _relay(self, end_drain: asyncio.Event | None) -> None:
+        if end_drain is None:
+            return
+        await end_drain.wait()
+        await asyncio.gather(*(w.end_drain() for w in self.workers))
 
     async def _on_call(self, what: str, arg: Any) -> object:
         """A worker's call: ``secret`` asks for the value of a Secret key."""

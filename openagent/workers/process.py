@@ -7,7 +7,9 @@ half-alive. The first frame a worker reads is ``("boot", Boot)``; then
 ``("update", (changed, removed, handed_over))`` frames bring its share of the
 targets, a full one after every start and only the difference after that;
 ``handed_over`` names the removed ids that another agent scrapes now (they
-stop without stale markers).
+stop without stale markers). ``("stop", grace)`` asks the worker to drain
+for ``grace`` seconds and exit; ``("end_drain", None)`` then ends that drain
+at once (the agent got a second SIGTERM).
 
 When the process exits while the agent runs, it is counted
 (``openagent_worker_restarts_total{worker}``), started again after a capped,
@@ -238,6 +240,13 @@ class WorkerProcess:
         reader, writer = await asyncio.open_unix_connection(sock=mine)
         log.info("worker started", worker=self.index, pid=proc.pid)
         return proc, Link(reader, writer, self._on_call)
+
+    async def end_drain(self) -> None:
+        """Tell the stopping worker to end its drain now (its spool keeps the rest)."""
+        link = self._link
+        if link is not None:
+            with contextlib.suppress(LinkClosed, ConnectionError):
+                await link.tell("end_drain")
 
     async def stop(self, supervisor: asyncio.Task[None], grace: float) -> None:
         """Ask the worker to drain for ``grace`` seconds and exit; kill it when it overstays."""

@@ -33,7 +33,7 @@ class Scrapers:
     def states(self) -> list[tuple[Target, TargetState]]:
         return []
 
-    async def stop(self, grace: float) -> None:
+    async def stop(self, grace: float, end_drain: asyncio.Event | None = None) -> None:
         pass
 
 
