@@ -18,9 +18,12 @@ import asyncio
 import os
 import sys
 from collections.abc import Coroutine, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openagent import __version__
+
+if TYPE_CHECKING:  # the config room is loaded only by the commands that read a config
+    from openagent.config.limits import ConfigLimits
 
 #: How Whatap's Go agent is started (``foreground``, ``standalone``, ``-d`` or nothing,
 #: as the operator's Deployment does); each means ``run`` with settings from the env,
@@ -88,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--kubeconfig", help="kubeconfig that would resolve Secret references (env KUBECONFIG)"
     )
+    _add_limit_flags(check)
 
     scrape = sub.add_parser("scrape", help="scrape a URL once and print what would be sent")
     scrape.add_argument("url")
@@ -123,6 +127,32 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("version", help="print the version")
     return p
+
+
+def _add_limit_flags(parser: argparse.ArgumentParser) -> None:
+    """``check``'s copies of the run's config limits, so both judge a config alike."""
+    from openagent.config.limits import ConfigLimits
+    from openagent.config.units import parse_duration, parse_size
+
+    defaults = ConfigLimits()
+    for flag, parse, default in (
+        ("--config-max-bytes", parse_size, "4MiB"),
+        ("--config-max-endpoints", int, f"{defaults.max_endpoints}"),
+        ("--min-scrape-interval", parse_duration, "1s"),
+    ):
+        parser.add_argument(flag, type=parse, help=f"as for run (default: {default})")
+
+
+def _check_limits(args: argparse.Namespace) -> ConfigLimits:
+    """The `ConfigLimits` of ``check``'s flags (the run's defaults where none is given)."""
+    from openagent.config.limits import ConfigLimits
+
+    given = {
+        "max_bytes": args.config_max_bytes,
+        "max_endpoints": args.config_max_endpoints,
+        "interval_floor": args.min_scrape_interval,
+    }
+    return ConfigLimits(**{k: v for k, v in given.items() if v is not None})
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
@@ -219,7 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from openagent import commands
 
     if args.command == "check":
-        return commands.check(args.config, args.kubeconfig, strict=args.strict)
+        return commands.check(
+            args.config, args.kubeconfig, strict=args.strict, limits=_check_limits(args)
+        )
     if args.command == "rbac":
         return commands.rbac(args.config, args.namespace, args.service_account)
     if args.command == "scrape":

@@ -18,7 +18,15 @@ from pathlib import Path
 import yaml
 
 from openagent import wiring
-from openagent.config import ConfigError, LoadedConfig, Problem, load_config, secret_references
+from openagent.config import (
+    ConfigError,
+    ConfigLimits,
+    LoadedConfig,
+    Problem,
+    load_config,
+    secret_references,
+)
+from openagent.config.limits import DEFAULT_LIMITS
 from openagent.discovery import snapshot, target_for_url
 from openagent.kube import Cluster, KubeOptions
 from openagent.kube.cluster import cluster_problem
@@ -51,15 +59,23 @@ def _secret_warnings(loaded: LoadedConfig, path: str, kubeconfig: str | None) ->
     ]
 
 
-def check(path: str, kubeconfig: str | None = None, *, strict: bool = False) -> int:
-    """Validate ``path``: print every problem; 0 if valid, 2 if not.
+def check(
+    path: str,
+    kubeconfig: str | None = None,
+    *,
+    strict: bool = False,
+    limits: ConfigLimits = DEFAULT_LIMITS,
+) -> int:
+    """Validate ``path`` within ``limits`` (the run's): print every problem; 0 if valid, 2 if
+    not.
 
-    A warning (an unknown key, with the known key it is probably a typo of) does not
-    stop the agent, so it passes the check too, unless ``strict``: then it exits 1,
-    for CI pipelines that want a config without surprises.
+    A warning (an unknown key, with the known key it is probably a typo of; a
+    ``minimumInterval`` below the interval floor) does not stop the agent, so it passes
+    the check too, unless ``strict``: then it exits 1, for CI pipelines that want a
+    config without surprises.
     """
     try:
-        loaded = load_config(path)
+        loaded = load_config(path, limits)
     except ConfigError as exc:
         _print_problems(exc)
         errors = sum(1 for p in exc.problems if p.severity == "error")

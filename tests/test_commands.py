@@ -154,3 +154,24 @@ def test_check_warns_of_a_minimum_interval_below_one_second_and_strict_fails(
     assert f"{path}: targets[0].endpoints[0].interval: 1ms is below minimumInterval 1s" in err
     assert out.endswith("OK, 1 enabled target(s), 2 warning(s)\n")
     assert main(["check", "--config", str(path), "--strict"]) == 1
+    capsys.readouterr()
+    assert main(["check", "--config", str(path), "--strict", "--min-scrape-interval", "0"]) == 0
+    assert capsys.readouterr().out.endswith("OK, 1 enabled target(s), 0 warning(s)\n")
+
+
+def test_check_judges_size_and_endpoints_with_the_run_s_limits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "features:\n  openAgent:\n    enabled: true\n    targets:\n"
+        "    - targetName: a\n      type: StaticEndpoints\n      endpoints:\n"
+        "      - {address: '127.0.0.1:1'}\n      - {address: '127.0.0.1:2'}\n"
+    )
+    size = path.stat().st_size
+    assert main(["check", "--config", str(path), "--config-max-bytes", str(size)]) == 0
+    assert main(["check", "--config", str(path), "--config-max-bytes", str(size - 1)]) == 2
+    assert main(["check", "--config", str(path), "--config-max-endpoints", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: is {size:,} bytes, more than the limit of {size - 1}B" in err
+    assert f"{path}: targets: 2 endpoints, more than the limit of 1" in err
