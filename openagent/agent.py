@@ -248,7 +248,11 @@ class Agent:
         self.request_stop()
 
     def _in_task(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Run ``work`` beside the agent (a signal handler must not wait)."""
+        """Run ``work`` beside the agent (a signal handler must not wait); not once it is
+        shutting down, when the config source and the scrapers are going away."""
+        if self._stop.is_set():
+            log.info("signal ignored: the agent is shutting down", action=work.__name__)
+            return
         task = asyncio.create_task(work(), name=work.__name__)
         self._signal_tasks.add(task)
         task.add_done_callback(self._signal_tasks.discard)

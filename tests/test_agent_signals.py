@@ -15,7 +15,10 @@ from typing import Any
 
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
+from openagent.agent import Agent
+from openagent.settings import load_settings
 from tests.support import eventually
 from tests.test_agent import REPO, Exporters, config_text
 from tests.test_agent_workers import DEADLINE, AgentProcess, children, running
@@ -229,3 +232,22 @@ async def test_a_second_sigterm_ends_a_long_drain_and_the_spool_keeps_the_queue(
         await eventually(lambda: logged(again, "shutting down: stopping scrapes"), DEADLINE)
         again.proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(again.proc.wait(), DEADLINE)
+
+
+async def test_sighup_and_sigusr1_during_shutdown_start_nothing(tmp_path: Path) -> None:
+    """The config source and the scrapers are going away: a reload or a status then would
+    touch them half-closed."""
+    settings = load_settings(
+        config=str(tmp_path / "c.yaml"), listen="127.0.0.1:0", jsonl_path=str(tmp_path / "o")
+    )
+    agent = Agent(settings)
+    agent.request_stop()
+    handlers = agent.signal_handlers()
+    with capture_logs() as logs:
+        handlers[signal.SIGHUP]()
+        handlers[signal.SIGUSR1]()
+    assert [(x["event"], x["action"]) for x in logs] == [
+        ("signal ignored: the agent is shutting down", "_on_sighup"),
+        ("signal ignored: the agent is shutting down", "_log_status"),
+    ]
+    assert not agent._signal_tasks
