@@ -24,7 +24,9 @@ since the Whatap Operator may create it after the agent: the agent serves
 ``/healthz`` and ``/metrics``, reports
 ``openagent_config_last_reload_successful 0``, stays unready, and picks the
 config up as soon as it becomes valid. A reload that fails always keeps the
-last good config running. Before starting, the agent also checks that the
+last good config running. A config over ``config_max_bytes`` (never read
+beyond it) or ``config_max_endpoints`` is invalid, like any other
+(`openagent.config.limits`). Before starting, the agent also checks that the
 jsonl file and the spool directory can be written, and it exits 1 when its
 listen address cannot be bound (`openagent.preflight`).
 
@@ -242,8 +244,8 @@ class Agent:
             log.info(f"{name} received: shutting down (again to end the drain at once)")
         elif not self._end_drain.is_set():
             log.warning(
-                f"{name} received again: ending the drain now; "
-                "what is still queued stays in the spool"
+                f"{name} received again: ending the drain now; what is still queued is "
+                "kept in the spool (counted dropped, reason shutdown, without one)"
             )
         self.request_stop()
 
@@ -325,12 +327,11 @@ class Agent:
         ]
         await self._stop.wait()
         log.info("shutting down: stopping scrapes")
-        for t in tasks:
+        running = [*tasks, *self._signal_tasks]  # a reload on SIGHUP too
+        for t in running:
             t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*running, return_exceptions=True)
         await self.discovery.close()
-        for t in self._signal_tasks:
-            t.cancel()
         await self.scrapers.stop(self.settings.drain_grace, self._end_drain)
         self.secrets.close()
         await self.cluster.close()

@@ -230,8 +230,11 @@ async def test_a_second_sigterm_ends_a_long_drain_and_the_spool_keeps_the_queue(
             agent.proc.kill()
             await agent.proc.wait()
     assert code == 0
-    assert logged(agent, "SIGTERM received again: ending the drain now; what is still queued "
-                  "stays in the spool")  # fmt: skip
+    assert logged(
+        agent,
+        "SIGTERM received again: ending the drain now; what is still queued is kept in the "
+        "spool (counted dropped, reason shutdown, without one)",
+    )
     assert any(p.stat().st_size for p in spool.rglob("*") if p.is_file())
 
     again = await launch(tmp_path, *flags, log_name="again.log")
@@ -262,3 +265,26 @@ async def test_sighup_and_sigusr1_during_shutdown_start_nothing(tmp_path: Path) 
         ("signal ignored: the agent is shutting down", "_log_status"),
     ]
     assert not agent._signal_tasks
+
+
+async def test_a_second_sigterm_without_a_spool_counts_the_queue_dropped_at_shutdown(
+    tmp_path: Path, exporters: Exporters
+) -> None:
+    (tmp_path / "scrape_config.yaml").write_text(config_text(exporters.ports))
+    flags = (
+        *("--sink", "remote_write", "--remote-write-url", f"http://127.0.0.1:{dead_port()}/"),
+        *("--drain-grace", "3600", "--remote-write-batch-delay", "0"),
+    )
+    agent = await launch(tmp_path, *flags)
+    try:
+        await eventually(lambda: queued(agent), DEADLINE)
+        agent.proc.send_signal(signal.SIGTERM)
+        await eventually(lambda: logged(agent, "shutting down: stopping scrapes"), DEADLINE)
+        agent.proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(agent.proc.wait(), DEADLINE) == 0
+    finally:
+        if agent.proc.returncode is None:
+            agent.proc.kill()
+            await agent.proc.wait()
+    (dropped,) = logged(agent, "batches left undelivered at shutdown (no spool configured)")
+    assert dropped["sink"] == "remote_write" and dropped["samples"] > 0
