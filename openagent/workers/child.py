@@ -69,8 +69,7 @@ async def read_boot(fd: int) -> tuple[Boot, asyncio.StreamReader, asyncio.Stream
 
 
 def _ignore() -> None:
-    """A signal the agent acts on (a handler, not SIG_IGN, which a child process would
-    inherit)."""
+    """A signal the agent acts on: nothing for the worker to do."""
 
 
 class AgentSecrets:
@@ -147,7 +146,7 @@ class AgentLink:
         self._stop.set()
 
     async def _until_stopped(self) -> None:
-        """Wait for ``stop`` from the agent, SIGTERM or SIGINT, or the agent's end of the link."""
+        """Wait for ``stop`` from the agent, a stop signal, or the agent's end of the link."""
         waits = [
             asyncio.create_task(self.link.closed.wait()),
             asyncio.create_task(self._stop.wait()),
