@@ -14,7 +14,10 @@ The file is the one the Whatap Operator renders for the Go Open Agent
 - ``features.openAgent.enabled`` not true gives a valid configuration with no
   targets (they are not checked), and a warning;
 - problems of a disabled target are warnings and drop that target; a
-  disabled target without problems is kept with ``enabled=False``.
+  disabled target without problems is kept with ``enabled=False``;
+- a config over its `ConfigLimits` (bytes, endpoints) is an error, found
+  before it is read or checked whole; ``minimumInterval`` below the interval
+  floor is a warning, and the floor holds (`openagent.config.limits`).
 
 Deliberate differences from the Go agent: integer ports and multipliers are
 accepted; ``globalInterval``/``globalPath`` work; ``/metrics`` is the default
