@@ -12,11 +12,15 @@ Renaming over a file is slow on some file systems (ext4 starts writeback of
 the new file first: 0.1 ms typical, 5 ms at the 99th percentile on the
 development machine), too slow for every delivered batch. So the checkpoint is
 rewritten in the background, about once per fsync interval, and at shutdown;
-after every delivered batch only ``position`` changes: 20 bytes (segment,
-offset, CRC-32) overwritten in place with one ``pwrite`` (about 1 µs). A
-process crash keeps it (it is in the page cache), so a restart resends at
-most the batch that was being sent. The mark is trusted only when its
-checksum holds and it is ahead of the checkpoint.
+after every delivered batch only ``position`` changes: 36 bytes (segment,
+offset, then the segment and offset up to which batches were handed out to
+the sink, CRC-32) overwritten in place with one ``pwrite`` (about 1 µs). A
+process crash keeps it (it is in the page cache), so a restart resends what
+was out (one batch, or a whole unconfirmed group of a confirming sink) and
+counts all of it as possible duplicates. The mark is trusted only when its
+checksum holds and it is ahead of the checkpoint. A 20-byte mark written by
+an older version (segment, offset, CRC-32) still reads; it says nothing of
+what was handed out beyond the record at its position.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import orjson
 NAME = "checkpoint.json"
 MARK = "position"
 _MARK = struct.Struct("<QQ")
+_HANDED_MARK = struct.Struct("<QQQQ")
 
 
 class CheckpointError(ValueError):
@@ -114,18 +119,31 @@ class PositionMark:
 
     def read(self) -> tuple[int, int] | None:
         """The position last written, or None if there is none or it is damaged."""
-        data = os.pread(self._fd, _MARK.size + 4, 0)
-        if len(data) != _MARK.size + 4:
-            return None
-        body, crc = data[: _MARK.size], int.from_bytes(data[_MARK.size :], "little")
-        if zlib.crc32(body) != crc:
-            return None
-        segment, offset = _MARK.unpack(body)
-        return segment, offset
+        got = self._read()
+        return None if got is None else got[0]
 
-    def write(self, segment: int, offset: int) -> None:
-        """Record a new position (one ``pwrite``, no fsync)."""
-        body = _MARK.pack(segment, offset)
+    def read_handed(self) -> tuple[int, int] | None:
+        """Where the batches handed out when the mark was written ended; None if unknown."""
+        got = self._read()
+        return None if got is None else got[1]
+
+    def _read(self) -> tuple[tuple[int, int], tuple[int, int] | None] | None:
+        data = os.pread(self._fd, _HANDED_MARK.size + 4, 0)
+        if _checked(data, _HANDED_MARK.size):
+            segment, offset, h_segment, h_offset = _HANDED_MARK.unpack_from(data)
+            return (segment, offset), (h_segment, h_offset)
+        if _checked(data, _MARK.size):  # written by an older version
+            segment, offset = _MARK.unpack_from(data)
+            return (segment, offset), None
+        return None
+
+    def write(self, segment: int, offset: int, handed: tuple[int, int] | None = None) -> None:
+        """Record a new position, and the end of what is handed out (one ``pwrite``, no fsync).
+
+        ``handed`` None: nothing beyond the record at the position is out.
+        """
+        h_segment, h_offset = handed if handed is not None else (segment, offset)
+        body = _HANDED_MARK.pack(segment, offset, h_segment, h_offset)
         os.pwrite(self._fd, body + zlib.crc32(body).to_bytes(4, "little"), 0)
 
     def close(self) -> None:
@@ -133,3 +151,10 @@ class PositionMark:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def _checked(data: bytes, size: int) -> bool:
+    """True when ``data`` starts with ``size`` bytes followed by their CRC-32."""
+    if len(data) < size + 4:
+        return False
+    return zlib.crc32(data[:size]) == int.from_bytes(data[size : size + 4], "little")

@@ -54,7 +54,18 @@ class Delivery:
 
     async def start(self) -> None:
         """Open the spools and start every sink's consumer (spooled data is sent first)."""
+        if self.options.spool_dir is None and self.lanes:
+            log.warning(
+                "no spool directory: a crash (SIGKILL, OOM) loses the queued batches, up to "
+                "memory_queue_bytes per sink; set --spool-dir to keep them on disk",
+                memory_queue_bytes=self.options.memory_queue_bytes,
+            )
         await asyncio.gather(*(lane.start() for lane in self.lanes))
+
+    def abort_drain(self) -> None:
+        """End the drain of `close` at once (a second SIGTERM); what is left is kept."""
+        for lane in self.lanes:
+            lane.abort_drain()
 
     async def close(self, grace: float) -> None:
         """Flush held-back batches, deliver for up to ``grace`` seconds, then keep the rest.

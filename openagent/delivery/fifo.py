@@ -1,27 +1,25 @@
-"""One sink's FIFO of batches: a bounded memory queue in front of the on-disk spool.
+"""One sink's FIFO of batches: the on-disk spool with a memory cache, or a memory queue.
 
-The logical queue of a sink is *spool first, then memory*: the spool holds
-the oldest batches, the memory queue the newest. A batch is put into memory
-while it fits; when it does not, the oldest batches in memory move to the end
-of the spool until it does (or the batch itself goes there). `take` always
-takes from the spool while the spool has anything, else from memory, so
-batches leave in the order they came, whichever way they went.
+With a spool directory, every batch is appended to the spool before it
+counts as queued (write-through): the append is a ``write`` into the page
+cache, so a process killed without warning (SIGKILL, OOM) loses nothing
+that was queued, and a restart replays everything not yet delivered (a
+power loss costs at most about one ``--spool-fsync-interval``). The memory
+queue is then only a read cache (`openagent.delivery.queue.ReadCache`,
+``memory_queue_bytes``) of the newest batches, so a sender that keeps up
+never reads the disk; batches the cache let go are read back from the
+segment files. Batches leave in the order they came.
 
-The batch handed out by `take` (in flight) is no longer in memory. If a spill
-happens while it is out, it is written to the spool first (marked as already
-handed out), so that if its send never finishes it still sits ahead of
-everything newer. At close, what is left in memory goes to the end of the
-spool in order.
+Without a spool, batches wait in a bounded memory queue: a full queue drops
+its oldest batch (``reason="queue_full"``), what is left at close is dropped
+(``reason="shutdown"``), and a process killed without warning loses what was
+in it, uncounted (up to ``memory_queue_bytes`` per sink).
 
-Without a spool, a full memory queue drops its oldest batch
-(``reason="queue_full"``), and what is left at close is dropped
-(``reason="shutdown"``). Each kind of trouble is logged at most once per
-``log_interval``.
-
-A process killed without warning (SIGKILL, OOM) loses what was in memory, up
-to ``memory_queue_bytes`` per sink, uncounted; with ``memory_queue_bytes=0``
-every batch is written to the spool as it is queued, and nothing is lost
-that way.
+`take` hands out a group of batches (one, unless asked for more): they are
+in flight until `done`, which acknowledges all of them in order; the spool's
+position never moves past a batch still in flight, and a `take` before
+`done` hands out the same group again. Each kind of trouble is logged at
+most once per ``log_interval``.
 """
 
 from __future__ import annotations
@@ -30,7 +28,7 @@ import asyncio
 import time
 
 from openagent.delivery.ledger import Ledger
-from openagent.delivery.metrics import OLDEST_AGE, QUEUE_BATCHES, QUEUE_BYTES
+from openagent.delivery.metrics import OLDEST_AGE, QUEUE_BATCHES, QUEUE_BYTES, REPLAYED_SAMPLES
 from openagent.delivery.options import DeliveryOptions
 from openagent.delivery.queue import MemoryQueue
 from openagent.delivery.spool import Position, Spool
@@ -40,23 +38,13 @@ from openagent.telemetry import Throttle, get_logger
 log = get_logger("delivery")
 
 
-class _Inflight:
-    """The batch handed out, and where the spool keeps it (None: only in memory)."""
-
-    __slots__ = ("batch", "pos", "unspillable")
-
-    def __init__(self, batch: Batch, pos: Position | None) -> None:
-        self.batch = batch
-        self.pos = pos
-        self.unspillable = False
-
-
 class BatchFifo:
-    """The memory queue and spool of one sink (see the module docs)."""
+    """The spool (with its cache) or memory queue of one sink (see the module docs)."""
 
     def __init__(self, name: str, options: DeliveryOptions, ledger: Ledger) -> None:
         self.name = name
         self.ledger = ledger
+        #: The queue itself without a spool; unused (empty) while a spool is open.
         self.memory = MemoryQueue(options.memory_queue_bytes)
         self.spool: Spool | None = None
         if options.spool_dir is not None:
@@ -68,18 +56,20 @@ class BatchFifo:
                 fsync_interval=options.spool_fsync_interval,
                 segment_bytes=options.spool_segment_bytes,
                 ledger=ledger,
+                cache_bytes=options.memory_queue_bytes,
             )
         self._throttle = Throttle(options.log_interval)
-        self._inflight: _Inflight | None = None
+        #: The group handed out by `take`, with each batch's spool position (None: memory only).
+        self._out: list[tuple[Batch, Position | None]] = []
         self._wake = asyncio.Event()
         #: Set while nothing is queued and nothing is in flight.
         self.idle = asyncio.Event()
         self._state = "new"
 
     @property
-    def in_flight(self) -> Batch | None:
-        """The batch handed out by `take` and not yet `done`."""
-        return self._inflight.batch if self._inflight is not None else None
+    def in_flight(self) -> list[Batch]:
+        """The batches handed out by `take` and not yet `done`."""
+        return [batch for batch, _ in self._out]
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -96,104 +86,82 @@ class BatchFifo:
                     error=str(exc),
                 )
                 self.spool = None
-        QUEUE_BATCHES.labels(self.name).set_function(lambda: len(self.memory))
-        QUEUE_BYTES.labels(self.name).set_function(lambda: self.memory.bytes)
+        QUEUE_BATCHES.labels(self.name).set_function(self._queued_batches)
+        QUEUE_BYTES.labels(self.name).set_function(self._queued_bytes)
         OLDEST_AGE.labels(self.name).set_function(self.oldest_age)
         self._state = "open"
 
-    async def close(self, *, interrupted: bool) -> None:
-        """Keep what is left (in flight, then memory) in the spool, or drop it; close the spool.
+    def _queued_batches(self) -> int:
+        return len(self.spool.cache) if self.spool is not None else len(self.memory)
 
-        ``interrupted``: the batch in flight was being sent, so it may have arrived.
+    def _queued_bytes(self) -> int:
+        return self.spool.cache.bytes if self.spool is not None else self.memory.bytes
+
+    async def close(self, *, maybe_sent: int) -> None:
+        """Close the spool (it keeps what is left), or drop what is left in memory.
+
+        ``maybe_sent``: how many batches of the group in flight, from its
+        start, may have arrived (its send was cut short, or an earlier attempt
+        wrote them); the next start counts them as possible duplicates.
         """
         if self._state == "closed":
             return
         self._state = "closed"
-        fl, self._inflight = self._inflight, None
-        left = ([fl.batch] if fl is not None and fl.pos is None else []) + self.memory.take_all()
+        out, self._out = self._out, []
         if self.spool is not None:
-            await self._keep(self.spool, fl, left, interrupted)
-        elif left:
-            samples = sum(b.samples for b in left)
-            self.ledger.dropped("shutdown", samples)
-            log.error(
-                "batches left undelivered at shutdown (no spool configured)",
-                sink=self.name,
-                batches=len(left),
-                samples=samples,
-            )
+            await self._keep(self.spool, out, maybe_sent)
+        else:
+            left = [batch for batch, _ in out] + self.memory.take_all()
+            if left:
+                samples = sum(b.samples for b in left)
+                self.ledger.dropped("shutdown", samples)
+                log.error(
+                    "batches left undelivered at shutdown (no spool configured)",
+                    sink=self.name,
+                    batches=len(left),
+                    samples=samples,
+                )
         for gauge in (QUEUE_BATCHES, QUEUE_BYTES, OLDEST_AGE):
             gauge.labels(self.name).set_function(lambda: 0)
 
     async def _keep(
-        self, spool: Spool, fl: _Inflight | None, left: list[Batch], interrupted: bool
+        self, spool: Spool, out: list[tuple[Batch, Position | None]], maybe_sent: int
     ) -> None:
-        maybe_sent = False
-        if fl is not None and fl.pos is not None:
-            if spool.holds(fl.pos):
-                maybe_sent = interrupted
-            else:  # its segment was dropped for space while it was being sent
-                self.ledger.dropped("spool_full", fl.batch.samples)
-        for i, batch in enumerate(left):
-            pos = spool.append(batch)
-            if i == 0 and fl is not None and fl.pos is None:
-                maybe_sent = interrupted and pos is not None
+        lost = sum(batch.samples for batch, pos in out if pos is None or not spool.holds(pos))
+        if lost:  # their segment was dropped for space while they were being sent
+            self.ledger.dropped("spool_full", lost)
+        left = spool.unread_samples + sum(b.samples for b, p in out if p is not None)
         if left:
             log.info(
-                "queued batches kept in the spool for the next start",
-                sink=self.name,
-                batches=len(left),
-                samples=sum(b.samples for b in left),
+                "queued batches kept in the spool for the next start", sink=self.name, samples=left
             )
-        await spool.close(maybe_sent=maybe_sent)
+        sent = [pos for _, pos in out[:maybe_sent] if pos is not None and spool.holds(pos)]
+        await spool.close(maybe_sent=bool(sent), sent_until=sent[-1] if sent else None)
 
     # -- the producer side -----------------------------------------------------
 
     def put(self, batch: Batch) -> None:
-        """Queue one batch: into memory if it fits, else via the spool (or drop the oldest)."""
+        """Queue one batch: append it to the spool, or into memory (dropping the oldest)."""
         if self._state != "open":
             self._refuse_late(batch)
             return
+        if self.spool is not None:
+            if self.spool.append(batch) is None:
+                return  # the spool counted it dropped
+            self._queued()
+            return
         memory = self.memory
+        while len(memory) and not memory.fits(batch):
+            self._drop_queued(memory.pop())
         if not memory.fits(batch):
-            if self.spool is None:
-                while len(memory) and not memory.fits(batch):
-                    self._drop_queued(memory.pop())
-                if not memory.fits(batch):
-                    self._drop_queued(batch)
-                    return
-            else:
-                while len(memory) and not memory.fits(batch):
-                    self._spill(memory.pop())
-                if not memory.fits(batch):
-                    self._spill(batch)
-                    self._queued()
-                    return
+            self._drop_queued(batch)
+            return
         memory.push(batch)
         self._queued()
 
     def _queued(self) -> None:
         self.idle.clear()
         self._wake.set()
-
-    def _spill(self, batch: Batch) -> None:
-        spool = self.spool
-        assert spool is not None
-        fl = self._inflight
-        if fl is not None and fl.pos is None and not fl.unspillable:
-            if spool.has_unread():
-                fl.unspillable = True
-            else:
-                fl.pos = spool.append(fl.batch, handed_out=True)
-                fl.unspillable = fl.pos is None
-        if self._throttle.allow("spill"):
-            log.warning(
-                "memory queue full, spilling to the spool",
-                sink=self.name,
-                memory_queue_bytes=self.memory.max_bytes,
-                spool_bytes=spool.bytes,
-            )
-        spool.append(batch)
 
     def _drop_queued(self, batch: Batch) -> None:
         self.ledger.dropped("queue_full", batch.samples)
@@ -213,37 +181,75 @@ class BatchFifo:
             log.error("batch queued after delivery stopped, dropped", sink=self.name)
 
     def oldest_age(self) -> float:
-        """Seconds since the oldest sample of the head batch (in flight, else first in memory)."""
-        fl = self._inflight
-        head = fl.batch if fl is not None else self.memory.head()
-        if head is None:
+        """Seconds since the oldest sample of the head batch (in flight, else first queued)."""
+        oldest: int | None
+        if self._out:
+            oldest = self._out[0][0].oldest_ms
+        elif self.spool is not None:
+            oldest = self.spool.oldest_ms()
+        else:
+            head = self.memory.head()
+            oldest = head.oldest_ms if head is not None else None
+        if oldest is None:
             return 0.0
-        return max(0.0, time.time() - head.oldest_ms / 1000)
+        return max(0.0, time.time() - oldest / 1000)
 
     # -- the consumer side -----------------------------------------------------
 
-    async def take(self) -> Batch:
-        """Wait for the next batch in line and hand it out (the one in flight until `done`)."""
-        if self._inflight is not None:
-            return self._inflight.batch
-        while True:
-            spool = self.spool
-            if spool is not None and spool.has_unread():
-                got = await spool.read()
-                if got is not None:
-                    self._inflight = _Inflight(*got)
-                    return got[0]
-            elif len(self.memory):
-                batch = self.memory.pop()
-                self._inflight = _Inflight(batch, None)
-                return batch
-            else:
+    async def take(self, max_batches: int = 1, max_bytes: int = 0) -> list[Batch]:
+        """Wait for batches and hand out what is queued now, oldest first, as one group.
+
+        At least one batch; at most ``max_batches``, and no more payload bytes
+        than ``max_bytes`` (0: no byte bound) unless one batch alone is larger.
+        The group is in flight until `done`; until then `take` returns it again.
+        """
+        if self._out:
+            return self.in_flight
+        while not self._out:
+            got = await self._next()
+            if got is None:
                 self.idle.set()
                 self._wake.clear()
                 await self._wake.wait()
+                continue
+            self._out.append(got)
+        size = len(self._out[0][0].payload)
+        while len(self._out) < max_batches:
+            nxt = self._peek_size()
+            if nxt is None or (max_bytes and size + nxt > max_bytes):
+                break
+            got = await self._next()
+            if got is None:
+                break
+            self._out.append(got)
+            size += len(got[0].payload)
+        if len(self._out) > 1 and self.spool is not None:
+            self.spool.note_handed()
+        return self.in_flight
 
-    def done(self) -> None:
-        """The batch in flight was delivered or dropped: let the spool move past it."""
-        fl, self._inflight = self._inflight, None
-        if fl is not None and fl.pos is not None and self.spool is not None:
-            self.spool.ack(fl.pos)
+    def _peek_size(self) -> int | None:
+        """Payload bytes of the next batch in line, or None when none is at hand."""
+        if self.spool is not None:
+            return self.spool.next_size()
+        head = self.memory.head()
+        return len(head.payload) if head is not None else None
+
+    async def _next(self) -> tuple[Batch, Position | None] | None:
+        if self.spool is not None:
+            return await self.spool.read()
+        if len(self.memory):
+            return self.memory.pop(), None
+        return None
+
+    def done(self, maybe_sent: int = 0) -> None:
+        """The group in flight was delivered or dropped: let the spool move past it.
+
+        The first ``maybe_sent`` batches of it had been written in an earlier
+        attempt (possible duplicates, counted as replayed by the spool).
+        """
+        out, self._out = self._out, []
+        for i, (batch, pos) in enumerate(out):
+            if pos is not None and self.spool is not None:
+                self.spool.ack(pos, maybe_sent=i < maybe_sent)
+            elif i < maybe_sent:
+                REPLAYED_SAMPLES.labels(self.name).inc(batch.samples)

@@ -5,6 +5,10 @@ in the sink's `Ledger`, encodes (the sink's own losses are booked as
 dropped, and an encoder that fails drops the result as ``encode_error``) and
 queues the batches; it never waits for the sink. The sender works in its
 own task, and a timer flushes what the sink holds back for bigger batches.
+
+At shutdown `drain` gives the sender a grace period in which it sends
+without backoff waits; `abort_drain` ends a drain at once (a second
+SIGTERM), after which `close` keeps what is left in the spool.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class SinkLane:
         self._throttle = Throttle(options.log_interval)
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
+        self._abort = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -56,14 +61,28 @@ class SinkLane:
             self.fifo.put(batch)
 
     async def drain(self, within: float) -> bool:
-        """Wait up to ``within`` seconds for everything queued to be delivered."""
+        """Send what is queued, without backoff waits, for up to ``within`` seconds.
+
+        True once everything was delivered; False when the grace ran out or
+        `abort_drain` was called first (then `close` keeps the rest).
+        """
         if self.fifo.idle.is_set():
             return True
-        try:
-            await asyncio.wait_for(self.fifo.idle.wait(), within)
-        except TimeoutError:
+        if self._abort.is_set():
             return False
-        return True
+        self.sender.drain()
+        idle = asyncio.ensure_future(self.fifo.idle.wait())
+        abort = asyncio.ensure_future(self._abort.wait())
+        try:
+            await asyncio.wait((idle, abort), timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            idle.cancel()
+            abort.cancel()
+        return self.fifo.idle.is_set()
+
+    def abort_drain(self) -> None:
+        """End a `drain` in progress (and any later one) at once; safe to call any time."""
+        self._abort.set()
 
     async def close(self) -> None:
         """Stop sending; keep what is left in the spool (or book it dropped); close the sink."""
@@ -73,7 +92,7 @@ class SinkLane:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.fifo.close(interrupted=self.sender.sending)
+        await self.fifo.close(maybe_sent=self.sender.maybe_sent)
         try:
             await self.sink.close()
         except Exception:

@@ -13,8 +13,9 @@ Every sample handed to a sink ends in exactly one of two counters:
 ``encode_error``  the sink could not encode the scrape result
 ``shutdown``      still queued when the process stopped, and no spool to keep it
 
-A process killed without warning (SIGKILL, OOM) loses what was in the memory
-queue uncounted; the spool keeps the rest. Samples that may have been
+With a spool, every queued batch is on disk (write-through), so a process
+killed without warning (SIGKILL, OOM) loses nothing queued; without one it
+loses what was in the memory queue, uncounted. Samples that may have been
 delivered twice (sent again after an unclean stop) are counted in
 ``openagent_delivery_replayed_samples_total``.
 """

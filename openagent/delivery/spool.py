@@ -14,12 +14,20 @@ a whole segment the file is deleted. Its position is kept in
 `openagent.delivery.checkpoint`), so a restart resumes where delivery
 stopped.
 
-Delivery is at least once: the record being sent when the process died (or
-whose send the shutdown cut short) is sent again after the restart and
-counted in ``openagent_delivery_replayed_samples_total``. A process crash
-resends at most that one record; a power loss may resend up to about one
-fsync interval of records, uncounted, and under ``interval`` or ``never``
-lose spooled data that was not yet on disk.
+Several records may be handed out at once (a confirming sink's group);
+they are acknowledged in order, and the position never moves past one that
+is still out. Delivery is at least once: what was handed out when the
+process died (or whose send the shutdown cut short) is sent again after the
+restart and counted in ``openagent_delivery_replayed_samples_total`` (the
+position mark says how far it went). A process crash resends at most that
+one record or group; a power loss may resend up to about one fsync interval
+of records, uncounted, and under ``interval`` or ``never`` lose spooled data
+that was not yet on disk.
+
+The newest records also stay in memory (a `ReadCache` of
+``cache_bytes``, keyed by position) as they are appended, so a consumer
+that keeps up reads them from there and never from the disk; only records
+the cache had to let go are read back from their segment.
 
 ``max_bytes`` caps the segment files on disk. An append that would pass it
 first deletes the oldest segments, whole, and counts their unsent samples as
@@ -52,6 +60,7 @@ from openagent.delivery.metrics import (
     SPOOL_SAMPLES,
     SPOOL_SEGMENTS,
 )
+from openagent.delivery.queue import ReadCache
 from openagent.delivery.record import HEADER_SIZE, encode_header
 from openagent.delivery.recovery import Findings, Segment, recover, segment_name
 from openagent.delivery.segment import Damage, Record, SegmentReader, close_after
@@ -91,6 +100,7 @@ class Spool:
         fsync_interval: float = 1.0,
         segment_bytes: int | None = None,
         ledger: Ledger | None = None,
+        cache_bytes: int = 0,
     ) -> None:
         self.directory = directory
         self.sink = sink
@@ -111,10 +121,12 @@ class Spool:
         self._filling = False
         self._generation = 0
         self._ahead: deque[tuple[Batch, Position]] = deque()
-        self._handed: Position | None = None
-        self._handed_samples = 0
+        self.cache = ReadCache(cache_bytes)
+        #: Records handed out and not yet acknowledged, oldest first, with their samples.
+        self._handed: deque[tuple[Position, int]] = deque()
         self._cursor_at: tuple[int, int] = (0, 0)
         self._dup_at: tuple[int, int] | None = None
+        self._dup_until: tuple[int, int] | None = None
         self._dup_below = 0
         self._throttle = Throttle(60.0)
 
@@ -140,6 +152,17 @@ class Spool:
         """How many rounds of background disk work (fsync, close, delete) ran."""
         return self._syncer.rounds
 
+    @property
+    def handed_out(self) -> int:
+        """Records handed out by `read` and not yet acknowledged."""
+        return len(self._handed)
+
+    def oldest_ms(self) -> int | None:
+        """``oldest_ms`` of the first record not yet delivered, when it is at hand."""
+        if self._ahead:
+            return self._ahead[0][0].oldest_ms
+        return self.cache.oldest_ms()
+
     def has_unread(self) -> bool:
         """True when a record waits that `read` has not handed out."""
         if self._ahead:
@@ -161,6 +184,10 @@ class Spool:
             SPOOL_RECOVERY_ERRORS.labels(self.sink, problem).inc(count)
         if findings.corrupt_bytes:
             CORRUPT_BYTES.labels(self.sink).inc(findings.corrupt_bytes)
+        if self._dup_at is not None and self._mark is not None:
+            handed = self._mark.read_handed()  # a group may have been out: all of it may be sent
+            if handed is not None and handed > self._dup_at:
+                self._dup_until = handed
         self.ledger.recovered(self.unread_samples)
         self._syncer.start()
         SPOOL_BYTES.labels(self.sink).set_function(lambda: self._bytes)
@@ -191,13 +218,21 @@ class Spool:
             found.findings.notes.append(("info", "spool found, replaying it first", fields))
         return found.findings
 
-    async def close(self, *, maybe_sent: bool = False) -> None:
+    async def close(self, *, maybe_sent: bool = False, sent_until: Position | None = None) -> None:
         """Make everything durable and release the files.
 
         ``maybe_sent`` says the first unsent record may already have been
-        delivered (its send was interrupted); the next start counts it.
+        delivered (its send was interrupted), and ``sent_until`` the end of
+        the last handed-out record that may have been (all of them if None);
+        the next start counts them.
         """
         cursor = self._cursor_at = self._cursor()
+        handed: tuple[int, int] | None = None
+        if maybe_sent:
+            handed = (
+                self._handed_end() if sent_until is None else (sent_until.segment, sent_until.end)
+            )
+        self.cache.clear()
         if self._reader is not None and not self._filling:
             self._reader.close()
         self._reader = None
@@ -208,34 +243,28 @@ class Spool:
         await self._syncer.close()
         cp = Checkpoint(cursor[0], cursor[1], maybe_sent)
         try:
-            await asyncio.to_thread(self._final_position, cp)
+            await asyncio.to_thread(self._final_position, cp, handed)
         except OSError as exc:
             log.error("cannot write the spool checkpoint", sink=self.sink, error=str(exc))
         for gauge in (SPOOL_BYTES, SPOOL_SEGMENTS, SPOOL_SAMPLES):
             gauge.labels(self.sink).set_function(lambda: 0)
 
-    def _final_position(self, cp: Checkpoint) -> None:
+    def _final_position(self, cp: Checkpoint, handed: tuple[int, int] | None) -> None:
         """Runs in a worker thread at close."""
         store_checkpoint(self.directory, cp, fsync=self._syncer.syncs)
         if self._mark is not None:
-            self._mark.write(cp.segment, cp.offset)
+            self._mark.write(cp.segment, cp.offset, handed)
             self._mark.close()
             self._mark = None
 
     # -- writing ---------------------------------------------------------------
 
-    def append(self, batch: Batch, *, handed_out: bool = False) -> Position | None:
-        """Append ``batch``; its position, or None if it could not be kept.
-
-        A batch that cannot be kept is counted as dropped, unless
-        ``handed_out``: that marks a batch the consumer is sending right now,
-        written only so that it keeps its place in line if the send does not
-        finish. It is then already handed out (and must be `ack`-ed), and the
-        spool must have had nothing unread.
-        """
+    def append(self, batch: Batch) -> Position | None:
+        """Append ``batch`` (and keep a copy in the cache); its position, or None if it
+        could not be kept (then it is counted as dropped)."""
         need = HEADER_SIZE + len(batch.payload)
         if need > self.max_bytes:
-            self._refuse(batch, handed_out, "spool_full", "batch is larger than the spool")
+            self._refuse(batch, "spool_full", "batch is larger than the spool")
             return None
         try:
             if self._writer.size and self._writer.size + need > self.segment_bytes:
@@ -248,7 +277,7 @@ class Spool:
                     self._drop(oldest)
             header = encode_header(batch.payload, batch.samples, batch.oldest_ms)
         except (OSError, ValueError) as exc:
-            self._refuse(batch, handed_out, "spool_error", str(exc))
+            self._refuse(batch, "spool_error", str(exc))
             return None
         w = self._writer
         start = w.size
@@ -261,24 +290,19 @@ class Spool:
                 os.ftruncate(self._wfd, start)
             except OSError:
                 pass
-            self._refuse(batch, handed_out, "spool_error", f"writing {w.path}: {exc}")
+            self._refuse(batch, "spool_error", f"writing {w.path}: {exc}")
             return None
         w.size += need
         self._bytes += need
-        pos = Position(w.id, start, start + need)
-        if handed_out:
-            self._detach_reader(w.id)
-            self._roff = pos.end
-            self._handed, self._handed_samples = pos, batch.samples
-        else:
-            w.records += 1
-            w.samples += batch.samples
+        w.records += 1
+        w.samples += batch.samples
         self._syncer.wrote(self._wfd, need)
-        return pos
+        if self.cache.max_bytes:
+            self.cache.put((w.id, start), start + need, batch)
+        return Position(w.id, start, start + need)
 
-    def _refuse(self, batch: Batch, handed_out: bool, reason: str, why: str) -> None:
-        if not handed_out:
-            self.ledger.dropped(reason, batch.samples)
+    def _refuse(self, batch: Batch, reason: str, why: str) -> None:
+        self.ledger.dropped(reason, batch.samples)
         if self._throttle.allow(reason):
             log.error(
                 "spool cannot keep a batch",
@@ -319,6 +343,7 @@ class Spool:
 
     def _remove(self, segment_id: int) -> None:
         seg = self._segments.pop(segment_id)
+        self.cache.forget_through(segment_id)
         self._bytes -= seg.size
         if segment_id == self._rseg:
             self._detach_reader(self._next_id(segment_id))
@@ -333,30 +358,81 @@ class Spool:
         """Hand out the oldest unread batch; None when nothing (readable) is left.
 
         The consumer sends it and then calls `ack`; until then it counts as
-        not delivered (a restart sends it again).
+        not delivered (a restart sends it again). Several may be out at once;
+        they are acknowledged in the order they were handed out.
         """
-        if self._handed is not None:
-            raise RuntimeError("a spooled batch is still out; ack it before reading the next")
-        while not self._ahead:
+        while True:
+            if self._ahead:
+                batch, pos = self._ahead.popleft()
+                self.cache.take((pos.segment, pos.start))
+                break
             if not self.has_unread():
                 return None
+            cached = self._cached_next()
+            if cached is not None:
+                batch, pos = cached
+                break
             await self._fill()
-        batch, pos = self._ahead.popleft()
         seg = self._segments[pos.segment]
         seg.records -= 1
         seg.samples -= batch.samples
-        self._handed, self._handed_samples = pos, batch.samples
+        self._handed.append((pos, batch.samples))
         return batch, pos
 
-    def ack(self, pos: Position) -> None:
-        """The batch handed out at ``pos`` was delivered (or dropped): move the checkpoint on."""
-        if self._handed != pos:
+    def _cached_next(self) -> tuple[Batch, Position] | None:
+        """The next unread record from the cache, the reader moved past it; None if not cached."""
+        at = self._normalise((self._rseg, self._roff))
+        if at[0] != self._rseg:
+            self._detach_reader(at[0])
+        got = self.cache.take(at)
+        if got is None:
+            return None
+        batch, end = got
+        self._roff = end
+        if self._reader is not None and not self._filling:
+            self._reader.offset = end
+        return batch, Position(at[0], at[1], end)
+
+    def next_size(self) -> int | None:
+        """Payload bytes of the next unread record if it is at hand (read ahead, or cached)."""
+        if self._ahead:
+            return len(self._ahead[0][0].payload)
+        if not self.has_unread():
+            return None
+        return self.cache.size_at(self._normalise((self._rseg, self._roff)))
+
+    def note_handed(self) -> None:
+        """Record in the position mark how far records are handed out (before sending a group).
+
+        A restart after a crash then counts all of them as possible duplicates.
+        """
+        if self._mark is not None and self._handed:
+            try:
+                self._mark.write(*self._cursor(), self._handed_end())
+            except OSError as exc:
+                if self._throttle.allow("position"):
+                    log.error("cannot write the spool position", sink=self.sink, error=str(exc))
+
+    def ack(self, pos: Position, *, maybe_sent: bool = False) -> None:
+        """The oldest batch handed out, at ``pos``, was delivered (or dropped): move on.
+
+        ``maybe_sent``: it had been written before, so this delivery may be a
+        duplicate (counted as replayed, once).
+        """
+        if not self._handed or self._handed[0][0] != pos:
             return
-        self._handed = None
+        _, samples = self._handed.popleft()
         at = (pos.segment, pos.start)
-        if at == self._dup_at or pos.segment < self._dup_below:
-            REPLAYED_SAMPLES.labels(self.sink).inc(self._handed_samples)
+        if (
+            maybe_sent
+            or at == self._dup_at
+            or (self._dup_until is not None and at < self._dup_until)
+            or pos.segment < self._dup_below
+        ):
+            REPLAYED_SAMPLES.labels(self.sink).inc(samples)
         self._dup_at = None
+        if self._dup_until is not None and at >= self._dup_until:
+            self._dup_until = None
         self._settle()
 
     async def _fill(self) -> None:
@@ -368,8 +444,12 @@ class Spool:
         if self._reader is None:
             self._reader = SegmentReader(seg.path, self._roff)
         reader, generation = self._reader, self._generation
+        limit = seg.size
+        cached = self.cache.first()
+        if cached is not None and cached[0] == seg.id and cached[1] > self._roff:
+            limit = cached[1]  # from there on the cache has it
         self._filling = True
-        job = asyncio.ensure_future(asyncio.to_thread(reader.read, seg.size, READ_AHEAD_BYTES))
+        job = asyncio.ensure_future(asyncio.to_thread(reader.read, limit, READ_AHEAD_BYTES))
         try:
             events = await asyncio.shield(job)
         except OSError as exc:
@@ -430,13 +510,20 @@ class Spool:
 
     def _cursor(self) -> tuple[int, int]:
         """Start of the first record not yet delivered."""
-        h = self._handed
-        if h is not None and h.segment in self._segments:
-            return h.segment, h.start
+        for h, _ in self._handed:
+            if h.segment in self._segments:
+                return h.segment, h.start
         if self._ahead:
             p = self._ahead[0][1]
             return p.segment, p.start
         return self._normalise((self._rseg, self._roff))
+
+    def _handed_end(self) -> tuple[int, int]:
+        """End of the last record handed out (the cursor when none is out)."""
+        if self._handed:
+            last = self._handed[-1][0]
+            return last.segment, last.end
+        return self._cursor()
 
     def _settle(self) -> None:
         """Move the checkpoint to the cursor; delete the segments wholly behind it."""
@@ -449,7 +536,7 @@ class Spool:
         self._syncer.checkpoint(Checkpoint(cursor[0], cursor[1], True))
         if self._mark is not None:
             try:
-                self._mark.write(*cursor)
+                self._mark.write(*cursor, self._handed_end() if self._handed else None)
             except OSError as exc:
                 if self._throttle.allow("position"):
                     log.error("cannot write the spool position", sink=self.sink, error=str(exc))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -57,5 +59,20 @@ def test_position_mark_round_trip_and_damage(tmp_path: Path) -> None:
         assert mark.read() is None  # checksum no longer matches
         (tmp_path / MARK).write_bytes(b"\x01\x02")
         assert mark.read() is None  # cut short
+    finally:
+        mark.close()
+
+
+def test_a_mark_of_the_older_20_byte_form_still_reads(tmp_path: Path) -> None:
+    body = struct.pack("<QQ", 5, 4096)
+    (tmp_path / MARK).write_bytes(body + zlib.crc32(body).to_bytes(4, "little"))
+    mark = PositionMark(tmp_path)
+    try:
+        assert mark.read() == (5, 4096)
+        assert mark.read_handed() is None  # it did not say what was out
+        mark.write(5, 8192, (6, 100))
+        assert mark.read() == (5, 8192) and mark.read_handed() == (6, 100)
+        mark.write(6, 0)
+        assert mark.read_handed() == (6, 0)  # nothing out beyond the position
     finally:
         mark.close()

@@ -61,3 +61,30 @@ async def test_sigkill_while_the_sink_hangs_then_replay(receiver: Receiver, tmp_
     assert not any(counters["dropped"].values())
     assert b"spool found, replaying it first" in err
     assert NAME in err.decode()
+
+
+async def test_sigkill_while_a_group_awaits_confirmation_replays_and_counts_it_whole(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    count = 20
+    proc = await child("fill", receiver.url, str(tmp_path), str(count), "group")
+    try:
+        assert proc.stdout is not None
+        assert (await asyncio.wait_for(proc.stdout.readline(), 20)).strip() == b"ready"
+        # batches 0..4 written, the confirmation never comes
+        assert (await asyncio.wait_for(proc.stdout.readline(), 20)).strip() == b"group out 5"
+    finally:
+        proc.kill()
+        await proc.wait()
+    assert receiver.accepted == list(range(5))
+
+    proc = await child("replay", receiver.url, str(tmp_path), "0", "group")
+    out, err = await asyncio.wait_for(proc.communicate(), 40)
+    assert proc.returncode == 0, err.decode()
+    counters = orjson.loads(out.splitlines()[-1])
+    assert list(dict.fromkeys(receiver.accepted)) == list(range(count))  # all, in order
+    dups = sorted(s for s, n in collections.Counter(receiver.accepted).items() if n > 1)
+    assert dups == list(range(5))  # the whole unconfirmed group came again
+    assert counters["replayed"] == total_samples(dups)  # and all of it was counted
+    assert counters["sent"] == total_samples(range(count))
+    assert not any(counters["dropped"].values())

@@ -48,7 +48,7 @@ async def test_outage_longer_than_memory_spills_and_recovers_in_order(
             await asyncio.sleep(0.01)
     assert lane.fifo.spool.segments > 3
     assert metric("openagent_delivery_spool_bytes", sink=name) == lane.fifo.spool.bytes > 0
-    assert len(lane.fifo.memory) == 5
+    assert len(lane.fifo.spool.cache) == 5  # the newest stay in memory as a read cache
     await receiver.start()
     await eventually(lambda: len(receiver.accepted) == 300)
     assert receiver.accepted == list(range(300))
@@ -68,7 +68,8 @@ async def test_write_through_with_a_zero_memory_queue(receiver: Receiver, tmp_pa
     for i in range(50):
         d.submit(result(i))
     lane = d.lane(name)
-    assert lane.fifo.spool is not None and lane.fifo.spool.bytes > 0 and len(lane.fifo.memory) == 0
+    assert lane.fifo.spool is not None and lane.fifo.spool.bytes > 0
+    assert len(lane.fifo.spool.cache) == 0
     await eventually(lambda: len(receiver.accepted) == 50)
     await d.close(1.0)
     assert receiver.accepted == list(range(50))
@@ -110,7 +111,7 @@ async def test_batch_in_flight_keeps_its_place_when_memory_spills(
     await d.start()
     lane = d.lane(name)
     d.submit(result(0))
-    await eventually(lambda: len(lane.fifo.memory) == 0)  # the consumer took it
+    await eventually(lambda: len(lane.fifo.in_flight) == 1)  # the consumer took it
     for i in range(1, 12):
         d.submit(result(i))
     assert lane.fifo.spool is not None and lane.fifo.spool.bytes > 0
@@ -135,7 +136,7 @@ async def test_spilled_batch_in_flight_is_not_sent_twice_when_its_send_succeeds(
     await d.start()
     lane = d.lane(name)
     d.submit(result(0))
-    await eventually(lambda: len(lane.fifo.memory) == 0)
+    await eventually(lambda: len(lane.fifo.in_flight) == 1)
     for i in range(1, 12):
         d.submit(result(i))
     assert lane.fifo.spool is not None and lane.fifo.spool.bytes > 0

@@ -1,4 +1,4 @@
-"""The spool on its own: read, ack and checkpoint; handed-out appends; fsync policies."""
+"""The spool on its own: read, ack and checkpoint; groups out at once; the cache; fsync."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from openagent.delivery.checkpoint import PositionMark, load_checkpoint
 from openagent.delivery.fsync import FsyncPolicy
+from openagent.delivery.queue import batch_cost
 from openagent.delivery.spool import Spool
 from tests.delivery.support import make_batch, seq_of, unique_name
 from tests.support import eventually
@@ -57,33 +58,62 @@ async def test_read_ack_and_checkpoint(tmp_path: Path) -> None:
     assert cp is not None and not cp.maybe_sent and mark(tmp_path) == (cp.segment, cp.offset)
 
 
-async def test_handed_out_append_keeps_its_place_but_is_not_read_again(tmp_path: Path) -> None:
+async def test_several_out_at_once_are_acked_in_order_and_the_position_waits(
+    tmp_path: Path,
+) -> None:
     spool = await opened(tmp_path)
-    pos = spool.append(make_batch(1), handed_out=True)  # being sent from memory right now
-    spool.append(make_batch(2))
-    assert pos is not None and spool.has_unread()
-    with pytest.raises(RuntimeError, match="still out"):
-        await spool.read()
-    await spool.close(maybe_sent=True)  # its send did not finish: it stays first in line
-    spool = await opened(tmp_path)
+    positions = [spool.append(make_batch(i)) for i in range(4)]
+    out = [await spool.read() for _ in range(3)]
+    assert [seq_of(g[0].payload) for g in out if g is not None] == [0, 1, 2]
+    assert spool.handed_out == 3
+    spool.note_handed()
+    m = PositionMark(tmp_path)
+    try:
+        assert m.read() == (positions[0].segment, positions[0].start)  # type: ignore[union-attr]
+        last = positions[2]
+        assert last is not None and m.read_handed() == (last.segment, last.end)
+    finally:
+        m.close()
+    assert out[1] is not None and out[0] is not None
+    spool.ack(out[1][1])  # out of order: ignored, the position cannot pass batch 0
+    assert spool.handed_out == 3
+    for got in out:
+        assert got is not None
+        spool.ack(got[1])
+    assert spool.handed_out == 0
     got = await spool.read()
-    assert got is not None and seq_of(got[0].payload) == 1
-    spool.ack(got[1])
-    got = await spool.read()
-    assert got is not None and seq_of(got[0].payload) == 2
-    spool.ack(got[1])
-    assert await spool.read() is None
+    assert got is not None and seq_of(got[0].payload) == 3
     await spool.close()
 
 
-async def test_acked_handed_out_append_is_skipped(tmp_path: Path) -> None:
-    spool = await opened(tmp_path)
-    pos = spool.append(make_batch(1), handed_out=True)
-    spool.append(make_batch(2))
-    assert pos is not None
-    spool.ack(pos)  # its send finished after all
+async def test_the_cache_serves_new_batches_and_the_disk_the_rest(tmp_path: Path) -> None:
+    """A cache of two batches: the first two come back from disk, the last two from memory."""
+    spool = await opened(tmp_path, cache_bytes=2 * batch_cost(make_batch(0)))
+    for i in range(4):
+        spool.append(make_batch(i))
+    assert len(spool.cache) == 2 and spool.cache.first() is not None
+    seqs = []
+    while (got := await spool.read()) is not None:
+        seqs.append(seq_of(got[0].payload))
+        spool.ack(got[1])
+    assert seqs == [0, 1, 2, 3] and len(spool.cache) == 0
+    await spool.close()
+
+
+async def test_a_cached_batch_is_still_replayed_after_the_process_stops(tmp_path: Path) -> None:
+    spool = await opened(tmp_path, cache_bytes=1 << 20)
+    for i in range(3):
+        spool.append(make_batch(i))
     got = await spool.read()
-    assert got is not None and seq_of(got[0].payload) == 2
+    assert got is not None
+    spool.ack(got[1])
+    await spool.close()
+    spool = await opened(tmp_path)
+    seqs = []
+    while (got := await spool.read()) is not None:
+        seqs.append(seq_of(got[0].payload))
+        spool.ack(got[1])
+    assert seqs == [1, 2]
     await spool.close()
 
 
