@@ -115,6 +115,7 @@ def delivery_options(settings: Settings, worker: int | None = None) -> DeliveryO
         spool_fsync_interval=settings.spool_fsync_interval,
         backoff_max=settings.retry_max_backoff,
         backoff_initial=min(0.5, settings.retry_max_backoff),
+        retry_after_max=settings.retry_after_max,
     )
 
 

@@ -249,7 +249,7 @@ def test_run_help_shows_each_default_in_the_units_a_user_writes(
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     assert "PydanticUndefined" not in text
     assert "timeout of one remote-write request (default: 30s)" in text
-    assert "memory queue per sink before batches spill to the spool (default: 64MiB)" in text
+    assert "without one the queue itself (oldest dropped when full) (default: 64MiB)" in text
     assert "(default: whatap when WHATAP_LICENSE is set, else jsonl)" in text
     assert "(default: $WHATAP_OPEN_HOME/scrape_config.yaml, else ./scrape_config.yaml)" in text
     assert "largest size of the spool per sink; oldest data goes first (default: 1GiB)" in text

@@ -37,13 +37,15 @@ def test_settings_become_delivery_options(tmp_path: Path) -> None:
         spool_fsync="always",
         memory_queue_bytes="16MiB",
         retry_max_backoff="5s",
+        retry_after_max="2m",
     )
     o = wiring.delivery_options(s)
     assert o.spool_dir == tmp_path and o.spool_max_bytes == 2 * 1024**3
     assert (o.spool_fsync, o.spool_fsync_interval) == ("always", 1.0)
     assert o.memory_queue_bytes == 16 * 1024**2
-    assert o.backoff_max == 5.0
+    assert o.backoff_max == 5.0 and o.retry_after_max == 120.0
     d = wiring.delivery_options(load_settings())
+    assert d.retry_after_max == 30.0
     assert (d.spool_dir, d.spool_fsync, d.memory_queue_bytes) == (None, "interval", 64 * 1024**2)
 
 

@@ -14,10 +14,14 @@ MiB = 1024 * 1024
 class DeliveryOptions:
     """How each sink's queue, spool and retries behave.
 
-    ``memory_queue_bytes`` bounds each sink's memory queue (0: every batch
-    goes straight to the spool, so a killed process loses nothing that was
-    submitted). ``spool_dir`` holds one subdirectory per sink; None means no
+    ``memory_queue_bytes`` bounds each sink's memory: with a spool, a read
+    cache of the newest batches (every batch is written to the spool first,
+    so a killed process loses nothing queued); without one, the queue
+    itself. ``spool_dir`` holds one subdirectory per sink; None means no
     spool, and a full memory queue then drops its oldest batch.
+    ``retry_after_max`` caps how long a ``Retry-After`` is honoured (30 s:
+    a larger one stalled a sink for minutes after its receiver was back);
+    a batch is re-sent at least every ``backoff_max`` regardless.
     ``spool_segment_bytes`` None picks ``min(16 MiB, spool_max_bytes / 8)``.
     """
 
@@ -29,7 +33,7 @@ class DeliveryOptions:
     spool_segment_bytes: int | None = None
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
-    retry_after_max: float = 300.0
+    retry_after_max: float = 30.0
     log_interval: float = 60.0
 
     def __post_init__(self) -> None:
@@ -43,6 +47,8 @@ class DeliveryOptions:
             )
         if self.spool_fsync_interval <= 0:
             raise ValueError(f"spool_fsync_interval must be > 0, got {self.spool_fsync_interval}")
+        if self.retry_after_max <= 0:
+            raise ValueError(f"retry_after_max must be > 0, got {self.retry_after_max}")
         if not 0 < self.backoff_initial <= self.backoff_max:
             raise ValueError(
                 f"need 0 < backoff_initial ({self.backoff_initial}) <= "

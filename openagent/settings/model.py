@@ -238,10 +238,17 @@ class Settings(BaseSettings):
         1.0, description="with spool_fsync=interval, how often to fsync"
     )
     memory_queue_bytes: Bytes = Field(
-        64 * MiB, description="memory queue per sink before batches spill to the spool"
+        64 * MiB,
+        description="memory per sink for queued batches: with spool_dir a cache of the newest "
+        "(every batch is on disk too), without one the queue itself (oldest dropped when full)",
     )
     retry_max_backoff: PositiveSeconds = Field(
         30.0, description="longest wait between retries of a batch"
+    )
+    retry_after_max: PositiveSeconds = Field(
+        30.0,
+        description="longest Retry-After a receiver's answer (429, 503) is honoured for; "
+        "the batch is still re-sent as a probe every retry_max_backoff",
     )
 
     # -- Kubernetes and sharding ---------------------------------------------------

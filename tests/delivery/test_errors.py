@@ -128,3 +128,19 @@ async def test_a_faulty_sink_costs_only_the_batches_it_fails_on() -> None:
     assert dropped(name, "encode_error") == total_samples([5])
     events = {e["event"] for e in logs}
     assert "sink failed, dropped" in events and "sink could not encode a scrape result" in events
+
+
+async def test_a_long_retry_after_is_probed_and_delivery_resumes_when_a_probe_succeeds(
+    receiver: Receiver,
+) -> None:
+    """A 429 asking for 10 minutes: the batch is sent again within ``backoff_max``."""
+    name = unique_name()
+    receiver.script = [429]
+    receiver.retry_after = "600"
+    opts = DeliveryOptions(backoff_initial=0.01, backoff_max=0.2, retry_after_max=600.0)
+    d = Delivery([HttpSink(name, receiver.url)], opts)
+    await d.start()
+    d.submit(result(0))
+    await eventually(lambda: receiver.accepted == [0], 20)
+    await d.close(1.0)
+    assert [status for _, _, status in receiver.requests] == [429, 200]

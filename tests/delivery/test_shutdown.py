@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from pathlib import Path
 
@@ -88,3 +89,42 @@ async def test_an_idle_shutdown_returns_at_once(receiver: Receiver, tmp_path: Pa
     assert await d.lane(name).drain(0.5)
     await d.close(grace=3600.0)  # nothing queued: no waiting
     assert metric("openagent_delivery_samples_sent_total", sink=name) == total_samples([0])
+
+
+async def test_the_drain_sends_at_once_instead_of_waiting_out_the_backoff(
+    receiver: Receiver,
+) -> None:
+    name = unique_name()
+    receiver.script = [503]
+    opts = DeliveryOptions(backoff_initial=600.0, backoff_max=600.0)  # asleep after one failure
+    d = Delivery([HttpSink(name, receiver.url)], opts)
+    await d.start()
+    d.submit(result(0))
+    await eventually(lambda: len(receiver.requests) == 1)
+    assert await d.lane(name).drain(30.0)  # the receiver is back: the drain delivers
+    await d.close(1.0)
+    assert receiver.accepted == [0]
+
+
+async def test_a_drain_against_a_dead_receiver_keeps_trying_until_it_is_aborted(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    name = unique_name()
+    receiver.status = 503
+    opts = DeliveryOptions(spool_dir=tmp_path, backoff_initial=600.0, backoff_max=600.0)
+    d = Delivery([HttpSink(name, receiver.url)], opts)
+    await d.start()
+    d.submit(result(0))
+    await eventually(lambda: len(receiver.requests) == 1)
+    lane = d.lane(name)
+    draining = asyncio.create_task(lane.drain(600.0))
+    await eventually(lambda: len(receiver.requests) >= 3)  # retried, not asleep for 600 s
+    d.abort_drain()
+    assert await asyncio.wait_for(draining, 30) is False
+    assert not await lane.drain(600.0)  # an aborted lane does not drain again
+    await d.close(600.0)  # returns at once too
+    assert receiver.accepted == []
+    d = Delivery([HttpSink(name, receiver.url)], DeliveryOptions(spool_dir=tmp_path))
+    await d.start()
+    assert d.lane(name).ledger.recovered_samples == total_samples([0])
+    await d.close(0.0)
