@@ -8,7 +8,13 @@ power loss costs at most about one ``--spool-fsync-interval``). The memory
 queue is then only a read cache (`openagent.delivery.queue.ReadCache`,
 ``memory_queue_bytes``) of the newest batches, so a sender that keeps up
 never reads the disk; batches the cache let go are read back from the
-segment files. Batches leave in the order they came.
+segment files. Batches leave in the order they came. Measured
+(`benchmarks.lane_bench`, 6 KiB / 320-sample batches to a sink that takes
+them at once): about 31 µs of CPU per batch against 10.5 µs for the memory
+queue alone, i.e. +0.06 µs per sample, against the 2.5-3 µs per sample a
+scrape costs. A kill -9 during a 3 s receiver outage (tests/delivery/
+test_kill_peers.py) lost 153 of 170 scraped samples (Prometheus) and 170 of
+221 (VictoriaMetrics) before write-through, none with it.
 
 Without a spool, batches wait in a bounded memory queue: a full queue drops
 its oldest batch (``reason="queue_full"``), what is left at close is dropped

@@ -14,6 +14,7 @@ CASES = [
     ("parser_bench", ["--runs", "1", "--min-time", "0.01"], "openagent cold"),
     ("whatap_encode_bench", ["--runs", "1", "--min-time", "0.01"], "records only"),
     ("spool_bench", ["--total-mib", "1", "--policies", "never"], "never"),
+    ("lane_bench", ["--batches", "200", "--runs", "1"], "spool vs memory"),
     (
         "discovery_bench",
         ["--pods", "40", "--namespaces", "2", "--burst", "5", "--repeat", "1"],

@@ -10,6 +10,7 @@ from typing import Any
 from openagent.delivery import Delivery, DeliveryOptions
 from openagent.delivery.metrics import DROP_REASONS
 from openagent.delivery.queue import batch_cost
+from openagent.delivery.segment import SegmentReader
 from tests.delivery.support import (
     HttpSink,
     Receiver,
@@ -17,6 +18,7 @@ from tests.delivery.support import (
     make_batch,
     metric,
     result,
+    seq_of,
     total_samples,
     unique_name,
 )
@@ -144,3 +146,26 @@ async def test_spilled_batch_in_flight_is_not_sent_twice_when_its_send_succeeds(
     await eventually(lambda: len(receiver.accepted) == 12)
     await d.close(1.0)
     assert receiver.accepted == list(range(12))
+
+
+async def test_every_batch_is_on_disk_as_soon_as_it_is_queued(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    """Plenty of memory, and still each batch is in a segment file before `submit` returns."""
+    name = unique_name()
+    await receiver.stop()
+    d = Delivery([HttpSink(name, receiver.url)], fast(spool_dir=tmp_path))
+    await d.start()
+    for i in range(10):
+        d.submit(result(i))
+    records = []
+    for path in sorted((tmp_path / name).glob("*.seg")):
+        reader = SegmentReader(path)
+        try:
+            records += [seq_of(e.batch.payload) for e in reader.read(path.stat().st_size, 1 << 20)]
+        finally:
+            reader.close()
+    assert records == list(range(10))
+    await receiver.start()
+    await eventually(lambda: receiver.accepted == list(range(10)))
+    await d.close(1.0)
