@@ -8,7 +8,11 @@ power loss costs at most about one ``--spool-fsync-interval``). The memory
 queue is then only a read cache (`openagent.delivery.queue.ReadCache`,
 ``memory_queue_bytes``) of the newest batches, so a sender that keeps up
 never reads the disk; batches the cache let go are read back from the
-segment files. Batches leave in the order they came. Measured
+segment files. A batch the spool cannot write (disk full, I/O error) waits
+in the memory queue instead, and so does every batch after it until the
+spool takes them again (each `put` tries, oldest first); a batch that fits
+nowhere then is dropped (``reason="spool_error"``). Batches leave in the
+order they came. Measured
 (`benchmarks.lane_bench`, 6 KiB / 320-sample batches to a sink that takes
 them at once): about 31 µs of CPU per batch against 10.5 µs for the memory
 queue alone, i.e. +0.06 µs per sample, against the 2.5-3 µs per sample a
@@ -50,7 +54,7 @@ class BatchFifo:
     def __init__(self, name: str, options: DeliveryOptions, ledger: Ledger) -> None:
         self.name = name
         self.ledger = ledger
-        #: The queue itself without a spool; unused (empty) while a spool is open.
+        #: The queue itself without a spool; with one, what waits while the spool fails.
         self.memory = MemoryQueue(options.memory_queue_bytes)
         self.spool: Spool | None = None
         if options.spool_dir is not None:
@@ -98,10 +102,10 @@ class BatchFifo:
         self._state = "open"
 
     def _queued_batches(self) -> int:
-        return len(self.spool.cache) if self.spool is not None else len(self.memory)
+        return len(self.memory) + (len(self.spool.cache) if self.spool is not None else 0)
 
     def _queued_bytes(self) -> int:
-        return self.spool.cache.bytes if self.spool is not None else self.memory.bytes
+        return self.memory.bytes + (self.spool.cache.bytes if self.spool is not None else 0)
 
     async def close(self, *, maybe_sent: int) -> None:
         """Close the spool (it keeps what is left), or drop what is left in memory.
@@ -133,9 +137,11 @@ class BatchFifo:
     async def _keep(
         self, spool: Spool, out: list[tuple[Batch, Position | None]], maybe_sent: int
     ) -> None:
-        lost = sum(batch.samples for batch, pos in out if pos is None or not spool.holds(pos))
+        lost = sum(batch.samples for batch, pos in out if pos is not None and not spool.holds(pos))
         if lost:  # their segment was dropped for space while they were being sent
             self.ledger.dropped("spool_full", lost)
+        for batch in [b for b, pos in out if pos is None] + self.memory.take_all():
+            spool.append(batch)  # held in memory while the spool failed; counted if it still does
         left = spool.unread_samples + sum(b.samples for b, p in out if p is not None)
         if left:
             log.info(
@@ -151,32 +157,45 @@ class BatchFifo:
         if self._state != "open":
             self._refuse_late(batch)
             return
-        if self.spool is not None:
-            if self.spool.append(batch) is None:
-                return  # the spool counted it dropped
+        spool = self.spool
+        if spool is not None and self._unheld(spool) and spool.append(batch, count_refused=False):
             self._queued()
             return
+        reason = "queue_full" if self.spool is None else "spool_error"
         memory = self.memory
         while len(memory) and not memory.fits(batch):
-            self._drop_queued(memory.pop())
+            self._drop_queued(memory.pop(), reason)
         if not memory.fits(batch):
-            self._drop_queued(batch)
+            self._drop_queued(batch, reason)
             return
         memory.push(batch)
         self._queued()
+
+    def _unheld(self, spool: Spool) -> bool:
+        """Move the batches memory holds for a failing spool into it; True once none is left."""
+        memory = self.memory
+        while len(memory):
+            head = memory.head()
+            assert head is not None
+            if spool.append(head, count_refused=False) is None:
+                return False
+            memory.pop()
+        return True
 
     def _queued(self) -> None:
         self.idle.clear()
         self._wake.set()
 
-    def _drop_queued(self, batch: Batch) -> None:
-        self.ledger.dropped("queue_full", batch.samples)
-        if self._throttle.allow("queue_full"):
+    def _drop_queued(self, batch: Batch, reason: str) -> None:
+        self.ledger.dropped(reason, batch.samples)
+        if self._throttle.allow(reason):
             log.warning(
-                "memory queue full and no spool, dropping the oldest batches",
+                "memory queue full and no spool, dropping the oldest batches"
+                if reason == "queue_full"
+                else "memory queue full and the spool cannot be written, dropping the oldest",
                 sink=self.name,
                 memory_queue_bytes=self.memory.max_bytes,
-                suppressed=self._throttle.take_suppressed("queue_full"),
+                suppressed=self._throttle.take_suppressed(reason),
             )
 
     def _refuse_late(self, batch: Batch) -> None:
@@ -191,7 +210,7 @@ class BatchFifo:
         oldest: int | None
         if self._out:
             oldest = self._out[0][0].oldest_ms
-        elif self.spool is not None:
+        elif self.spool is not None and self.spool.has_unread():
             oldest = self.spool.oldest_ms()
         else:
             head = self.memory.head()
@@ -235,14 +254,14 @@ class BatchFifo:
 
     def _peek_size(self) -> int | None:
         """Payload bytes of the next batch in line, or None when none is at hand."""
-        if self.spool is not None:
+        if self.spool is not None and self.spool.has_unread():
             return self.spool.next_size()
         head = self.memory.head()
         return len(head.payload) if head is not None else None
 
     async def _next(self) -> tuple[Batch, Position | None] | None:
-        if self.spool is not None:
-            return await self.spool.read()
+        if self.spool is not None and (got := await self.spool.read()) is not None:
+            return got  # what memory holds came after all of the spool
         if len(self.memory):
             return self.memory.pop(), None
         return None

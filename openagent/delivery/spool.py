@@ -259,12 +259,13 @@ class Spool:
 
     # -- writing ---------------------------------------------------------------
 
-    def append(self, batch: Batch) -> Position | None:
+    def append(self, batch: Batch, *, count_refused: bool = True) -> Position | None:
         """Append ``batch`` (and keep a copy in the cache); its position, or None if it
-        could not be kept (then it is counted as dropped)."""
+        could not be kept (then it is counted as dropped, unless not ``count_refused``:
+        the caller keeps it elsewhere)."""
         need = HEADER_SIZE + len(batch.payload)
         if need > self.max_bytes:
-            self._refuse(batch, "spool_full", "batch is larger than the spool")
+            self._refuse(batch, count_refused, "spool_full", "batch is larger than the spool")
             return None
         try:
             if self._writer.size and self._writer.size + need > self.segment_bytes:
@@ -277,7 +278,7 @@ class Spool:
                     self._drop(oldest)
             header = encode_header(batch.payload, batch.samples, batch.oldest_ms)
         except (OSError, ValueError) as exc:
-            self._refuse(batch, "spool_error", str(exc))
+            self._refuse(batch, count_refused, "spool_error", str(exc))
             return None
         w = self._writer
         start = w.size
@@ -290,7 +291,7 @@ class Spool:
                 os.ftruncate(self._wfd, start)
             except OSError:
                 pass
-            self._refuse(batch, "spool_error", f"writing {w.path}: {exc}")
+            self._refuse(batch, count_refused, "spool_error", f"writing {w.path}: {exc}")
             return None
         w.size += need
         self._bytes += need
@@ -301,11 +302,14 @@ class Spool:
             self.cache.put((w.id, start), start + need, batch)
         return Position(w.id, start, start + need)
 
-    def _refuse(self, batch: Batch, reason: str, why: str) -> None:
-        self.ledger.dropped(reason, batch.samples)
+    def _refuse(self, batch: Batch, count: bool, reason: str, why: str) -> None:
+        if count:
+            self.ledger.dropped(reason, batch.samples)
         if self._throttle.allow(reason):
             log.error(
-                "spool cannot keep a batch",
+                "spool cannot keep a batch"
+                if count
+                else "spool cannot keep a batch, kept in memory",
                 sink=self.sink,
                 reason=reason,
                 error=why,

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import random
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from openagent.delivery import Delivery, DeliveryOptions
 from openagent.delivery.metrics import DROP_REASONS
@@ -169,3 +173,59 @@ async def test_every_batch_is_on_disk_as_soon_as_it_is_queued(
     await receiver.start()
     await eventually(lambda: receiver.accepted == list(range(10)))
     await d.close(1.0)
+
+
+def disk_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every write to a spool segment fails with ENOSPC until the monkeypatch is undone."""
+
+    def full(fd: int, buffers: Any) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "writev", full)
+
+
+async def test_batches_the_spool_cannot_write_are_delivered_from_memory_in_order(
+    receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = unique_name()
+    await receiver.stop()
+    d = Delivery([HttpSink(name, receiver.url)], fast(spool_dir=tmp_path))
+    await d.start()
+    lane = d.lane(name)
+    for i in range(5):
+        d.submit(result(i))
+    with monkeypatch.context() as m:
+        disk_full(m)
+        for i in range(5, 10):
+            d.submit(result(i))
+        assert len(lane.fifo.memory) == 5
+        await receiver.start()
+        await eventually(lambda: receiver.accepted == list(range(10)))
+    for i in range(10, 15):
+        d.submit(result(i))
+    await eventually(lambda: receiver.accepted == list(range(15)))
+    await d.close(1.0)
+    assert all(dropped(name, r) == 0 for r in DROP_REASONS)
+
+
+async def test_once_the_spool_writes_again_what_memory_held_goes_to_it_first(
+    receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = unique_name()
+    await receiver.stop()
+    d = Delivery([HttpSink(name, receiver.url)], fast(spool_dir=tmp_path))
+    await d.start()
+    lane = d.lane(name)
+    with monkeypatch.context() as m:
+        disk_full(m)
+        for i in range(5):
+            d.submit(result(i))
+    d.submit(result(5))
+    assert len(lane.fifo.memory) == 0  # all on disk now, oldest first
+    await d.close(0.0)
+    d = Delivery([HttpSink(name, receiver.url)], fast(spool_dir=tmp_path))
+    await d.start()
+    await receiver.start()
+    await eventually(lambda: receiver.accepted == list(range(6)))
+    await d.close(1.0)
+    assert all(dropped(name, r) == 0 for r in DROP_REASONS)
