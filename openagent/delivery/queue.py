@@ -18,8 +18,8 @@ def batch_cost(batch: Batch) -> int:
 class MemoryQueue:
     """FIFO of batches holding at most ``max_bytes`` (by `batch_cost`).
 
-    It only keeps count; what happens when a batch does not fit (spill to the
-    spool, or drop the oldest) is the caller's decision.
+    It only keeps count; what happens when a batch does not fit (drop the
+    oldest) is the caller's decision.
     """
 
     def __init__(self, max_bytes: int) -> None:

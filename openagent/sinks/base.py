@@ -3,8 +3,8 @@
 A sink first *encodes* scrape results into `Batch` objects, synchronously, on
 the scrape path (it may hold samples back to build bigger batches, up to
 ``max_batch_delay`` seconds, and hands them out on ``flush``). The delivery
-layer then owns those batches: it queues them in memory, spills them to the
-on-disk spool when needed, and calls ``send`` for each one, in order,
+layer then owns those batches: it queues them (on the on-disk spool when
+there is one, the newest also in memory), and calls ``send`` for each one, in order,
 retrying on retryable errors. A batch's payload is opaque bytes to
 everything but its sink, so a spooled batch replays without re-encoding.
 
