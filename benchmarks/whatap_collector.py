@@ -14,16 +14,25 @@ OpenMxHistogramPack native histograms (0x1607, which the Go agent never
 sends), OpenMxHelpPack metadata, events, and replies to commands sent with
 `Collector.command`.
 
+Each connection's frames are handled strictly one after the other: a
+TIME_SYNC is answered only once every frame before it was read and decoded,
+so an answer tells the agent that everything it wrote before that TIME_SYNC
+has arrived (what the agent's delivery barriers rely on, §6.5/§6.6).
+
 Stopping is graceful: the listener closes, every connection is half-closed
 (FIN), and each one is read until the agent closes it, so every frame the
 agent wrote before it noticed is received. `Collector.restart` does that and
-listens again on the same port.
+listens again on the same port. Faults, unlike that: `Collector.freeze` stops
+reading every connection (the kernel buffers fill, the agent's writes block,
+no TIME_SYNC is answered) until `Collector.resume`; `Collector.die` is a crash:
+the listener closes and every connection is reset (RST) with whatever sat
+unread in the buffers thrown away; ``faults.mute`` keeps reading but answers
+no TIME_SYNC.
 
 What it does NOT model: the real server's behaviour beyond the empty reply
 for a bad license (PROTOCOL §10 Q1: it may close the socket, answer other
-codes, or throttle); any acknowledgement of data (the protocol has none, so
-a pack that reached the agent's kernel is "sent" even if a crashing server
-never read it); server-side storage, retention, HELP de-duplication or any
+codes, or throttle); any acknowledgement of data beyond TIME_SYNC answers
+(the protocol has none); server-side storage, retention, HELP de-duplication or any
 validation of names and labels; commands the server may send on its own; the
 server's src/code bytes and the int after the oid in its replies (made up
 here: src 3, code 0xff, 0); cypher levels other than 0 and 128 (§10 Q2).
@@ -35,10 +44,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
+import struct
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +91,22 @@ class Faults:
     silent_handshake: bool = False
     garbage_handshake: bool = False
     mute: bool = False
+    #: Set while frames are read; cleared by `Collector.freeze`.
+    reading: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.reading.set()
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with RST: linger 0 drops whatever is buffered either way."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    writer.transport.abort()
 
 
 class _Conn:
@@ -218,6 +245,40 @@ class Collector:
             conn.writer.transport.abort()
         return len(conns)
 
+    def freeze(self) -> None:
+        """Stop reading every connection, open or to come (nothing handled, no TIME_SYNC
+        answered; the kernel buffers fill and then the agent's writes block)."""
+        self.faults.reading.clear()
+        for conn in self._conns:
+            conn.writer.transport.pause_reading()
+
+    def resume(self) -> None:
+        """Read again, from where the freeze stopped: nothing was lost."""
+        self.faults.reading.set()
+        for conn in self._conns:
+            if not conn.writer.is_closing():
+                conn.writer.transport.resume_reading()
+
+    async def die(self) -> int:
+        """Crash: stop listening and reset every connection (RST), reading nothing more; what
+        sat unread in the buffers is lost. ``received`` keeps what was handled before.
+        Returns how many connections were reset."""
+        server, self._listener = self._listener, None
+        if server is not None:
+            server.close()
+        handlers = list(self._handlers)
+        for task in handlers:
+            task.cancel()
+        conns = list(self._conns)
+        for conn in conns:
+            _reset(conn.writer)
+        if handlers:
+            await asyncio.wait(handlers, timeout=self.drain_timeout)
+        if server is not None:
+            await server.wait_closed()
+        self.faults.reading.set()
+        return len(conns)
+
     def send_garbage(self, data: bytes = GARBAGE) -> int:
         """Write ``data`` on every handshaken connection; return how many got it."""
         conns = [c for c in self._conns if c.keys is not None]
@@ -286,11 +347,15 @@ class Collector:
         info = self.received.new_session(f"{peer[0]}:{peer[1]}", self._now())
         conn = _Conn(reader, writer, info)
         self._conns.add(conn)
+        if not self.faults.reading.is_set():
+            writer.transport.pause_reading()
         reason = "agent closed the connection"
         try:
             await self._session(conn)
         except EOFError:
             pass
+        except asyncio.CancelledError:
+            reason = "the collector died"
         except (DecodeError, OSError) as exc:
             reason = f"{type(exc).__name__}: {exc}"
         finally:
@@ -320,6 +385,7 @@ class Collector:
 
     async def _session(self, conn: _Conn) -> None:
         info = conn.info
+        await self.faults.reading.wait()
         hello = await fr.read_frame(conn.reader, MAX_HELLO)
         info.hello, info.pcode, info.oid = hello, hello.pcode, hello.oid
         if self.faults.silent_handshake or self.faults.garbage_handshake:
@@ -356,7 +422,10 @@ class Collector:
     async def _frames(self, conn: _Conn, keys: fr.SessionKeys) -> None:
         info, cypher = conn.info, keys.cypher()
         while True:
+            await self.faults.reading.wait()
             frame = await fr.read_frame(conn.reader)
+            # A frame completed from the buffer after a freeze waits, unhandled, for resume.
+            await self.faults.reading.wait()
             if frame.code == fr.NET_TIME_SYNC:
                 agent_time = fr.decode_time_sync(frame)
                 self.received.time_sync(info)

@@ -229,6 +229,7 @@ def whatap_options(settings: Settings) -> WhatapOptions:
         cypher_level=settings.cypher_level,
         connect_timeout=settings.whatap_connect_timeout,
         timeout=settings.whatap_timeout,
+        confirm_timeout=settings.whatap_confirm_timeout,
         shard=static_shard(settings),
         per_pod=settings.shard_selector is not None,
         settings_view=lambda: settings_view(settings),

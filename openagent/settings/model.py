@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     whatap_timeout: PositiveSeconds = Field(
         120.0, description="Whatap handshake deadline, and silence after which the link is dropped"
     )
+    whatap_confirm_timeout: PositiveSeconds = Field(
+        10.0,
+        description="how long the Whatap collector may take to answer the TIME_SYNC that "
+        "confirms a group of packs before the connection is reset and the group resent",
+    )
 
     # -- where the scrape config comes from, and the agent's own server -------------
     config: Path = Field(

@@ -7,7 +7,9 @@ connection when nothing arrives for ``read_timeout`` seconds (the Go agent's
 liveness rule) or the stream is garbage, and a keep-alive sends a TIME_SYNC
 when the agent wrote nothing for a third of ``read_timeout`` (so that the
 collector has something to answer). Writes return once every byte was handed
-to the kernel.
+to the kernel. Every TIME_SYNC written and every answer read is counted in
+`Connection.barriers` (see `barrier`), so `write_barrier` can tell when the
+collector has read everything written before it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from openagent.sinks.whatap import frames as fr
+from openagent.sinks.whatap.barrier import Barriers
 from openagent.sinks.whatap.codec import DecodeError
 from openagent.sinks.whatap.identity import Identity, decide_identity
 from openagent.sinks.whatap.session_metrics import BYTES_SENT, FRAMES_SENT
@@ -27,7 +30,15 @@ MiB = 1024 * 1024
 
 
 class SessionError(Exception):
-    """No usable collector connection, or writing to it failed."""
+    """No usable collector connection, or writing to it failed.
+
+    ``written`` is True when the failed write had already handed its frame to
+    the socket: it may reach the collector anyway.
+    """
+
+    def __init__(self, message: str, *, written: bool = False) -> None:
+        super().__init__(message)
+        self.written = written
 
 
 def wall_ms() -> int:
@@ -112,6 +123,10 @@ class Connection:
         self.last_write = self.opened
         self.last_time_sync = float("-inf")
         self.packs = 0
+        self.barriers = Barriers()
+        #: True once this connection delivers without confirmation (its collector never
+        #: answered a barrier, or its answers could not be matched).
+        self.unconfirmed = False
         self.lock = asyncio.Lock()
         self.lost = asyncio.Event()
         self.reason = ""
@@ -164,6 +179,13 @@ class Connection:
         if not self.lost.is_set():
             self.reason, self.cause = reason, cause
             self.lost.set()
+            self.barriers.fail(SessionError(f"the collector connection is gone: {reason}"))
+
+    def drop(self, reason: str, cause: str) -> None:
+        """Lose the connection and reset the socket now: nothing more is read from it,
+        so no late answer of it can be taken for anything."""
+        self.lose(reason, cause)
+        self.writer.transport.abort()
 
     @property
     def alive(self) -> bool:
@@ -183,8 +205,11 @@ class Connection:
             while True:
                 async with asyncio.timeout(cfg.read_timeout):
                     frame = await fr.read_frame(self.reader, cfg.max_frame_payload)
-                if frame.pcode == cfg.pcode and frame.oid == self.identity.oid:
-                    await on_frame(self, frame)
+                if frame.pcode != cfg.pcode or frame.oid != self.identity.oid:
+                    continue
+                if frame.code == fr.NET_TIME_SYNC:
+                    self.barriers.answer(fr.decode_time_sync_reply(frame)[0])
+                await on_frame(self, frame)
         except EOFError:
             self.lose("the collector closed the connection", "closed")
         except TimeoutError:
@@ -210,13 +235,26 @@ class Connection:
     # -- sending ---------------------------------------------------------------
 
     def _time_sync(self) -> bytes:
+        """A TIME_SYNC frame, counted as written (the caller writes it at once)."""
         self.last_time_sync = time.monotonic()
+        now = wall_ms()
+        self.barriers.wrote(now)
         return fr.encode_time_sync(
             pcode=self.config.pcode,
             oid=self.identity.oid,
             transfer_key=self.keys.transfer_key,
-            now_ms=wall_ms(),
+            now_ms=now,
         )
+
+    async def write_barrier(self) -> int:
+        """Write a TIME_SYNC after everything written so far; its ordinal in `barriers`."""
+        async with self.lock:
+            if self.lost.is_set():
+                raise SessionError(f"the collector connection is gone: {self.reason}")
+            frame = self._time_sync()
+            ordinal = self.barriers.sent
+            await self._write(frame, time_syncs=1)
+        return ordinal
 
     async def write_pack(self, pack: bytes, flag: int) -> None:
         """One data frame, preceded by a TIME_SYNC frame when one is due."""
@@ -249,10 +287,10 @@ class Connection:
         except TimeoutError:
             reason = f"the collector did not take data for {self.config.write_timeout:g} s"
             self.lose(reason, "timeout")
-            raise SessionError(reason) from None
+            raise SessionError(reason, written=True) from None
         except (OSError, RuntimeError) as exc:
             self.lose(f"write failed: {exc}", "error")
-            raise SessionError(f"write to the collector failed: {exc}") from None
+            raise SessionError(f"write to the collector failed: {exc}", written=True) from None
         self.last_write = time.monotonic()
         BYTES_SENT.inc(len(data))
         if packs:

@@ -11,7 +11,8 @@ While connected, the collector's commands are answered (see `control`) and
 its TIME_SYNC replies set `Session.clock_offset_ms`. `Session.send_pack`
 writes one pack as a data frame (HIDE by default, AES for the CYPHER flag,
 plain at cypher level 0); a pack above ``max_pack_bytes`` is replaced by a
-NEW_OVERFLOW event pack and counted. State changes are logged once each
+NEW_OVERFLOW event pack and counted. `Session.confirm` writes a TIME_SYNC
+barrier and waits for its answer (see `barrier`). State changes are logged once each
 (connected, lost, a new kind of failure); the license is never logged.
 """
 
@@ -25,6 +26,7 @@ from collections import deque
 
 from openagent.backoff import Backoff
 from openagent.sinks.whatap import frames as fr
+from openagent.sinks.whatap.barrier import BarrierBroken
 from openagent.sinks.whatap.codec import DecodeError, Reader
 from openagent.sinks.whatap.connection import Connection, SessionConfig, SessionError, wall_ms
 from openagent.sinks.whatap.control import COMMAND_NAMES, CommandHandler
@@ -38,11 +40,13 @@ from openagent.sinks.whatap.packs import (
     pack_type,
 )
 from openagent.sinks.whatap.session_metrics import (
+    BARRIERS,
     COMMANDS,
     CONNECTED,
     CONNECTS,
     DISCONNECTS,
     OVERSIZE,
+    UNCONFIRMED,
 )
 from openagent.telemetry import Throttle, get_logger
 
@@ -105,6 +109,7 @@ class Session:
         self._closed = False
         self._last_failure = ""
         self._throttle = Throttle(60.0)
+        self._warned_unconfirmed = False
 
     # -- state -----------------------------------------------------------------
 
@@ -260,6 +265,7 @@ class Session:
             self._conn = None
             self._up.clear()
             CONNECTED.set(0)
+            UNCONFIRMED.set(0)
 
     # -- receiving -------------------------------------------------------------
 
@@ -306,6 +312,65 @@ class Session:
 
     # -- sending ---------------------------------------------------------------
 
+    def _current(self, generation: int | None) -> Connection:
+        conn = self._conn
+        if conn is None or not conn.alive:
+            raise SessionError(self._not_connected())
+        if generation is not None and conn.generation != generation:
+            raise SessionError("the collector connection was replaced")
+        return conn
+
+    async def confirm(self, generation: int, within: float) -> bool:
+        """Write a TIME_SYNC barrier on connection ``generation`` and wait for its answer:
+        True once it came (the collector read everything written before it).
+
+        False, at once, on a connection that delivers unconfirmed. A connection
+        whose collector answered no TIME_SYNC at all by the end of the first
+        wait, while it still took every byte written (a collector that does
+        not answer, PROTOCOL §10 Q1), or whose answers cannot be matched,
+        turns unconfirmed: False, and one WARNING per process. Otherwise, when
+        no answer comes within ``within`` s the connection is reset and
+        SessionError raised; so it is when the connection breaks meanwhile.
+        """
+        conn = self._current(generation)
+        if conn.unconfirmed:
+            return False
+        ordinal = await conn.write_barrier()
+        try:
+            async with asyncio.timeout(within):
+                await conn.barriers.wait(ordinal)
+        except BarrierBroken as exc:
+            return self._unconfirmed(conn, str(exc))
+        except TimeoutError:
+            if conn.alive and conn.barriers.answered == 0:
+                return self._unconfirmed(conn, f"no TIME_SYNC answered in {within:g} s")
+            BARRIERS.labels("timeout").inc()
+            reason = f"no answer to a delivery barrier within {within:g} s"
+            conn.drop(reason, "timeout")
+            raise SessionError(reason) from None
+        except SessionError:
+            BARRIERS.labels("lost").inc()
+            raise
+        BARRIERS.labels("confirmed").inc()
+        return True
+
+    def _unconfirmed(self, conn: Connection, why: str) -> bool:
+        conn.unconfirmed = True
+        BARRIERS.labels("unconfirmed").inc()
+        if self._conn is conn:
+            UNCONFIRMED.set(1)
+        fields = {"host": f"{conn.host}:{self.config.port}", "why": why}
+        if self._warned_unconfirmed:
+            log.info("delivery to the collector is unconfirmed on this connection", **fields)
+        else:
+            self._warned_unconfirmed = True
+            log.warning(
+                "the collector does not answer delivery barriers: packs written to it now "
+                "count as delivered, and are lost if it fails before reading them",
+                **fields,
+            )
+        return False
+
     async def send_pack(
         self, pack: bytes, *, flag: int = fr.NET_SECURE_HIDE, generation: int | None = None
     ) -> bool:
@@ -314,11 +379,7 @@ class Session:
         Raises SessionError when there is no connection (of ``generation``, if
         given) or the write fails; then the pack was not written.
         """
-        conn = self._conn
-        if conn is None or not conn.alive:
-            raise SessionError(self._not_connected())
-        if generation is not None and conn.generation != generation:
-            raise SessionError("the collector connection was replaced")
+        conn = self._current(generation)
         sent_as_is = True
         if len(pack) > self.config.max_pack_bytes:
             pack, flag, sent_as_is = self._overflow(pack), fr.NET_SECURE_CYPHER, False

@@ -46,3 +46,17 @@ COMMANDS = Counter(
     ["command"],
     registry=REGISTRY,
 )
+BARRIERS = Counter(
+    "openagent_whatap_barriers",
+    "Delivery barriers (TIME_SYNC written after a group of packs) by outcome: confirmed, "
+    "timeout (no answer in time: connection reset), lost (connection broke meanwhile), "
+    "unconfirmed (the connection turned to unconfirmed delivery).",
+    ["result"],
+    registry=REGISTRY,
+)
+UNCONFIRMED = Gauge(
+    "openagent_whatap_delivery_unconfirmed",
+    "1 while the current collector connection delivers without confirmation (its collector "
+    "answers no TIME_SYNC: packs count as delivered once written), else 0.",
+    registry=REGISTRY,
+)

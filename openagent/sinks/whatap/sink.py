@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from openagent.model import ScrapeResult
@@ -61,6 +61,14 @@ log = get_logger("whatap")
 _HELP_TYPE = I16.pack(OPEN_MX_HELP_PACK)
 
 
+#: Default wait for a barrier's answer, seconds (`WhatapSink.send_confirmed`).
+CONFIRM_TIMEOUT = 10.0
+#: Most packs in one confirmed group.
+CONFIRM_BATCHES = 64
+#: Most bytes in one confirmed group (the data at risk while its answer is awaited).
+CONFIRM_BYTES = 1024 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class WhatapOptions:
     """What the Whatap sink is configured with (the process settings' ``WHATAP_*``).
@@ -84,6 +92,7 @@ class WhatapOptions:
     shard: int | None = None
     per_pod: bool = False
     settings_view: Callable[[], Mapping[str, str]] | None = None
+    confirm_timeout: float = CONFIRM_TIMEOUT
 
 
 def probe_local_ip(host: str, port: int) -> str:
@@ -132,6 +141,7 @@ def build_whatap_sink(options: WhatapOptions) -> WhatapSink:
         shard=options.shard,
         per_pod=options.per_pod,
         connect_wait=options.connect_timeout,
+        confirm_timeout=options.confirm_timeout,
     )
 
 
@@ -152,6 +162,9 @@ class WhatapSink:
     loss_reasons: tuple[str, ...] = LOSS_REASONS
     #: Native histograms are handed to this sink (and counted one sample each).
     native_histograms = True
+    #: Bounds of one confirmed group (`send_confirmed`): see CONFIRM_BATCHES, CONFIRM_BYTES.
+    confirm_batches = CONFIRM_BATCHES
+    confirm_bytes = CONFIRM_BYTES
 
     def __init__(
         self,
@@ -160,10 +173,12 @@ class WhatapSink:
         shard: int | None = None,
         per_pod: bool = False,
         connect_wait: float = 5.0,
+        confirm_timeout: float = CONFIRM_TIMEOUT,
     ) -> None:
         self.name = "whatap"
         self.session = session
         self.connect_wait = connect_wait
+        self.confirm_timeout = confirm_timeout
         self._env = dict(session.config.identity_env)
         self._encoder: OpenMxEncoder | None = None
         self._slot: str | None = None
@@ -258,14 +273,49 @@ class WhatapSink:
         A pack above the send limit is not sent: its samples are lost (``oversize``).
         """
         try:
-            generation = await self.session.wait_connected(self.connect_wait)
-            if generation != self._help_generation:
-                await self._send_all_help(generation)
-            if _is_help(batch) and self._help_went(batch):
-                return DELIVERED
-            sent = await self.session.send_pack(batch.payload, generation=generation)
+            generation = await self._connection()
+            return await self._write(batch, generation)
         except SessionError as exc:
             raise SinkError(str(exc), retryable=True) from None
+
+    async def send_confirmed(self, batches: Sequence[Batch]) -> list[Sent]:
+        """Write ``batches`` on one connection (its help first when it is fresh), then a
+        TIME_SYNC barrier, and return once the collector answered it.
+
+        Raises a retryable SinkError when the connection breaks, a write fails or
+        no answer comes within ``confirm_timeout`` (the connection is then reset);
+        ``written`` counts the batches handed to the socket before that. On a
+        connection whose collector answers no TIME_SYNC the group counts as
+        delivered once written (`Session.confirm`).
+        """
+        written = 0
+        try:
+            generation = await self._connection()
+            sent: list[Sent] = []
+            for batch in batches:
+                try:
+                    sent.append(await self._write(batch, generation))
+                except SessionError as exc:
+                    written += exc.written
+                    raise
+                written += 1
+            await self.session.confirm(generation, self.confirm_timeout)
+        except SessionError as exc:
+            raise SinkError(str(exc), retryable=True, written=written) from None
+        return sent
+
+    async def _connection(self) -> int:
+        """The generation of a live connection, its help sent."""
+        generation = await self.session.wait_connected(self.connect_wait)
+        if generation != self._help_generation:
+            await self._send_all_help(generation)
+        return generation
+
+    async def _write(self, batch: Batch, generation: int) -> Sent:
+        """Write one pack on connection ``generation`` (a help pack its help carried: not)."""
+        if _is_help(batch) and self._help_went(batch):
+            return DELIVERED
+        sent = await self.session.send_pack(batch.payload, generation=generation)
         if sent:
             return DELIVERED
         if self._throttle.allow("oversize"):
