@@ -106,17 +106,15 @@ async def bench(port: int, samples: int, runs: int) -> list[str]:
             f"{len(batches)} packs, {total} samples, {pack_bytes / 1024:.1f} KiB a pack "
             f"({pack_bytes / (total / len(batches)):.1f} B/sample); encoding them took "
             f"{encode_cpu / total * 1e6:.2f} CPU us/sample (first scrape of each target)",
-            f"{'mode':<10} {'CPU us/sample':>14} {'samples/s':>12} {'barrier wait':>13} "
-            f"{'group KiB':>10}",
+            "mode | CPU us/sample | samples/s | barrier wait ms | group KiB",
+            "---|---|---|---|---",
         ]
         for group in (0, *GROUPS):
-            best = min([await timed(sink, batches, group) for _ in range(runs)])
-            cpu, wall, wait = best
+            cpu, wall, wait = min([await timed(sink, batches, group) for _ in range(runs)])
             name = "send" if group == 0 else f"group {group}"
-            size = group * pack_bytes / 1024
             lines.append(
-                f"{name:<10} {cpu / total * 1e6:>14.2f} {total / wall:>12,.0f} "
-                f"{wait * 1e3:>10.2f} ms {size:>10.0f}"
+                f"{name} | {cpu / total * 1e6:.2f} | {total / wall:,.0f} | {wait * 1e3:.2f} | "
+                f"{group * pack_bytes / 1024:.0f}"
             )
         return lines
     finally:

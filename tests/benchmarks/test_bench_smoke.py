@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 CASES = [
     ("parser_bench", ["--runs", "1", "--min-time", "0.01"], "openagent cold"),
     ("whatap_encode_bench", ["--runs", "1", "--min-time", "0.01"], "records only"),
+    ("whatap_barrier_bench", ["--samples", "3200", "--runs", "1"], "group 16 |"),
     ("spool_bench", ["--total-mib", "1", "--policies", "never"], "never"),
     ("lane_bench", ["--batches", "200", "--runs", "1"], "spool vs memory"),
     (
