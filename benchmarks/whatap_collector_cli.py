@@ -4,7 +4,9 @@ Listens on loopback until SIGINT/SIGTERM, prints session events and, with
 ``--summary``, one line of totals every few seconds (connections, packs,
 records and their rate, distinct series, native histograms, help, last
 ONAME); ``--jsonl`` appends everything that arrived (see
-`benchmarks.whatap_received`).
+`benchmarks.whatap_received`). SIGUSR1 freezes the emulator (it stops reading,
+`Collector.freeze`), SIGUSR2 resumes it; SIGKILL is a real crash (the kernel
+resets connections with unread data).
 """
 
 from __future__ import annotations
@@ -76,6 +78,17 @@ async def _main(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+
+    def freeze() -> None:
+        collector.freeze()
+        show("frozen: reading nothing until SIGUSR2")
+
+    def resume() -> None:
+        collector.resume()
+        show("resumed")
+
+    loop.add_signal_handler(signal.SIGUSR1, freeze)
+    loop.add_signal_handler(signal.SIGUSR2, resume)
     async with collector:
         show(f"listening on {args.host}:{collector.port}, pcodes {sorted(collector.projects)}")
         if args.ready_file is not None:

@@ -328,7 +328,7 @@ class Session:
         whose collector answered no TIME_SYNC at all by the end of the first
         wait, while it still took every byte written (a collector that does
         not answer, PROTOCOL §10 Q1), or whose answers cannot be matched,
-        turns unconfirmed: False, and one WARNING per process. Otherwise, when
+        turns unconfirmed: False, and one WARNING per session (later ones at INFO). When
         no answer comes within ``within`` s the connection is reset and
         SessionError raised; so it is when the connection breaks meanwhile.
         """
