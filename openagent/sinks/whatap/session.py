@@ -128,6 +128,11 @@ class Session:
         """The host of the current connection."""
         return self._conn.host if self._conn is not None else None
 
+    @property
+    def time_sync_answers(self) -> int:
+        """TIME_SYNC answers read on the current connection (0 without one)."""
+        return self._conn.barriers.answered if self._conn is not None else 0
+
     def set_oname(self, oname: str) -> None:
         """Use ``oname`` from the next connect on (as if WHATAP_ONAME named it)."""
         self._identity_env["WHATAP_ONAME"] = oname
@@ -324,17 +329,21 @@ class Session:
         """Write a TIME_SYNC barrier on connection ``generation`` and wait for its answer:
         True once it came (the collector read everything written before it).
 
-        False, at once, on a connection that delivers unconfirmed. A connection
-        whose collector answered no TIME_SYNC at all by the end of the first
-        wait, while it still took every byte written (a collector that does
-        not answer, PROTOCOL §10 Q1), or whose answers cannot be matched,
-        turns unconfirmed: False, and one WARNING per session (later ones at INFO). When
-        no answer comes within ``within`` s the connection is reset and
-        SessionError raised; so it is when the connection breaks meanwhile.
+        The rule for a collector that does not answer (PROTOCOL §10 Q1): a
+        connection on which no TIME_SYNC at all was answered when a wait ends,
+        while it still took every byte written, or whose answers cannot be
+        matched, turns unconfirmed: False, one WARNING per session (later ones
+        at INFO), and False at once for the next groups, until an answer does
+        arrive on it (a slow first answer, a frozen collector that resumed):
+        then barriers are waited for again. Otherwise, when no answer comes
+        within ``within`` s the connection is reset and SessionError raised;
+        so it is when the connection breaks meanwhile.
         """
         conn = self._current(generation)
         if conn.unconfirmed:
-            return False
+            if conn.barriers.broken or conn.barriers.answered == 0:
+                return False
+            self._confirmed_again(conn)
         ordinal = await conn.write_barrier()
         try:
             async with asyncio.timeout(within):
@@ -353,6 +362,15 @@ class Session:
             raise
         BARRIERS.labels("confirmed").inc()
         return True
+
+    def _confirmed_again(self, conn: Connection) -> None:
+        conn.unconfirmed = False
+        if self._conn is conn:
+            UNCONFIRMED.set(0)
+        log.info(
+            "the collector answers TIME_SYNC: delivery is confirmed again",
+            host=f"{conn.host}:{self.config.port}",
+        )
 
     def _unconfirmed(self, conn: Connection, why: str) -> bool:
         conn.unconfirmed = True

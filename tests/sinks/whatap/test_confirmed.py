@@ -150,6 +150,26 @@ async def test_a_collector_that_never_answers_falls_back_with_one_warning(
     assert REGISTRY.get_sample_value("openagent_whatap_delivery_unconfirmed") == 1.0
 
 
+async def test_a_connection_unconfirmed_for_a_slow_first_answer_is_confirmed_again(
+    collector: Collector, sinks: list[WhatapSink]
+) -> None:
+    sink = await make(sinks, collector.port, whatap_confirm_timeout="0.3s")
+    await sink.session.wait_connected(5)
+    collector.freeze()  # before any TIME_SYNC was answered: indistinguishable from silence
+    first = group(sink, 1000)
+    assert await sink.send_confirmed(first) == [DELIVERED] * len(first)
+    assert REGISTRY.get_sample_value("openagent_whatap_delivery_unconfirmed") == 1.0
+    collector.resume()
+    await collector.wait_for(lambda: collector.received.record_count == samples(first))
+    await eventually(lambda: sink.session.time_sync_answers > 0)
+    confirmed = barriers("confirmed")
+    later = group(sink, 2000)
+    assert await sink.send_confirmed(later) == [DELIVERED] * len(later)
+    assert barriers("confirmed") == confirmed + 1
+    assert collector.received.record_count == samples(first) + samples(later)
+    assert REGISTRY.get_sample_value("openagent_whatap_delivery_unconfirmed") == 0.0
+
+
 async def test_send_of_one_batch_still_works(collector: Collector, sinks: list[WhatapSink]) -> None:
     sink = await make(sinks, collector.port)
     for batch in sink.encode(result(1000)).batches:
