@@ -12,7 +12,10 @@ as sent; the delivery layer retries it. ``send_confirmed`` writes a group of
 packs and a TIME_SYNC barrier after them and returns only once the collector
 answered it (`barrier`, `Session.confirm`): the protocol has no acknowledgement,
 and without one everything written to a collector that froze and then died
-counted as sent and was lost.
+counted as sent and was lost. Measured through the agent (10 dcgm nodes, about
+575 samples/s, default timeouts, a collector frozen 30 s then killed while a
+second one is up): 20,700 of 24,150 handed samples lost with ``send``, none
+with ``send_confirmed`` (69 counted as possible duplicates, none arrived twice).
 
 Identity: PCODE and the security key come from the license (a malformed one
 is refused at construction with a message that never quotes it). ONAME is
