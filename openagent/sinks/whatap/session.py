@@ -26,8 +26,8 @@ from collections import deque
 
 from openagent.backoff import Backoff
 from openagent.sinks.whatap import frames as fr
-from openagent.sinks.whatap.barrier import BarrierBroken
 from openagent.sinks.whatap.codec import DecodeError, Reader
+from openagent.sinks.whatap.confirm import Confirmer
 from openagent.sinks.whatap.connection import Connection, SessionConfig, SessionError, wall_ms
 from openagent.sinks.whatap.control import COMMAND_NAMES, CommandHandler
 from openagent.sinks.whatap.header import PackHeader, read_header
@@ -40,7 +40,6 @@ from openagent.sinks.whatap.packs import (
     pack_type,
 )
 from openagent.sinks.whatap.session_metrics import (
-    BARRIERS,
     COMMANDS,
     CONNECTED,
     CONNECTS,
@@ -109,7 +108,7 @@ class Session:
         self._closed = False
         self._last_failure = ""
         self._throttle = Throttle(60.0)
-        self._warned_unconfirmed = False
+        self._confirmer = Confirmer(config.port)
 
     # -- state -----------------------------------------------------------------
 
@@ -327,67 +326,11 @@ class Session:
 
     async def confirm(self, generation: int, within: float) -> bool:
         """Write a TIME_SYNC barrier on connection ``generation`` and wait for its answer:
-        True once it came (the collector read everything written before it).
-
-        The rule for a collector that does not answer (PROTOCOL §10 Q1): a
-        connection on which no TIME_SYNC at all was answered when a wait ends,
-        while it still took every byte written, or whose answers cannot be
-        matched, turns unconfirmed: False, one WARNING per session (later ones
-        at INFO), and False at once for the next groups, until an answer does
-        arrive on it (a slow first answer, a frozen collector that resumed):
-        then barriers are waited for again. Otherwise, when no answer comes
-        within ``within`` s the connection is reset and SessionError raised;
-        so it is when the connection breaks meanwhile.
-        """
+        True once it came; False when that connection delivers unconfirmed
+        (`confirm.Confirmer.confirm` says when); SessionError when no answer came
+        in time (the connection is then reset) or the connection broke."""
         conn = self._current(generation)
-        if conn.unconfirmed:
-            if conn.barriers.broken or conn.barriers.answered == 0:
-                return False
-            self._confirmed_again(conn)
-        ordinal = await conn.write_barrier()
-        try:
-            async with asyncio.timeout(within):
-                await conn.barriers.wait(ordinal)
-        except BarrierBroken as exc:
-            return self._unconfirmed(conn, str(exc))
-        except TimeoutError:
-            if conn.alive and conn.barriers.answered == 0:
-                return self._unconfirmed(conn, f"no TIME_SYNC answered in {within:g} s")
-            BARRIERS.labels("timeout").inc()
-            reason = f"no answer to a delivery barrier within {within:g} s"
-            conn.drop(reason, "timeout")
-            raise SessionError(reason) from None
-        except SessionError:
-            BARRIERS.labels("lost").inc()
-            raise
-        BARRIERS.labels("confirmed").inc()
-        return True
-
-    def _confirmed_again(self, conn: Connection) -> None:
-        conn.unconfirmed = False
-        if self._conn is conn:
-            UNCONFIRMED.set(0)
-        log.info(
-            "the collector answers TIME_SYNC: delivery is confirmed again",
-            host=f"{conn.host}:{self.config.port}",
-        )
-
-    def _unconfirmed(self, conn: Connection, why: str) -> bool:
-        conn.unconfirmed = True
-        BARRIERS.labels("unconfirmed").inc()
-        if self._conn is conn:
-            UNCONFIRMED.set(1)
-        fields = {"host": f"{conn.host}:{self.config.port}", "why": why}
-        if self._warned_unconfirmed:
-            log.info("delivery to the collector is unconfirmed on this connection", **fields)
-        else:
-            self._warned_unconfirmed = True
-            log.warning(
-                "the collector does not answer delivery barriers: packs written to it now "
-                "count as delivered, and are lost if it fails before reading them",
-                **fields,
-            )
-        return False
+        return await self._confirmer.confirm(conn, within, current=lambda: self._conn is conn)
 
     async def send_pack(
         self, pack: bytes, *, flag: int = fr.NET_SECURE_HIDE, generation: int | None = None
