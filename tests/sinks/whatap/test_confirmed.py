@@ -83,8 +83,9 @@ async def test_a_confirmed_group_has_arrived_when_send_confirmed_returns(
 async def test_a_frozen_collector_fails_the_group_and_resets_the_connection(
     collector: Collector, sinks: list[WhatapSink]
 ) -> None:
-    sink = await make(sinks, collector.port, whatap_confirm_timeout="0.5s")
-    await sink.send_confirmed(group(sink, 1000))
+    sink = await make(sinks, collector.port, whatap_confirm_timeout="60s")
+    await sink.send_confirmed(group(sink, 1000))  # answered, however loaded the machine
+    sink.confirm_timeout = 0.5
     before = collector.received.record_count
     generation = sink.session.generation
     collector.freeze()
