@@ -97,24 +97,19 @@ class InProcess:
         await self.manager.stop()
         if self.attribution is not None:
             await self.attribution.close()
-        if end_drain is not None and grace > 0:
-            await self._drain(grace, end_drain)
-            grace = 0.0
-        await self.delivery.close(grace)
-
-    async def _drain(self, grace: float, end_drain: asyncio.Event) -> None:
-        """Deliver what is queued for up to ``grace`` seconds; stop waiting when ``end_drain``
-        is set. The lanes' ``close`` then keeps what is left (spool, or counted ``shutdown``);
-        only the waiting is cut short, never the closing, so nothing is half-closed."""
-        for lane in self.delivery.lanes:
-            lane.flush()
-        drained = asyncio.gather(*(lane.drain(grace) for lane in self.delivery.lanes))
-        ended = asyncio.ensure_future(end_drain.wait())
+        ending = None
+        if end_drain is not None:
+            ending = asyncio.ensure_future(self._abort_drain_on(end_drain))
         try:
-            done, _ = await asyncio.wait((drained, ended), return_when=asyncio.FIRST_COMPLETED)
+            await self.delivery.close(grace)
         finally:
-            for waiter in (drained, ended):
-                waiter.cancel()
-            await asyncio.gather(drained, ended, return_exceptions=True)
-        if drained not in done:
-            log.warning("drain ended early on request; keeping what is still queued")
+            if ending is not None:
+                ending.cancel()
+                await asyncio.gather(ending, return_exceptions=True)
+
+    async def _abort_drain_on(self, end_drain: asyncio.Event) -> None:
+        """End the delivery's drain once ``end_drain`` is set (a second SIGTERM): only the
+        sending is cut short, never the closing, so what is left is kept."""
+        await end_drain.wait()
+        log.warning("drain ended early on request; keeping what is still queued")
+        self.delivery.abort_drain()

@@ -78,5 +78,9 @@ class Delivery:
         drained = await asyncio.gather(*(lane.drain(grace) for lane in self.lanes))
         for lane, done in zip(self.lanes, drained, strict=True):
             if not done:
-                log.warning("drain grace period over with batches still queued", sink=lane.name)
+                log.warning(
+                    "drain ended with batches still queued"
+                    + (" (ended on request)" if lane.drain_aborted else " (grace period over)"),
+                    sink=lane.name,
+                )
         await asyncio.gather(*(lane.close() for lane in self.lanes))

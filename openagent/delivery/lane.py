@@ -80,6 +80,11 @@ class SinkLane:
             abort.cancel()
         return self.fifo.idle.is_set()
 
+    @property
+    def drain_aborted(self) -> bool:
+        """True once `abort_drain` was called."""
+        return self._abort.is_set()
+
     def abort_drain(self) -> None:
         """End a `drain` in progress (and any later one) at once; safe to call any time."""
         self._abort.set()
