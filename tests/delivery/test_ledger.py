@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -257,15 +257,25 @@ async def test_spool_error(kind: str, tmp_path: Path) -> None:
 
 
 class Faulty:
-    """Wraps a real sink: ``encode`` of the second result raises, or ``send`` of the first
-    batch with samples raises (a bug in the sink, as far as delivery can tell)."""
+    """Wraps a real sink: ``encode`` of the second result raises, or ``send`` (for a
+    confirming sink ``send_confirmed``) of the first batch or group with samples raises
+    (a bug in the sink, as far as delivery can tell)."""
 
     def __init__(self, sink: Sink, *, encode: bool = False, send: bool = False) -> None:
         self.inner, self.fail_encode, self.fail_send = sink, encode, send
         self.encodes = 0
 
     def __getattr__(self, name: str) -> Any:
+        if name == "send_confirmed" and hasattr(self.inner, name):  # a confirming sink fails here
+            return self._send_confirmed
         return getattr(self.inner, name)
+
+    async def _send_confirmed(self, batches: Sequence[Batch]) -> list[Sent]:
+        if self.fail_send and any(b.samples for b in batches):
+            self.fail_send = False
+            raise KeyError("a bug in the sink")
+        result: list[Sent] = await self.inner.send_confirmed(batches)
+        return result
 
     def encode(self, result: ScrapeResult) -> Encoded:
         self.encodes += 1

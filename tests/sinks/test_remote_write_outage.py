@@ -98,6 +98,7 @@ async def agent_in_process(cfg: Path, url: str, **settings: Any) -> AsyncIterato
             remote_write_batch_delay="0s",
             retry_max_backoff="500ms",
             drain_grace="30s",
+            min_scrape_interval="0s",  # these outages are short: scrape faster than the floor
             **settings,
         )
     )
@@ -202,6 +203,8 @@ async def spawn_agent(
             "--remote-write-url",
             url,
             "--remote-write-batch-delay",
+            "0s",
+            "--min-scrape-interval",
             "0s",
             "--spool-dir",
             str(spool),
@@ -349,8 +352,9 @@ async def test_a_full_spool_drops_the_oldest_and_counts_exactly(tmp_path: Path) 
 async def test_a_400_drops_only_the_old_samples_once_without_a_retry_storm(
     tmp_path: Path,
 ) -> None:
-    """Samples 10 h old: Prometheus answers 400 to each batch; the sink sends it in parts, so
-    the old samples are dropped once each, never retried, and the scrape's other series (``rw_seq``
+    """Samples 10 h old, with the scrape-time timestamp bounds lifted so that they reach the
+    receiver: Prometheus answers 400 to each batch; the sink sends it in parts, so the old
+    samples are dropped once each, never retried, and the scrape's other series (``rw_seq``
     among them) are stored."""
     job = "rw-reject"
     old_ms = int(time.time() * 1000) - 10 * 3600 * 1000
@@ -362,7 +366,8 @@ async def test_a_400_drops_only_the_old_samples_once_without_a_retry_storm(
         await seed_head(prom)
         async with SeqExporter(body) as exp:
             cfg = config(tmp_path / "c.yaml", job, exp.port)
-            async with agent_in_process(cfg, prom.url + "/api/v1/write"):
+            bounds_lifted = {"timestamp_max_age": "0s", "timestamp_max_ahead": "0s"}
+            async with agent_in_process(cfg, prom.url + "/api/v1/write", **bounds_lifted):
                 await eventually(
                     lambda: delta(delivery_counters(), before)["rejected"] >= 5 * GPUS,
                     within=30,
