@@ -6,8 +6,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
+from hypothesis import HealthCheck, settings
 
 from tests.support import Exporter
+
+# Property tests judge correctness, not speed: on a loaded 2-core CI machine input
+# generation and single examples can be slow, which is no failure of the code.
+settings.register_profile("openagent", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("openagent")
 
 
 @pytest.fixture
