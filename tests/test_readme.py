@@ -191,24 +191,59 @@ def test_metric_names_are_found_in_a_prometheus_text() -> None:
     }
 
 
-async def test_every_metric_the_docs_name_is_served_on_metrics(tmp_path: Path) -> None:
+async def test_every_metric_the_docs_name_is_served_on_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiohttp import web
+
     from benchmarks.fleet import Fleet
+    from benchmarks.whatap_collector import FAKE_LICENSE, Collector
 
     docs = [REPO / "README.md", REPO / "deploy" / "README.md", REPO / "benchmarks" / "README.md"]
     named = set().union(*(metric_names(p.read_text()) for p in docs if p.exists()))
     assert named
     served: set[str] = set()
-    async with Fleet(2, gpus=1, families=3, base_port=0) as fleet:
-        # One process serves every family; worker processes add the worker families.
-        for n, flags in enumerate((("--workers", "1"), ("--workers", "2"))):
-            run_dir = tmp_path / str(n)
-            run_dir.mkdir()
-            agent = await start_agent(run_dir, fleet, *flags)
-            try:
-                served |= served_names((await agent.get("/metrics")).decode())
-            finally:
-                agent.proc.send_signal(signal.SIGTERM)
-                await agent.proc.wait()
+
+    async def took(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=204)
+
+    receiver = web.Application()
+    receiver.router.add_post("/api/v1/write", took)
+    runner = web.AppRunner(receiver)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    rw_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        async with (
+            Fleet(2, gpus=1, families=3, base_port=0) as fleet,
+            Collector() as collector,
+        ):
+            every_sink = ("--sink", "jsonl", "--sink", "whatap", "--sink", "remote-write")
+            runs = (
+                ("--workers", "1"),  # one process serves every family of the jsonl sink
+                ("--workers", "2"),  # worker processes add the worker families
+                (*every_sink, "--remote-write-url", f"{rw_url}/api/v1/write"),  # the sinks' own
+            )
+            for n, flags in enumerate(runs):
+                if "whatap" in flags:
+                    for name, value in {
+                        "WHATAP_LICENSE": FAKE_LICENSE,
+                        "WHATAP_HOST": "127.0.0.1",
+                        "WHATAP_PORT": str(collector.port),
+                        "WHATAP_ONAME": "readme-agent",
+                    }.items():
+                        monkeypatch.setenv(name, value)
+                run_dir = tmp_path / str(n)
+                run_dir.mkdir()
+                agent = await start_agent(run_dir, fleet, *flags)
+                try:
+                    served |= served_names((await agent.get("/metrics")).decode())
+                finally:
+                    agent.proc.send_signal(signal.SIGTERM)
+                    await agent.proc.wait()
+    finally:
+        await runner.cleanup()
     assert named <= served, f"named in the docs but not on /metrics: {sorted(named - served)}"
 
 
