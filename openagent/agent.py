@@ -312,6 +312,12 @@ class Agent:
             workers=self.settings.workers,
             shard=self.assigner.member(),
         )
+        if self.settings.spool_dir is None:  # said once here, not by every worker
+            log.warning(
+                "no spool directory: a crash (SIGKILL, OOM) loses the queued batches, up to "
+                "memory_queue_bytes per sink; set --spool-dir to keep them on disk",
+                memory_queue_bytes=self.settings.memory_queue_bytes,
+            )
         if self.settings.config_map:
             log.info(
                 "reading the config from a ConfigMap through the Kubernetes API",

@@ -208,3 +208,22 @@ async def test_one_worker_is_this_process_alone(tmp_path: Path, fleet: Fleet) ->
     finally:
         agent.proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(agent.proc.wait(), DEADLINE) == 0
+
+
+def spool_warnings(log: Path) -> int:
+    """How many times the log says that a crash loses the memory queue."""
+    return sum(b"no spool directory" in line for line in log.read_bytes().splitlines())
+
+
+@pytest.mark.parametrize("spooled", [False, True])
+async def test_a_run_without_a_spool_says_once_that_a_crash_loses_the_queue(
+    tmp_path: Path, fleet: Fleet, spooled: bool
+) -> None:
+    flags = ("--spool-dir", str(tmp_path / "spool")) if spooled else ()
+    agent = await start_agent(tmp_path, fleet, "--workers", "2", *flags)
+    try:
+        await eventually(agent.all_up, DEADLINE)  # both workers run their delivery
+    finally:
+        agent.proc.send_signal(signal.SIGTERM)
+        await agent.proc.wait()
+    assert spool_warnings(agent.log) == (0 if spooled else 1)

@@ -53,13 +53,10 @@ class Delivery:
             lane.submit(result)
 
     async def start(self) -> None:
-        """Open the spools and start every sink's consumer (spooled data is sent first)."""
-        if self.options.spool_dir is None and self.lanes:
-            log.warning(
-                "no spool directory: a crash (SIGKILL, OOM) loses the queued batches, up to "
-                "memory_queue_bytes per sink; set --spool-dir to keep them on disk",
-                memory_queue_bytes=self.options.memory_queue_bytes,
-            )
+        """Open the spools and start every sink's consumer (spooled data is sent first).
+
+        Without a spool a crash loses what is queued; the agent says so once at start.
+        """
         await asyncio.gather(*(lane.start() for lane in self.lanes))
 
     def abort_drain(self) -> None:
