@@ -14,10 +14,11 @@ OpenMxHistogramPack native histograms (0x1607, which the Go agent never
 sends), OpenMxHelpPack metadata, events, and replies to commands sent with
 `Collector.command`.
 
-Each connection's frames are handled strictly one after the other: a
-TIME_SYNC is answered only once every frame before it was read and decoded,
-so an answer tells the agent that everything it wrote before that TIME_SYNC
-has arrived (what the agent's delivery barriers rely on, §6.5/§6.6).
+Each connection's frames are handled strictly one after the other
+(`benchmarks.whatap_collector_conn`): a TIME_SYNC is answered only once every
+frame before it was read and decoded, so an answer tells the agent that
+everything it wrote before that TIME_SYNC has arrived (what the agent's
+delivery barriers rely on, §6.5/§6.6).
 
 Stopping is graceful: the listener closes, every connection is half-closed
 (FIN), and each one is read until the agent closes it, so every frame the
@@ -44,23 +45,20 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
-import struct
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmarks.fleet import check_loopback
+from benchmarks.whatap_collector_conn import GARBAGE, SRC_SERVER, Conn, Faults, reset
 from benchmarks.whatap_received import Histogram, Received, Record, SessionInfo
 from openagent.sinks.whatap import frames as fr
 from openagent.sinks.whatap.codec import DecodeError
-from openagent.sinks.whatap.hashing import hash_str, ip_to_int32
 from openagent.sinks.whatap.header import PackHeader
 from openagent.sinks.whatap.license import parse_license
-from openagent.sinks.whatap.packs import ParamPack, decode_pack
+from openagent.sinks.whatap.packs import ParamPack
 from openagent.sinks.whatap.values import Value, to_value
 
 __all__ = [
@@ -76,50 +74,6 @@ __all__ = [
 
 #: The fake license of the protocol's test vectors (pcode 33789, key ``WhaTapFakeKey!01``).
 FAKE_LICENSE = "x6043vk85eq31-x58obg8pgmmpab-x6au9160ojvokf"
-#: What `Collector.send_garbage` writes: a frame header with a negative payload length.
-GARBAGE = b"\xff" * 64
-SRC_SERVER = 3
-#: Largest hello accepted (the agent's is 54 bytes).
-MAX_HELLO = 4096
-
-
-@dataclass
-class Faults:
-    """Misbehaviour switches: new connections get no handshake reply or garbage instead;
-    ``mute`` stops answering TIME_SYNC on every connection."""
-
-    silent_handshake: bool = False
-    garbage_handshake: bool = False
-    mute: bool = False
-    #: Set while frames are read; cleared by `Collector.freeze`.
-    reading: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def __post_init__(self) -> None:
-        self.reading.set()
-
-
-def _reset(writer: asyncio.StreamWriter) -> None:
-    """Close with RST: linger 0 drops whatever is buffered either way."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
-    writer.transport.abort()
-
-
-class _Conn:
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: SessionInfo
-    ) -> None:
-        self.reader, self.writer, self.info = reader, writer, info
-        self.keys: fr.SessionKeys | None = None
-        self.half_closed = False
-
-    def send(self, data: bytes) -> None:
-        if not self.half_closed and not self.writer.is_closing():
-            self.writer.write(data)
 
 
 class Collector:
@@ -154,7 +108,7 @@ class Collector:
         self.faults = Faults()
         self.received = Received(keep_records=keep_records, jsonl=jsonl, on_event=on_event)
         self._listener: asyncio.Server | None = None
-        self._conns: set[_Conn] = set()
+        self._conns: set[Conn] = set()
         self._handlers: set[asyncio.Task[Any]] = set()
         self._changed: asyncio.Condition | None = None
 
@@ -271,7 +225,7 @@ class Collector:
             task.cancel()
         conns = list(self._conns)
         for conn in conns:
-            _reset(conn.writer)
+            reset(conn.writer)
         if handlers:
             await asyncio.wait(handlers, timeout=self.drain_timeout)
         if server is not None:
@@ -298,7 +252,7 @@ class Collector:
         assert keys is not None
         request = self.rng.randrange(1, 2**31)
         values: dict[str, Value] = {k: to_value(v) for k, v in (entries or {}).items()}
-        header = PackHeader(info.pcode, info.oid, self._now())
+        header = PackHeader(info.pcode, info.oid, self.now())
         pack = ParamPack(header, param_id, request, 0, values).to_bytes()
         conn.send(
             fr.encode_data_frame(
@@ -329,14 +283,16 @@ class Collector:
         await self.wait_for(lambda: self.received.histogram_count >= n, within)
         return self.histograms
 
-    async def _notify(self) -> None:
+    async def notify(self) -> None:
+        """Wake every `wait_for`."""
         if self._changed is not None:
             async with self._changed:
                 self._changed.notify_all()
 
     # -- serving ---------------------------------------------------------------
 
-    def _now(self) -> int:
+    def now(self) -> int:
+        """The collector's clock, in ms (``clock_offset_ms`` off the local one)."""
         return time.time_ns() // 1_000_000 + self.clock_offset_ms
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -344,14 +300,14 @@ class Collector:
         assert task is not None
         self._handlers.add(task)
         peer = writer.get_extra_info("peername")
-        info = self.received.new_session(f"{peer[0]}:{peer[1]}", self._now())
-        conn = _Conn(reader, writer, info)
+        info = self.received.new_session(f"{peer[0]}:{peer[1]}", self.now())
+        conn = Conn(reader, writer, info)
         self._conns.add(conn)
         if not self.faults.reading.is_set():
             writer.transport.pause_reading()
         reason = "agent closed the connection"
         try:
-            await self._session(conn)
+            await conn.run(self)
         except EOFError:
             pass
         except asyncio.CancelledError:
@@ -361,95 +317,10 @@ class Collector:
         finally:
             self._conns.discard(conn)
             self._handlers.discard(task)
-            info.closed_ms, info.close_reason = self._now(), reason
+            info.closed_ms, info.close_reason = self.now(), reason
             self.received.session_event(info, "closed", reason=reason, records=info.records)
             writer.close()
-            await self._notify()
-
-    async def _read_to_end(self, conn: _Conn) -> None:
-        while await conn.reader.read(65536):
-            pass
-
-    def _check_hello(self, info: SessionInfo, hello: fr.Frame) -> str:
-        """Empty if the hello is acceptable, else why not."""
-        key = self.projects.get(hello.pcode)
-        if key is None:
-            return f"unknown pcode {hello.pcode}"
-        try:
-            info.oname, info.ip = fr.decode_hello(
-                hello, license_key=key, cypher_level=self.cypher_level
-            )
-        except fr.HandshakeError as exc:
-            return str(exc)
-        return "" if hash_str(info.oname) == hello.oid else "oid is not the hash of the oname"
-
-    async def _session(self, conn: _Conn) -> None:
-        info = conn.info
-        await self.faults.reading.wait()
-        hello = await fr.read_frame(conn.reader, MAX_HELLO)
-        info.hello, info.pcode, info.oid = hello, hello.pcode, hello.oid
-        if self.faults.silent_handshake or self.faults.garbage_handshake:
-            if self.faults.garbage_handshake:
-                conn.send(GARBAGE)
-            await self._read_to_end(conn)
-            return
-        reason = self._check_hello(info, hello)
-        if reason:
-            info.rejected = reason
-            conn.send(fr.encode_frame(fr.NET_KEY_RESET, 0, 0, 0, b"", SRC_SERVER))
-            self.received.session_event(info, "rejected", reason=reason, pcode=hello.pcode)
-            await self._read_to_end(conn)
-            return
-        keys = fr.SessionKeys(
-            self.rng.randrange(-(2**31), 2**31),
-            self.rng.randbytes(16),
-            self.rng.randrange(-(2**31), 2**31),
-            ip_to_int32(info.peer.rpartition(":")[0]),
-        )
-        conn.send(
-            fr.encode_key_reset_reply(
-                keys, pcode=hello.pcode, oid=hello.oid, license_key=self.projects[hello.pcode],
-                cypher_level=self.cypher_level,
-            )
-        )  # fmt: skip
-        conn.keys, info.accepted = keys, True
-        self.received.session_event(
-            info, "connected", oname=info.oname, pcode=info.pcode, oid=info.oid, peer=info.peer
-        )
-        await self._notify()
-        await self._frames(conn, keys)
-
-    async def _frames(self, conn: _Conn, keys: fr.SessionKeys) -> None:
-        info, cypher = conn.info, keys.cypher()
-        while True:
-            await self.faults.reading.wait()
-            frame = await fr.read_frame(conn.reader)
-            # A frame completed from the buffer after a freeze waits, unhandled, for resume.
-            await self.faults.reading.wait()
-            if frame.code == fr.NET_TIME_SYNC:
-                agent_time = fr.decode_time_sync(frame)
-                self.received.time_sync(info)
-                if not self.faults.mute:
-                    conn.send(
-                        fr.encode_time_sync_reply(
-                            pcode=info.pcode, oid=info.oid, agent_time=agent_time,
-                            server_time=self._now(), src=SRC_SERVER,
-                        )
-                    )  # fmt: skip
-                await self._notify()
-                continue
-            data = fr.open_data_frame(
-                frame, pcode=info.pcode, oid=info.oid, transfer_key=keys.transfer_key,
-                cypher=cypher, cypher_level=self.cypher_level,
-            )  # fmt: skip
-            if data is None:
-                self.received.error(info, f"ignored a frame with code 0x{frame.code:02x}")
-                continue
-            try:
-                self.received.pack(info, frame.code, decode_pack(data))
-            except DecodeError as exc:
-                self.received.error(info, f"undecodable pack: {exc}")
-            await self._notify()
+            await self.notify()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
