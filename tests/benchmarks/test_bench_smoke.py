@@ -22,6 +22,7 @@ CASES = [
         "40",
     ),
     ("remote_write_bench", ["--encode-only", "--runs", "1", "--min-time", "0.01"], "sample"),
+    ("reload_bench", ["--endpoints", "50", "--reloads", "1"], "| 1 (move) |"),
     ("status_page_bench", ["--targets", "50", "--runs", "1"], "page ?health=down"),
     ("series_memory", ["--targets", "3", "--scrapes", "2", "--sink", "both"], "B/series held"),
     ("series_memory", ["--churn", "50", "--scrapes", "3", "--failing"], "table entries at end"),
