@@ -103,8 +103,12 @@ class Discovery:
     # -- config --------------------------------------------------------------
 
     async def apply_config(self, config: ScrapeConfig) -> None:
-        """Take a new config and publish the targets it yields."""
-        self.static, self.dropped = static_targets(config)
+        """Take a new config and publish the targets it yields.
+
+        The static targets are built in a thread: 10,000 static endpoints took
+        85-130 ms, which held the event loop (and ``/healthz``) for as long.
+        """
+        self.static, self.dropped = await asyncio.to_thread(static_targets, config)
         for d in self.dropped:
             log.info("candidate dropped", source=d.source, reason=d.reason)
         if needs_kubernetes(config):
