@@ -7,7 +7,8 @@ target that went away is stopped and its series are marked stale. Removed
 loops are stopped before replacements start, so an exporter is never scraped
 by two loops of the same agent at once. With sharding, only the targets
 whose id hashes to this shard are scraped. Discovery hands each target id
-once; the manager relies on that.
+once; the manager relies on that. A reconcile stops and starts loops a slice
+at a time (`APPLY_SLICE`), so the agent keeps answering while thousands change.
 
 `scrape_once` is the room's one-shot entry point (``openagent scrape``).
 """
@@ -36,11 +37,11 @@ log = get_logger("scrape.manager")
 MiB = 1024 * 1024
 
 #: Loops stopped or started between two turns of the event loop by `ScrapeManager.apply`.
-#: Measured with `benchmarks/reload_bench.py` (10,000 static endpoints, all moved on
-#: SIGHUP; 2 cores): in one go the reconcile held ``/healthz`` for 0.76-1.81 s (nine
-#: reloads). A slice of 100 costs 4-6 ms of the loop (about 50 us a start or a stop), so
-#: the worst answer fell to 66-391 ms (nine), what is left being the garbage collector's full
-#: pass over the new loops (256-338 ms); the reload took as long as before (2.5-3.5 s).
+#: Measured with `benchmarks/reload_bench.py` (10,000 static endpoints, all moved on SIGHUP;
+#: 2 cores): in one go the reconcile held ``/healthz`` for 0.76-1.81 s (nine reloads). A
+#: slice of 100 costs 4-6 ms of the loop (about 50 us a start or a stop, collector aside),
+#: so the worst answer fell to 66-391 ms (nine), what is left being the garbage collector's
+#: full pass over the new loops (256-338 ms); the reload took as long as before (2.5-3.5 s).
 APPLY_SLICE = 100
 
 T = TypeVar("T")
