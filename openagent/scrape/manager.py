@@ -209,7 +209,8 @@ class ScrapeManager:
         self._jobs = set(counts)
 
     async def stop(self) -> None:
-        """Stop every loop without stale markers (the agent is shutting down); close the client."""
+        """Stop every loop without stale markers (the agent is shutting down), a slice at a
+        time; close the client."""
         async with self._lock:
             loops, self.loops = list(self.loops.values()), {}
             for chunk in _slices(loops, self.apply_slice):
