@@ -1,4 +1,7 @@
-"""Protobuf wire primitives for the exposition decoder: varints, fields, doubles, text.
+"""Protobuf wire primitives: varints, fields, doubles, text.
+
+The exposition decoder reads with them, and so does the remote-write sink when
+it cuts a refused ``WriteRequest`` into runs of series.
 
 The ``protobuf`` package is not a dependency, and the exposition schema is
 small and fixed, so the wire format is read directly. Malformed input raises

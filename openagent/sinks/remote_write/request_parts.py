@@ -21,6 +21,8 @@ from typing import Final
 
 import cramjam
 
+from openagent.exposition import protowire
+
 #: ``WriteRequest.timeseries`` as a field key: number 1, length-delimited.
 SERIES_KEY: Final = 0x0A
 #: ``TimeSeries`` fields that hold one sample each: ``samples`` (2) and ``histograms`` (4).
@@ -33,57 +35,19 @@ NAME_KEY: Final = 0x0A
 VALUE_KEY: Final = 0x12
 
 
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    """The varint at ``i`` and the index after it; ValueError when cut short or too long."""
-    value = shift = 0
-    while True:
-        if i >= len(buf):
-            raise ValueError("varint cut short")
-        b = buf[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return value, i
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint longer than ten bytes")
-
-
-def _skip(buf: bytes, i: int, wire: int) -> int:
-    """The index after a field value of wire type ``wire`` that starts at ``i``."""
-    if wire == 0:
-        return _varint(buf, i)[1]
-    if wire == 1:
-        end = i + 8
-    elif wire == 2:
-        size, i = _varint(buf, i)
-        end = i + size
-    elif wire == 5:
-        end = i + 4
-    else:
-        raise ValueError(f"unsupported wire type {wire}")
-    if end > len(buf):
-        raise ValueError("field runs past the end of the message")
-    return end
-
-
-def fields(buf: bytes) -> list[tuple[int, int, int]]:
-    """(key, start of the field, end of the field) for each top-level field of ``buf``."""
+def fields(buf: bytes) -> list[tuple[int, int, int, int]]:
+    """(field key, start of the field, start and end of its value) for each top-level field
+    of ``buf``; the value bounds are those of a length-delimited field (every field of
+    ``WriteRequest``, ``TimeSeries`` and ``Label`` that is read here is one)."""
     out = []
-    i = 0
-    while i < len(buf):
-        start = i
-        key, i = _varint(buf, i)
-        i = _skip(buf, i, key & 7)
-        out.append((key, start, i))
+    for number, wire, a, b, at in protowire.fields(buf, 0, len(buf), "write request"):
+        out.append(((number << 3) | wire, at, a, b))
     return out
 
 
-def _value(buf: bytes, start: int) -> tuple[int, int]:
-    """Where the value of the length-delimited field at ``start`` begins and ends."""
-    _, i = _varint(buf, start)
-    size, i = _varint(buf, i)
-    return i, i + size
+def _varint(buf: bytes, i: int) -> tuple[int, int]:
+    """The varint at ``i`` and the index after it; ValueError when malformed."""
+    return protowire.varint(buf, i, len(buf), "write request")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +86,16 @@ class RequestParts:
         ``end - 1`` carry."""
         total = 0
         for k in range(first, end):
-            i, j = _value(self.body, self.spans[k][0])
-            inner = self.body[i:j]
-            total += sum(1 for key, _, _ in fields(inner) if key in SAMPLE_KEYS)
+            inner = self._series(k)
+            total += sum(1 for key, *_ in fields(inner) if key in SAMPLE_KEYS)
         return total
+
+    def _series(self, k: int) -> bytes:
+        """The encoded ``TimeSeries`` of series ``k`` (its field's value)."""
+        start, end = self.spans[k]
+        _, i = _varint(self.body, start)  # the field key
+        _, i = _varint(self.body, i)  # the length: the value runs to the field's end
+        return self.body[i:end]
 
     def target_key(self, k: int) -> bytes:
         """Bytes that are equal for two series of one target: their ``job`` and ``instance``
@@ -146,18 +116,15 @@ class RequestParts:
 
     def labels(self, k: int) -> dict[str, str]:
         """The labels of series ``k`` (``__name__`` included), by name."""
-        i, j = _value(self.body, self.spans[k][0])
-        inner = self.body[i:j]
+        inner = self._series(k)
         out = {}
-        for key, start, _ in fields(inner):
+        for key, _, a, b in fields(inner):
             if key != LABEL_KEY:
                 continue
-            a, b = _value(inner, start)
             label = inner[a:b]
             name = value = ""
-            for lkey, lstart, _ in fields(label):
+            for lkey, _, x, y in fields(label):
                 if lkey in (NAME_KEY, VALUE_KEY):
-                    x, y = _value(label, lstart)
                     text = label[x:y].decode("utf-8", "replace")
                     name, value = (text, value) if lkey == NAME_KEY else (name, text)
             out[name] = value
@@ -169,7 +136,9 @@ def cut_request(body: bytes) -> RequestParts:
     spans: list[tuple[int, int]] = []
     rest = bytearray()
     interleaved = False
-    for key, start, end in fields(body):
+    found = fields(body)
+    ends = [at for _, at, _, _ in found[1:]] + [len(body)]  # a field ends where the next starts
+    for (key, start, _, _), end in zip(found, ends, strict=True):
         if key == SERIES_KEY:
             interleaved = interleaved or bool(spans and spans[-1][1] != start)
             spans.append((start, end))
