@@ -127,10 +127,16 @@ def get_logger(name: str) -> Any:
 
 
 class Throttle:
-    """Lets an event through at most once per ``period`` seconds per key."""
+    """Lets an event through at most once per ``period`` seconds per key.
 
-    def __init__(self, period: float = 60.0) -> None:
+    With ``max_keys``, keys that come from data (a target, say) cannot grow it
+    without bound: a new key that finds that many remembered starts the memory
+    over (the forgotten keys may each be let through once early).
+    """
+
+    def __init__(self, period: float = 60.0, *, max_keys: int | None = None) -> None:
         self.period = period
+        self.max_keys = max_keys
         self._last: dict[str, float] = {}
         self.suppressed: dict[str, int] = {}
 
@@ -141,6 +147,9 @@ class Throttle:
         if last is not None and now - last < self.period:
             self.suppressed[key] = self.suppressed.get(key, 0) + 1
             return False
+        if last is None and self.max_keys is not None and len(self._last) >= self.max_keys:
+            self._last.clear()
+            self.suppressed.clear()
         self._last[key] = now
         return True
 

@@ -41,16 +41,7 @@ class RefusalLog:
 
     def __init__(self, where: str, period: float = 60.0) -> None:
         self.where = where
-        self.period = period
-        self._throttle = Throttle(period)
-        self._seen: set[str] = set()
-
-    def _allow(self, key: str) -> bool:
-        if key not in self._seen:
-            if len(self._seen) >= TARGETS_REMEMBERED:
-                self._throttle, self._seen = Throttle(self.period), set()
-            self._seen.add(key)
-        return self._throttle.allow(key)
+        self._throttle = Throttle(period, max_keys=TARGETS_REMEMBERED)
 
     def report(self, split: Split) -> None:
         """Log what ``split`` refused, one line per target (a run dropped whole is told under
@@ -69,7 +60,7 @@ class RefusalLog:
             found.whole_runs += refused.whole
         for (job, instance), refusal in targets.items():
             target = f"{job}\x00{instance}"
-            if self._allow(target):
+            if self._throttle.allow(target):
                 log.error(
                     "receiver refused a target's samples, dropped",
                     receiver=self.where,
