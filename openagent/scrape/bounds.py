@@ -67,6 +67,15 @@ class OutOfBounds:
     first_ms: int
 
 
+def _limits(window: tuple[int | None, int | None]) -> tuple[int, int]:
+    """The window as two inclusive limits (an open side is no limit)."""
+    oldest, newest = window
+    return (
+        oldest if oldest is not None else -(1 << 63),
+        newest if newest is not None else 1 << 63,
+    )
+
+
 def in_bounds(
     series: list[Series],
     values: list[float],
@@ -75,13 +84,9 @@ def in_bounds(
 ) -> OutOfBounds | None:
     """None when every timestamp lies within ``window``; else the samples that do, and
     what was dropped."""
-    oldest, newest = window
-    low = oldest is not None and min(timestamps, default=0) < oldest
-    high = newest is not None and max(timestamps, default=0) > newest
-    if not (low or high):
+    lo, hi = _limits(window)
+    if not timestamps or (lo <= min(timestamps) and max(timestamps) <= hi):
         return None
-    lo = oldest if oldest is not None else min(timestamps)
-    hi = newest if newest is not None else max(timestamps)
     keep = [i for i, ts in enumerate(timestamps) if lo <= ts <= hi]
     first = next(i for i, ts in enumerate(timestamps) if not lo <= ts <= hi)
     return OutOfBounds(
@@ -98,9 +103,7 @@ def histograms_in_bounds(
     keep: list[int], timestamps: list[int], window: tuple[int | None, int | None]
 ) -> list[int]:
     """The positions of ``keep`` whose native histogram's timestamp lies within ``window``."""
-    oldest, newest = window
-    lo = oldest if oldest is not None else -(1 << 63)
-    hi = newest if newest is not None else 1 << 63
+    lo, hi = _limits(window)
     return [i for i in keep if lo <= timestamps[i] <= hi]
 
 
