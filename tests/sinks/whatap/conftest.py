@@ -1,4 +1,5 @@
-"""Fixtures for the Whatap codec tests: a loopback TCP peer that sends fixed bytes."""
+"""Fixtures for the Whatap tests: a loopback TCP peer that sends fixed bytes, the
+collector emulator, and the sinks a test made (closed after it)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+
+from benchmarks.whatap_collector import Collector
+from openagent.sinks.whatap.sink import WhatapSink
 
 ConnectTo = Callable[[bytes], Awaitable[asyncio.StreamReader]]
 
@@ -37,3 +41,17 @@ async def stream_of() -> AsyncIterator[ConnectTo]:
     for server in servers:
         server.close()
         await server.wait_closed()
+
+
+@pytest.fixture
+async def collector() -> AsyncIterator[Collector]:
+    async with Collector(drain_timeout=3.0) as c:
+        yield c
+
+
+@pytest.fixture
+async def sinks() -> AsyncIterator[list[WhatapSink]]:
+    made: list[WhatapSink] = []
+    yield made
+    for s in made:
+        await s.close()

@@ -4,40 +4,17 @@ once the collector answered the TIME_SYNC written after it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
 from benchmarks.whatap_collector import Collector
-from openagent.sinks.base import DELIVERED, Batch, ConfirmingSink, SinkError
+from openagent.sinks.base import DELIVERED, Batch, ConfirmingSink, Sent, SinkError
 from openagent.sinks.whatap.sink import WhatapSink, build_whatap_sink
 from openagent.telemetry import REGISTRY
 from openagent.wiring import whatap_options
-from tests.sinks.whatap.test_sink import result, settings
+from tests.sinks.whatap.test_sink import make, result, settings
 from tests.support import eventually
-
-
-@pytest.fixture
-async def collector() -> AsyncIterator[Collector]:
-    async with Collector(drain_timeout=3.0) as c:
-        yield c
-
-
-@pytest.fixture
-async def sinks() -> AsyncIterator[list[WhatapSink]]:
-    made: list[WhatapSink] = []
-    yield made
-    for s in made:
-        await s.close()
-
-
-async def make(made: list[WhatapSink], port: int, **kw: Any) -> WhatapSink:
-    sink = build_whatap_sink(whatap_options(settings(port, **kw)))
-    made.append(sink)
-    await sink.start()
-    return sink
 
 
 def group(sink: WhatapSink, first_ts: int, targets: int = 4) -> list[Batch]:
@@ -100,9 +77,11 @@ async def test_a_frozen_collector_fails_the_group_and_resets_the_connection(
     assert collector.received.record_count == before
 
 
-async def test_a_frozen_then_resumed_collector_confirms_the_group(
+async def group_out_while_frozen(
     collector: Collector, sinks: list[WhatapSink]
-) -> None:
+) -> tuple[list[Batch], asyncio.Task[list[Sent]]]:
+    """A sink that delivered one group; the collector frozen; a second group sent, its
+    barrier written and unanswered: that group, and the task sending it."""
     sink = await make(sinks, collector.port, whatap_confirm_timeout="60s")
     await sink.send_confirmed(group(sink, 1000))
     collector.freeze()
@@ -110,6 +89,13 @@ async def test_a_frozen_then_resumed_collector_confirms_the_group(
     written = time_syncs_written()
     sending = asyncio.create_task(sink.send_confirmed(batches))
     await eventually(lambda: time_syncs_written() > written)  # the barrier is out
+    return batches, sending
+
+
+async def test_a_frozen_then_resumed_collector_confirms_the_group(
+    collector: Collector, sinks: list[WhatapSink]
+) -> None:
+    batches, sending = await group_out_while_frozen(collector, sinks)
     assert not sending.done()
     collector.resume()
     assert await asyncio.wait_for(sending, 30) == [DELIVERED] * len(batches)
@@ -119,13 +105,7 @@ async def test_a_frozen_then_resumed_collector_confirms_the_group(
 async def test_a_connection_lost_mid_group_says_how_many_batches_went(
     collector: Collector, sinks: list[WhatapSink]
 ) -> None:
-    sink = await make(sinks, collector.port, whatap_confirm_timeout="60s")
-    await sink.send_confirmed(group(sink, 1000))
-    collector.freeze()
-    batches = group(sink, 2000)
-    written = time_syncs_written()
-    sending = asyncio.create_task(sink.send_confirmed(batches))
-    await eventually(lambda: time_syncs_written() > written)  # the barrier is out
+    batches, sending = await group_out_while_frozen(collector, sinks)
     await collector.die()
     with pytest.raises(SinkError) as exc:
         await asyncio.wait_for(sending, 30)

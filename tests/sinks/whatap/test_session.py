@@ -58,12 +58,6 @@ def oversize_packs() -> float:
 
 
 @pytest.fixture
-async def collector() -> AsyncIterator[Collector]:
-    async with Collector(drain_timeout=3.0) as c:
-        yield c
-
-
-@pytest.fixture
 async def open_session() -> AsyncIterator[Callable[..., Session]]:
     sessions: list[Session] = []
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -53,20 +52,6 @@ def result(ts: int, value: float = 1.0, target: str = "t1") -> ScrapeResult:
         values=[value, value + 1, 1.0],
         metadata={"DCGM_FI_DEV_GPU_TEMP": Metadata("gauge", "GPU temperature (in C).")},
     )
-
-
-@pytest.fixture
-async def collector() -> AsyncIterator[Collector]:
-    async with Collector(drain_timeout=3.0) as c:
-        yield c
-
-
-@pytest.fixture
-async def sinks() -> AsyncIterator[list[WhatapSink]]:
-    made: list[WhatapSink] = []
-    yield made
-    for s in made:
-        await s.close()
 
 
 async def make(made: list[WhatapSink], port: int, **kw: Any) -> WhatapSink:
