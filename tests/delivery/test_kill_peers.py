@@ -20,26 +20,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
 import pytest
 
 from benchmarks.fleet import Fleet
 from tests.peers import PrometheusServer, VictoriaMetricsServer, free_port
-from tests.support import eventually
+from tests.support import SampleKey, eventually, jsonl_samples, spawn_openagent
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(180)]
 
-REPO = Path(__file__).resolve().parents[2]
 JOB = "killed"
-#: One sample: metric name, its labels (sorted, job and instance among them), timestamp.
-Key = tuple[str, tuple[tuple[str, str], ...], int]
 
 
 def config(path: Path, urls: list[str]) -> Path:
@@ -57,50 +51,18 @@ def config(path: Path, urls: list[str]) -> Path:
 
 async def spawn(cfg: Path, url: str, spool: Path, jsonl: Path) -> asyncio.subprocess.Process:
     """``openagent run`` into ``url`` and ``jsonl``, spooling in ``spool`` (default memory)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAGENT_")}
-    with open(jsonl.with_suffix(".log"), "ab") as log:  # noqa: ASYNC230 - local file
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "openagent",
-            "run",
-            "--config",
-            str(cfg),
-            "--listen",
-            f"127.0.0.1:{free_port()}",
-            "--sink",
-            "remote-write",
-            "--sink",
-            "jsonl",
-            "--remote-write-url",
-            url,
-            "--remote-write-batch-delay",
-            "0s",
-            "--jsonl-path",
-            str(jsonl),
-            "--spool-dir",
-            str(spool),
-            "--retry-max-backoff",
-            "500ms",
-            "--log-format",
-            "json",
-            cwd=REPO,
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=log,
-        )
-
-
-def jsonl_keys(path: Path) -> set[Key]:
-    """The samples (not stale markers, not NaN) in a jsonl file, complete lines only."""
-    out: set[Key] = set()
-    for line in path.read_bytes().split(b"\n")[:-1]:
-        doc = orjson.loads(line)
-        value = doc.get("value")
-        if doc.get("stale") or not isinstance(value, int | float) or math.isnan(value):
-            continue
-        out.add((doc["name"], tuple(sorted(doc["labels"].items())), doc["timestamp_ms"]))
-    return out
+    return await spawn_openagent(
+        "--config", str(cfg),
+        "--listen", f"127.0.0.1:{free_port()}",
+        "--sink", "remote-write", "--sink", "jsonl",
+        "--remote-write-url", url,
+        "--remote-write-batch-delay", "0s",
+        "--jsonl-path", str(jsonl),
+        "--spool-dir", str(spool),
+        "--retry-max-backoff", "500ms",
+        "--log-format", "json",
+        log=jsonl.with_suffix(".log"),
+    )  # fmt: skip
 
 
 def split(labels: dict[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -108,13 +70,13 @@ def split(labels: dict[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
     return rest.pop("__name__"), tuple(sorted(rest.items()))
 
 
-def prometheus_keys(prom: PrometheusServer) -> Iterator[Key]:
+def prometheus_keys(prom: PrometheusServer) -> Iterator[SampleKey]:
     for labels, points in prom.samples(f'{{job="{JOB}"}}', "1h"):
         name, rest = split(labels)
         yield from ((name, rest, t) for t, v in points if not math.isnan(v))
 
 
-def victoria_keys(vm: VictoriaMetricsServer) -> Iterator[Key]:
+def victoria_keys(vm: VictoriaMetricsServer) -> Iterator[SampleKey]:
     vm.flush()
     for labels, values, stamps in vm.export(f'{{job="{JOB}"}}'):
         name, rest = split(labels)
@@ -135,7 +97,7 @@ async def test_kill_9_mid_outage_then_restart_delivers_every_scraped_sample(
         server = VictoriaMetricsServer()
         read = victoria_keys  # type: ignore[assignment]
 
-    def received() -> set[Key]:
+    def received() -> set[SampleKey]:
         return set(read(server))  # type: ignore[arg-type]
 
     spool, truth = tmp_path / "spool", tmp_path / "first.jsonl"
@@ -150,7 +112,7 @@ async def test_kill_9_mid_outage_then_restart_delivers_every_scraped_sample(
                 down_ms = int(time.time() * 1000)  # nothing scraped after this can be delivered
 
                 def scraped_while_down() -> bool:  # two rounds of every target
-                    late = [k for k in jsonl_keys(truth) if k[2] > down_ms + 1000]
+                    late = [k for k in jsonl_samples(truth) if k[2] > down_ms + 1000]
                     targets = {dict(k[1])["instance"] for k in late}
                     return len(targets) == 3 and len({k[2] for k in late}) >= 6
 
@@ -159,8 +121,8 @@ async def test_kill_9_mid_outage_then_restart_delivers_every_scraped_sample(
                 first.send_signal(signal.SIGKILL)
                 await first.wait()
             assert first.returncode == -signal.SIGKILL
-            scraped = jsonl_keys(truth)
-            missing: set[Key] = set()
+            scraped = jsonl_samples(truth)
+            missing: set[SampleKey] = set()
             second = await spawn(cfg, url, spool, tmp_path / "second.jsonl")
             try:
                 await asyncio.to_thread(server.start)

@@ -22,9 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
 import signal
-import sys
 import time
 import urllib.request
 import uuid
@@ -42,11 +40,10 @@ from openagent.sinks.remote_write import RemoteWriteOptions, RemoteWriteSink
 from openagent.telemetry import REGISTRY
 from tests.peers import PrometheusServer, VictoriaMetricsServer, free_port
 from tests.sinks.remote_write_support import Receiver, SeqExporter, make_result
-from tests.support import eventually
+from tests.support import eventually, spawn_openagent
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(120)]
 
-REPO = Path(__file__).resolve().parents[2]
 SINK = "remote_write"
 OUTAGE = 30.0
 #: Body series of every scrape (besides rw_seq and the five report series).
@@ -187,39 +184,20 @@ async def spawn_agent(
 
     Its log goes to ``agent-<port>.log`` beside the spool.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAGENT_")}
-    with open(spool.parent / f"agent-{port}.log", "ab") as log:  # noqa: ASYNC230 - local file
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "openagent",
-            "run",
-            "--config",
-            str(cfg),
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--sink",
-            "remote-write",
-            "--remote-write-url",
-            url,
-            "--remote-write-batch-delay",
-            "0s",
-            "--min-scrape-interval",
-            "0s",
-            "--spool-dir",
-            str(spool),
-            "--memory-queue-bytes",
-            "0",
-            "--retry-max-backoff",
-            "500ms",
-            "--log-format",
-            "json",
-            *flags,
-            cwd=REPO,
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=log,
-        )
+    return await spawn_openagent(
+        "--config", str(cfg),
+        "--listen", f"127.0.0.1:{port}",
+        "--sink", "remote-write",
+        "--remote-write-url", url,
+        "--remote-write-batch-delay", "0s",
+        "--min-scrape-interval", "0s",
+        "--spool-dir", str(spool),
+        "--memory-queue-bytes", "0",
+        "--retry-max-backoff", "500ms",
+        "--log-format", "json",
+        *flags,
+        log=spool.parent / f"agent-{port}.log",
+    )  # fmt: skip
 
 
 def vm_series(vm: VictoriaMetricsServer, job: str) -> dict[str, list[tuple[int, float]]]:

@@ -46,10 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-import os
 import signal
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -57,18 +54,14 @@ from pathlib import Path
 from typing import Literal
 
 import aiohttp
-import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.fleet import Fleet
 from benchmarks.whatap_collector import FAKE_LICENSE, Collector, Record
 from tests.peers import free_port
-from tests.support import eventually
+from tests.support import SampleKey, eventually, jsonl_samples, spawn_openagent
 
-REPO = Path(__file__).resolve().parents[3]
-#: One sample: metric name, its labels (sorted, job and instance among them), timestamp.
-Key = tuple[str, tuple[tuple[str, str], ...], int]
 Outage = Literal["down", "frozen_then_crashed", "frozen_then_resumed"]
 NODES = 3
 
@@ -94,41 +87,26 @@ async def spawn(
     cfg: Path, collector_port: int, spool: Path, jsonl: Path, listen: int
 ) -> asyncio.subprocess.Process:
     """``openagent run`` into the collector and ``jsonl``, spooling in ``spool``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAGENT_", "WHATAP_"))}
-    env |= {
+    whatap = {
         "WHATAP_LICENSE": FAKE_LICENSE,
         "WHATAP_HOST": "127.0.0.1",
         "WHATAP_PORT": str(collector_port),
         "WHATAP_ONAME": "killed-agent",
     }
-    with open(jsonl.with_suffix(".log"), "ab") as log:  # noqa: ASYNC230 - local file
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "openagent", "run",
-            "--config", str(cfg),
-            "--listen", f"127.0.0.1:{listen}",
-            "--sink", "whatap", "--sink", "jsonl",
-            "--jsonl-path", str(jsonl),
-            "--spool-dir", str(spool),
-            "--retry-max-backoff", "500ms",
-            "--whatap-connect-timeout", "1s",
-            "--log-format", "json",
-            cwd=REPO, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=log,
-        )  # fmt: skip
+    return await spawn_openagent(
+        "--config", str(cfg),
+        "--listen", f"127.0.0.1:{listen}",
+        "--sink", "whatap", "--sink", "jsonl",
+        "--jsonl-path", str(jsonl),
+        "--spool-dir", str(spool),
+        "--retry-max-backoff", "500ms",
+        "--whatap-connect-timeout", "1s",
+        "--log-format", "json",
+        log=jsonl.with_suffix(".log"), env=whatap,
+    )  # fmt: skip
 
 
-def jsonl_keys(path: Path) -> set[Key]:
-    """The samples (not stale markers, not NaN) in a jsonl file, complete lines only."""
-    out: set[Key] = set()
-    for line in path.read_bytes().split(b"\n")[:-1]:
-        doc = orjson.loads(line)
-        value = doc.get("value")
-        if doc.get("stale") or not isinstance(value, int | float) or math.isnan(value):
-            continue
-        out.add((doc["name"], tuple(sorted(doc["labels"].items())), doc["timestamp_ms"]))
-    return out
-
-
-def record_key(r: Record) -> Key:
+def record_key(r: Record) -> SampleKey:
     """A record as jsonl writes it: without the ``pcode`` label the whatap sink adds."""
     return (r.name, tuple(sorted(kv for kv in r.labels if kv[0] != "pcode")), r.timestamp_ms)
 
@@ -182,7 +160,7 @@ async def test_kill_9_mid_outage_then_restart_delivers_every_scraped_sample(
     spool, truth = tmp_path / "spool", tmp_path / "first.jsonl"
     async with Collector(drain_timeout=5) as collector:
 
-        def arrived() -> set[Key]:
+        def arrived() -> set[SampleKey]:
             return {record_key(r) for r in collector.records}
 
         def every_target_arrived() -> bool:
@@ -195,7 +173,7 @@ async def test_kill_9_mid_outage_then_restart_delivers_every_scraped_sample(
             down_ms = int(time.time() * 1000)  # nothing scraped after this was answered
 
             def scraped_while_down() -> bool:  # two rounds of every target
-                late = [k for k in jsonl_keys(truth) if k[2] > down_ms + 1000]
+                late = [k for k in jsonl_samples(truth) if k[2] > down_ms + 1000]
                 targets = {dict(k[1])["instance"] for k in late}
                 return len(targets) == NODES and len({k[2] for k in late}) >= 2 * NODES
 
@@ -204,7 +182,7 @@ async def test_kill_9_mid_outage_then_restart_delivers_every_scraped_sample(
             first.send_signal(signal.SIGKILL)
             await first.wait()
         assert first.returncode == -signal.SIGKILL
-        scraped = jsonl_keys(truth)
+        scraped = jsonl_samples(truth)
         unsent_at_kill = scraped - arrived()
         listen = free_port()
         second = await spawn(cfg, collector.port, spool, tmp_path / "second.jsonl", listen)
