@@ -8,7 +8,6 @@ import asyncio
 import os
 import signal
 import socket
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,9 @@ from structlog.testing import capture_logs
 from openagent.agent import Agent
 from openagent.settings import load_settings
 from tests.support import eventually
-from tests.test_agent import REPO, Exporters, config_text
+from tests.test_agent import Exporters, config_text
 from tests.test_agent_workers import DEADLINE, AgentProcess, children, running
+from tests.test_agent_workers import launch as launch_agent
 
 
 @pytest.fixture
@@ -53,26 +53,8 @@ async def launch(
     tmp_path: Path, *flags: str, new_session: bool = False, log_name: str = "agent.log"
 ) -> AgentProcess:
     """The agent on ``tmp_path/scrape_config.yaml``, its log in ``tmp_path/<log_name>``."""
-    log = tmp_path / log_name
-    with log.open("wb") as out:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *("-m", "openagent", "run", "--config", str(tmp_path / "scrape_config.yaml")),
-            *("--listen", "127.0.0.1:0", "--log-format", "json"),
-            *flags,
-            cwd=REPO,
-            stdout=out,
-            stderr=out,
-            start_new_session=new_session,
-        )
-    agent = AgentProcess(proc, log)
-    try:
-        await agent.started()
-    except BaseException:
-        proc.kill()
-        await proc.wait()
-        raise
-    return agent
+    cfg = tmp_path / "scrape_config.yaml"
+    return await launch_agent(cfg, tmp_path / log_name, *flags, new_session=new_session)
 
 
 async def healthy(agent: AgentProcess) -> bool:

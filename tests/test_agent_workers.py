@@ -96,20 +96,20 @@ async def fleet() -> AsyncIterator[Fleet]:
         yield f
 
 
-async def start_agent(tmp_path: Path, fleet: Fleet, *flags: str) -> AgentProcess:
-    cfg = tmp_path / "scrape_config.yaml"
-    cfg.write_text(config(fleet))
-    log = tmp_path / "agent.log"
+async def launch(cfg: Path, log: Path, *flags: str, new_session: bool = False) -> AgentProcess:
+    """``openagent run`` on ``cfg``, listening on a free port, its JSON log in ``log``;
+    returned once it serves."""
     # The agent and its workers print JSON lines; a file needs no reader to keep up.
     with log.open("wb") as out:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             *("-m", "openagent", "run", "--config", str(cfg), "--listen", "127.0.0.1:0"),
-            *("--jsonl-path", str(tmp_path / "out.jsonl"), "--log-format", "json"),
+            *("--log-format", "json"),
             *flags,
             cwd=REPO,
             stdout=out,
             stderr=out,
+            start_new_session=new_session,
         )
     agent = AgentProcess(proc, log)
     try:
@@ -119,6 +119,13 @@ async def start_agent(tmp_path: Path, fleet: Fleet, *flags: str) -> AgentProcess
         await proc.wait()
         raise
     return agent
+
+
+async def start_agent(tmp_path: Path, fleet: Fleet, *flags: str) -> AgentProcess:
+    cfg = tmp_path / "scrape_config.yaml"
+    cfg.write_text(config(fleet))
+    jsonl = ("--jsonl-path", str(tmp_path / "out.jsonl"))
+    return await launch(cfg, tmp_path / "agent.log", *jsonl, *flags)
 
 
 def requests(fleet: Fleet) -> list[int]:
