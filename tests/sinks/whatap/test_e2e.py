@@ -117,6 +117,22 @@ def complete_scrapes(records: list[Record], expected: Expected) -> dict[str, int
     return counts
 
 
+async def scraped_completely(
+    records: list[Record],
+    expected: Expected,
+    *,
+    times: int = 2,
+    since: int = 0,
+    within: float = 20.0,
+) -> None:
+    """Wait until every target's scrape arrived whole ``times`` times in ``records[since:]``
+    (a collector's list, which grows as records arrive)."""
+    await eventually(
+        lambda: min(complete_scrapes(records[since:], expected).values()) >= times,
+        within=within,
+    )
+
+
 def check_every_scrape(records: list[Record], expected: Expected) -> int:
     """Each scrape arrived whole, once; none is missing between the first and the last."""
     groups = by_scrape(records)
@@ -139,9 +155,7 @@ async def test_records_are_what_openagent_scrape_reports(tmp_path: Path, fleet: 
         expected, values = await expected_scrapes(fleet, cfg, settings)
         running = Running(settings)
         try:
-            await eventually(
-                lambda: min(complete_scrapes(collector.records, expected).values()) >= 2, within=20
-            )
+            await scraped_completely(collector.records, expected)
         finally:
             await running.stop()
     assert check_every_scrape(collector.records, expected) >= 6
@@ -163,15 +177,10 @@ async def test_collector_restart_mid_stream_loses_nothing(tmp_path: Path, fleet:
         expected, _ = await expected_scrapes(fleet, cfg, settings)
         running = Running(settings)
         try:
-            await eventually(
-                lambda: min(complete_scrapes(collector.records, expected).values()) >= 2, within=20
-            )
+            await scraped_completely(collector.records, expected)
             await collector.restart()
             after = len(collector.records)
-            await eventually(
-                lambda: min(complete_scrapes(collector.records[after:], expected).values()) >= 2,
-                within=20,
-            )
+            await scraped_completely(collector.records, expected, since=after)
         finally:
             await running.stop()
     scrapes = check_every_scrape(collector.records, expected)
@@ -210,10 +219,7 @@ async def test_a_fresh_start_sends_each_familys_help_once(tmp_path: Path) -> Non
             expected, _ = await expected_scrapes(one, cfg, settings)
             running = Running(settings)
             try:
-                await eventually(
-                    lambda: min(complete_scrapes(collector.records, expected).values()) >= 3,
-                    within=20,
-                )
+                await scraped_completely(collector.records, expected, times=3)
             finally:
                 await running.stop()
     [session] = collector.sessions

@@ -18,8 +18,8 @@ from tests.sinks.whatap.test_e2e import (
     Running,
     agent_settings,
     check_every_scrape,
-    complete_scrapes,
     expected_scrapes,
+    scraped_completely,
     write_config,
 )
 from tests.support import eventually
@@ -89,17 +89,12 @@ async def test_a_frozen_then_dead_collector_loses_nothing(tmp_path: Path, fleet:
         before = ledger()
         running = Running(settings)
         try:
-            await eventually(
-                lambda: min(complete_scrapes(a.records, expected).values()) >= 2, within=20
-            )
+            await scraped_completely(a.records, expected)
             a.freeze()
             await scrapes(fleet, 4)
             await a.die()
             seen = len(b.records)
-            await eventually(
-                lambda: min(complete_scrapes(b.records[seen:], expected).values()) >= 2,
-                within=30,
-            )
+            await scraped_completely(b.records, expected, since=seen, within=30)
         finally:
             await running.stop()
         check_delivery([*a.records, *b.records], before, expected)
@@ -115,17 +110,12 @@ async def test_a_frozen_then_resumed_collector_loses_nothing(tmp_path: Path, fle
         before = ledger()
         running = Running(settings)
         try:
-            await eventually(
-                lambda: min(complete_scrapes(a.records, expected).values()) >= 2, within=20
-            )
+            await scraped_completely(a.records, expected)
             a.freeze()
             await scrapes(fleet, 4)
             a.resume()
             seen = len(a.records)
-            await eventually(
-                lambda: min(complete_scrapes(a.records[seen:], expected).values()) >= 2,
-                within=40,
-            )
+            await scraped_completely(a.records, expected, since=seen, within=40)
         finally:
             await running.stop()
         check_delivery(a.records, before, expected)
@@ -144,9 +134,7 @@ async def test_a_collector_that_never_answers_still_gets_everything(
         with capture_logs() as logs:
             running = Running(settings)
             try:
-                await eventually(
-                    lambda: min(complete_scrapes(a.records, expected).values()) >= 3, within=30
-                )
+                await scraped_completely(a.records, expected, times=3, within=30)
             finally:
                 await running.stop()
         check_delivery(a.records, before, expected)
